@@ -1,0 +1,15 @@
+// commands: each `linesman` subcommand lives in tools/cmd_<name>.cpp and registers itself on the
+// CLI11 app here. A subcommand's callback throws on bad input (the control plane may); main turns
+// that into a message naming the flag or file and a non-zero exit.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace linesman::tools {
+
+// exit_code: set by a subcommand's callback; main returns it.
+int& exit_code();
+
+void add_inspect_command(CLI::App& app);
+
+}  // namespace linesman::tools
