@@ -1,0 +1,67 @@
+// observation: what linesman saw of each side's first flight, as plain values shaped exactly like
+// the access-log schema's `client_first`/`upstream_first`, `tls` and `server_tls` objects
+// (shared/access-log.schema.json). The connection fills them from tls/ parse results (see
+// observe_client.hpp, observe_server.hpp); `linesman inspect` and the access-log record serialize
+// them with the same to_json, so the two outputs cannot drift apart.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace linesman::proxy {
+
+// first_flight_obs: schema `$defs/first_flight`.
+struct first_flight_obs {
+  std::string protocol = "none";  // tls, http1, postgres, ... (tls::protocol_name)
+  std::string summary;            // one printable line, at most 120 characters; omitted if empty
+  std::uint64_t bytes = 0;        // bytes of the first flight seen (bounded by the peek buffer)
+};
+
+// tls_obs: schema `tls`, present when the client's first flight was a ClientHello.
+struct tls_obs {
+  std::optional<std::string> sni;  // escaped: non-printable bytes as \xNN, never raw
+  std::vector<std::string> alpn;   // escaped like sni
+  std::string legacy_version;      // "1.2"
+  std::vector<std::string> supported_versions;  // GREASE removed, wire order: ["1.3", "1.2"]
+  int cipher_count = 0;
+  std::string ja3;       // MD5 hex
+  std::string ja3_full;  // the JA3 string the MD5 is taken of
+  std::string ja4;
+  bool ech = false;  // encrypted_client_hello extension present (real or GREASE)
+  std::uint32_t hello_bytes = 0;  // handshake message incl. its 4-byte header
+  int hello_records = 0;
+  int hello_reads = 0;  // socket reads until complete (0 when read from a file)
+  bool complete = false;
+};
+
+struct alert_obs {
+  std::string level;        // "warning" | "fatal"
+  std::string description;  // RFC 8446 name, e.g. "handshake_failure"
+  int code = 0;
+};
+
+struct certificate_obs {
+  std::string subject;  // RFC 2253 form, e.g. "CN=TRAEFIK DEFAULT CERT"
+  std::string issuer;
+  std::vector<std::string> san;  // DNS and IP subjectAltNames
+};
+
+// server_tls_obs: schema `server_tls`.
+struct server_tls_obs {
+  std::string version;  // negotiated: supported_versions extension if present, else legacy
+  std::string cipher;   // IANA name, e.g. "TLS_AES_256_GCM_SHA384"
+  std::optional<alert_obs> alert;
+  std::optional<certificate_obs> certificate;  // TLS 1.2 and older only (sent in clear)
+};
+
+void to_json(nlohmann::json& j, const first_flight_obs& v);
+void to_json(nlohmann::json& j, const tls_obs& v);
+void to_json(nlohmann::json& j, const alert_obs& v);
+void to_json(nlohmann::json& j, const certificate_obs& v);
+void to_json(nlohmann::json& j, const server_tls_obs& v);
+
+}  // namespace linesman::proxy
