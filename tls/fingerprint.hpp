@@ -1,0 +1,40 @@
+// fingerprint: JA3 and JA4 client fingerprints of a parsed ClientHello.
+//
+// JA3 (Salesforce): "SSLVersion,Ciphers,Extensions,EllipticCurves,EllipticCurvePointFormats" in
+// decimal, '-' separated, wire order, GREASE (RFC 8701) removed; the fingerprint is its MD5.
+// JA4 (FoxIO, technical_details/JA4.md): "t13d1516h2_<ciphers>_<extensions>", with the raw (_r),
+// original-order (_o) and raw original-order (_ro) variants.
+//
+// These run after parsing, not on the parse path: they build std::strings and take their hashes
+// from OpenSSL's libcrypto (linked privately by tls/, never included by the parser).
+#pragma once
+
+#include <string>
+
+#include "tls/client_hello.hpp"
+
+namespace linesman::tls {
+
+struct ja3_fingerprint {
+  std::string full;  // the JA3 string
+  std::string md5;   // lower-case hex MD5 of `full`
+};
+
+// ja4_transport: JA4's first character: 't' TCP, 'q' QUIC, 'd' DTLS.
+enum class ja4_transport : std::uint8_t { tcp, quic, dtls };
+
+struct ja4_fingerprint {
+  std::string ja4;     // t13d1516h2_8daaf6152771_e5627efa2ab1
+  std::string ja4_r;   // sorted lists in clear
+  std::string ja4_o;   // hashes of the lists in wire order
+  std::string ja4_ro;  // wire-order lists in clear
+};
+
+// ja3: the JA3 string and hash of `hello` (the SSLv2 format uses its TLS cipher specs, those
+// whose first byte is 0, and has no extensions). Never fails.
+ja3_fingerprint ja3(const client_hello& hello);
+
+// ja4: the four JA4 strings of `hello`. Never fails; unknown versions give "00".
+ja4_fingerprint ja4(const client_hello& hello, ja4_transport transport = ja4_transport::tcp);
+
+}  // namespace linesman::tls
