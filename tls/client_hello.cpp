@@ -1,9 +1,9 @@
 #include "tls/client_hello.hpp"
 
+#include "tls/names.hpp"
+
 #include <array>
 #include <bitset>
-
-#include "tls/names.hpp"
 
 namespace linesman::tls {
 
@@ -77,8 +77,7 @@ bool any_grease(const u16_list& list) {
 
 // read_u16_vector: a non-empty vector of 16-bit values with a `prefix_width`-byte length that
 // fills `body` exactly (supported_versions, supported_groups, signature_algorithms).
-bool read_u16_vector(std::span<const std::uint8_t> body, std::size_t prefix_width,
-                     u16_list& out) {
+bool read_u16_vector(std::span<const std::uint8_t> body, std::size_t prefix_width, u16_list& out) {
   byte_reader r(body);
   byte_reader list;
   const bool ok = prefix_width == 1 ? r.read_u8_prefixed(list) : r.read_u16_prefixed(list);
@@ -354,8 +353,8 @@ hello_status parse_sslv2(std::span<const std::uint8_t> in, const hello_limits& l
   std::span<const std::uint8_t> specs;
   if (!msg.skip(1) || !msg.read_u16(out.legacy_version) || !msg.read_u16(specs_len) ||
       !msg.read_u16(session_id_len) || !msg.read_u16(challenge_len) || specs_len == 0 ||
-      specs_len % 3 != 0 || (session_id_len != 0 && session_id_len != 16) ||
-      challenge_len < 16 || challenge_len > 32 || !msg.read_bytes(specs_len, specs) ||
+      specs_len % 3 != 0 || (session_id_len != 0 && session_id_len != 16) || challenge_len < 16 ||
+      challenge_len > 32 || !msg.read_bytes(specs_len, specs) ||
       !msg.read_bytes(session_id_len, out.session_id) ||
       !msg.read_bytes(challenge_len, out.random) || !msg.empty()) {
     return hello_status::malformed;
@@ -368,8 +367,8 @@ hello_status parse_sslv2(std::span<const std::uint8_t> in, const hello_limits& l
   out.wire_len = len + 2;
   for (std::uint32_t spec : out.sslv2_cipher_specs) {
     // A TLS suite travels as 0x00 followed by its two bytes.
-    out.grease_present = out.grease_present ||
-                         (spec <= 0xffffU && is_grease(static_cast<std::uint16_t>(spec)));
+    out.grease_present =
+        out.grease_present || (spec <= 0xffffU && is_grease(static_cast<std::uint16_t>(spec)));
   }
   return hello_status::complete;
 }

@@ -12,13 +12,13 @@
 // buffers are alive and unchanged; copy out what must outlive them.
 #pragma once
 
+#include "tls/byte_reader.hpp"
+#include "tls/record.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
 #include <span>
-
-#include "tls/byte_reader.hpp"
-#include "tls/record.hpp"
 
 namespace linesman::tls {
 
@@ -146,8 +146,8 @@ struct client_hello {
   std::size_t tls_offset = 0;
   bool postgres_ssl_request = false;
 
-  std::uint16_t record_version = 0;  // first record's version; 0x0002 for the SSLv2 format
-  std::uint16_t legacy_version = 0;  // ClientHello.legacy_version (SSLv2: the version field)
+  std::uint16_t record_version = 0;      // first record's version; 0x0002 for the SSLv2 format
+  std::uint16_t legacy_version = 0;      // ClientHello.legacy_version (SSLv2: the version field)
   std::span<const std::uint8_t> random;  // SSLv2: the challenge
   std::span<const std::uint8_t> session_id;
   u16_list cipher_suites;       // wire order, GREASE included; empty for the SSLv2 format
@@ -157,8 +157,8 @@ struct client_hello {
   bool extensions_present = false;  // an extensions block is there (possibly empty)
   extension_list extensions;        // wire order, GREASE included
 
-  bool sni_present = false;          // server_name extension present
-  server_name_list server_names;     // all entries of server_name
+  bool sni_present = false;           // server_name extension present
+  server_name_list server_names;      // all entries of server_name
   std::span<const std::uint8_t> sni;  // first host_name (raw bytes; empty when none)
   bool alpn_present = false;
   opaque8_list alpn;  // protocol names, wire order

@@ -1,5 +1,7 @@
 #include "tls/fingerprint.hpp"
 
+#include "tls/names.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -7,8 +9,6 @@
 #include <vector>
 
 #include <openssl/evp.h>
-
-#include "tls/names.hpp"
 
 namespace linesman::tls {
 
@@ -33,7 +33,8 @@ std::string hex_of(std::span<const unsigned char> bytes) {
 std::string digest_hex(const EVP_MD* md, std::string_view text) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
   unsigned int out_len = 0;
-  if (md == nullptr || EVP_Digest(text.data(), text.size(), out.data(), &out_len, md, nullptr) != 1) {
+  if (md == nullptr ||
+      EVP_Digest(text.data(), text.size(), out.data(), &out_len, md, nullptr) != 1) {
     return {};
   }
   return hex_of(std::span<const unsigned char>(out).first(out_len));
@@ -120,16 +121,26 @@ std::string_view ja4_version(const client_hello& hello) {
     }
   }
   switch (version) {
-    case 0x0304: return "13";
-    case 0x0303: return "12";
-    case 0x0302: return "11";
-    case 0x0301: return "10";
-    case 0x0300: return "s3";
-    case 0x0002: return "s2";
-    case 0xfeff: return "d1";
-    case 0xfefd: return "d2";
-    case 0xfefc: return "d3";
-    default: return "00";
+    case 0x0304:
+      return "13";
+    case 0x0303:
+      return "12";
+    case 0x0302:
+      return "11";
+    case 0x0301:
+      return "10";
+    case 0x0300:
+      return "s3";
+    case 0x0002:
+      return "s2";
+    case 0xfeff:
+      return "d1";
+    case 0xfefd:
+      return "d2";
+    case 0xfefc:
+      return "d3";
+    default:
+      return "00";
   }
 }
 
@@ -189,7 +200,9 @@ ja4_fingerprint ja4(const client_hello& hello, ja4_transport transport) {
   const std::vector<std::uint16_t> sigalgs = without_grease(hello.signature_algorithms);
 
   std::string a;
-  a.push_back(transport == ja4_transport::quic ? 'q' : transport == ja4_transport::dtls ? 'd' : 't');
+  a.push_back(transport == ja4_transport::quic   ? 'q'
+              : transport == ja4_transport::dtls ? 'd'
+                                                 : 't');
   a += ja4_version(hello);
   a.push_back(hello.sni_present ? 'd' : 'i');
   a += two_digits(ciphers.size());
@@ -211,7 +224,8 @@ ja4_fingerprint ja4(const client_hello& hello, ja4_transport transport) {
   const std::string sig_part = sigalgs.empty() ? std::string() : "_" + hex_list(sigalgs);
   const std::string b_sorted = hex_list(sorted_ciphers);
   const std::string b_orig = hex_list(ciphers);
-  const std::string c_sorted = sorted_exts.empty() ? std::string() : hex_list(sorted_exts) + sig_part;
+  const std::string c_sorted =
+      sorted_exts.empty() ? std::string() : hex_list(sorted_exts) + sig_part;
   const std::string c_orig = exts.empty() ? std::string() : hex_list(exts) + sig_part;
 
   ja4_fingerprint out;

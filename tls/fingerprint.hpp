@@ -9,9 +9,9 @@
 // from OpenSSL's libcrypto (linked privately by tls/, never included by the parser).
 #pragma once
 
-#include <string>
-
 #include "tls/client_hello.hpp"
+
+#include <string>
 
 namespace linesman::tls {
 

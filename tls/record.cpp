@@ -1,8 +1,8 @@
 #include "tls/record.hpp"
 
-#include <algorithm>
-
 #include "tls/byte_reader.hpp"
+
+#include <algorithm>
 
 namespace linesman::tls {
 
@@ -98,7 +98,7 @@ hello_status read_handshake_message(std::span<const std::uint8_t> in,
   byte_reader r(in);
   std::size_t header_seen = 0;  // handshake header bytes seen so far (0..4)
   std::uint32_t body_len = 0;
-  std::size_t message_len = 0;  // known once header_seen == 4
+  std::size_t message_len = 0;    // known once header_seen == 4
   std::size_t fragments_len = 0;  // bytes of complete record fragments so far
   for (;;) {
     std::uint16_t version = 0;

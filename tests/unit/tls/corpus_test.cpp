@@ -1,5 +1,9 @@
 // Every corpus case (tests/data/corpus/cases) against its tshark-derived ground truth, delivered
 // whole, in the case's own TCP chunks, and one byte at a time.
+#include "tls/client_hello.hpp"
+#include "tls/fingerprint.hpp"
+#include "tls/names.hpp"
+
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
@@ -11,10 +15,6 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-
-#include "tls/client_hello.hpp"
-#include "tls/fingerprint.hpp"
-#include "tls/names.hpp"
 
 namespace linesman::tls {
 namespace {
@@ -176,9 +176,8 @@ TEST_P(CorpusTest, WholeMatchesGroundTruth) {
   const json got = summarize(h);
   for (const char* key :
        {"sni_extension_present", "sni_hex", "sni_all", "alpn_hex", "supported_versions",
-        "legacy_version", "record_version", "cipher_suites_count", "extensions",
-        "extensions_count", "ja3_full", "ja3", "ja4", "ja4_r", "ja4_o", "ja4_ro", "records",
-        "hello_bytes"}) {
+        "legacy_version", "record_version", "cipher_suites_count", "extensions", "extensions_count",
+        "ja3_full", "ja3", "ja4", "ja4_r", "ja4_o", "ja4_ro", "records", "hello_bytes"}) {
     EXPECT_EQ(got[key], gt[key]) << key;
   }
   EXPECT_EQ(got["tls_offset"], c.meta["tls_offset"]);
@@ -195,11 +194,10 @@ TEST_P(CorpusTest, WholeMatchesGroundTruth) {
     }
     EXPECT_EQ(json(alpn), gt["alpn"]);
   }
-  EXPECT_EQ(h.cipher_suites.size() - static_cast<std::size_t>(std::ranges::count_if(
-                                        h.cipher_suites, [](std::uint16_t v) {
-                                          return is_grease(v);
-                                        })),
-            gt["cipher_suites_count_excl_grease"].get<std::size_t>());
+  EXPECT_EQ(
+      h.cipher_suites.size() - static_cast<std::size_t>(std::ranges::count_if(
+                                   h.cipher_suites, [](std::uint16_t v) { return is_grease(v); })),
+      gt["cipher_suites_count_excl_grease"].get<std::size_t>());
 }
 
 TEST_P(CorpusTest, ChunkedDeliveryParsesLikeWhole) {

@@ -1,0 +1,59 @@
+#include "proxy/observe_client.hpp"
+
+#include "tls/fingerprint.hpp"
+#include "tls/names.hpp"
+
+namespace linesman::proxy {
+
+std::string escape_bytes(std::span<const std::uint8_t> bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size());
+  for (std::uint8_t c : bytes) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c >= 0x20 && c <= 0x7e) {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += "\\x";
+      out.push_back(kHex[c >> 4U]);
+      out.push_back(kHex[c & 0xfU]);
+    }
+  }
+  return out;
+}
+
+tls_obs observe_client_hello(const tls::client_hello& hello, tls::hello_status status,
+                             int hello_reads) {
+  tls_obs obs;
+  obs.hello_records = hello.records;
+  obs.hello_reads = hello_reads;
+  obs.complete = status == tls::hello_status::complete;
+  if (!obs.complete) {
+    return obs;
+  }
+  if (!hello.sni.empty()) {
+    obs.sni = escape_bytes(hello.sni);
+  }
+  for (std::span<const std::uint8_t> name : hello.alpn) {
+    obs.alpn.push_back(escape_bytes(name));
+  }
+  obs.legacy_version = std::string(tls::version_name(hello.legacy_version).view());
+  for (std::uint16_t v : hello.supported_versions) {
+    if (!tls::is_grease(v)) {
+      obs.supported_versions.emplace_back(tls::version_name(v).view());
+    }
+  }
+  obs.cipher_count =
+      static_cast<int>(hello.format == tls::hello_format::sslv2 ? hello.sslv2_cipher_specs.size()
+                                                                : hello.cipher_suites.size());
+  tls::ja3_fingerprint j3 = tls::ja3(hello);
+  obs.ja3 = std::move(j3.md5);
+  obs.ja3_full = std::move(j3.full);
+  obs.ja4 = tls::ja4(hello).ja4;
+  obs.ech = hello.ech_present;
+  obs.hello_bytes = static_cast<std::uint32_t>(hello.handshake_len);
+  return obs;
+}
+
+}  // namespace linesman::proxy
