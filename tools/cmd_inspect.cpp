@@ -63,7 +63,7 @@ void add_inspect_command(CLI::App& app) {
         ++failures;
         continue;
       }
-      const nlohmann::json line = inspect_json(path, bytes);
+      const nlohmann::ordered_json line = inspect_json(path, bytes);
       if (json) {
         std::cout << line.dump() << "\n";
       } else {

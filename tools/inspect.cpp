@@ -24,8 +24,8 @@ std::string hex16(std::uint16_t v) {
 
 }  // namespace
 
-nlohmann::json inspect_json(const std::string& path, std::span<const std::uint8_t> bytes) {
-  nlohmann::json line;
+nlohmann::ordered_json inspect_json(const std::string& path, std::span<const std::uint8_t> bytes) {
+  nlohmann::ordered_json line;
   line["file"] = path;
 
   std::vector<std::uint8_t> scratch(tls::kScratchLen);
@@ -38,14 +38,14 @@ nlohmann::json inspect_json(const std::string& path, std::span<const std::uint8_
   first.protocol = std::string(tls::protocol_name(det.proto));
   first.summary = std::string(det.summary.view());
   first.bytes = bytes.size();
-  line["client_first"] = first;
+  line["client_first"] = nlohmann::json(first);
 
   if (status == tls::hello_status::complete || status == tls::hello_status::incomplete ||
       status == tls::hello_status::too_large) {
-    line["tls"] = proxy::observe_client_hello(hello, status);
+    line["tls"] = nlohmann::json(proxy::observe_client_hello(hello, status));
   }
   if (status == tls::hello_status::complete) {
-    nlohmann::json extra;
+    nlohmann::ordered_json extra;
     extra["format"] = hello.format == tls::hello_format::sslv2 ? "sslv2" : "tls";
     extra["tls_offset"] = hello.tls_offset;
     extra["wire_bytes"] = hello.wire_len;
@@ -70,7 +70,7 @@ nlohmann::json inspect_json(const std::string& path, std::span<const std::uint8_
   return line;
 }
 
-std::string inspect_text(const nlohmann::json& line) {
+std::string inspect_text(const nlohmann::ordered_json& line) {
   std::ostringstream out;
   const auto& first = line["client_first"];
   out << line["file"].get<std::string>() << ": " << line["status"].get<std::string>() << "\n";
@@ -89,7 +89,7 @@ std::string inspect_text(const nlohmann::json& line) {
         << " record(s) started)\n";
     return out.str();
   }
-  const auto join = [](const nlohmann::json& list) {
+  const auto join = [](const nlohmann::ordered_json& list) {
     std::string s;
     for (const auto& v : list) {
       s += (s.empty() ? "" : ", ") + v.get<std::string>();

@@ -16,9 +16,9 @@ namespace linesman::tools {
 // a ClientHello or a prefix of one (status complete, incomplete or too_large); `hello` carries
 // what the access log does not (tls_offset, wire_bytes, record_version, format, extensions,
 // ja3_full, ja4_r, ja4_o, ja4_ro), present when the hello is complete. Never throws on content.
-nlohmann::json inspect_json(const std::string& path, std::span<const std::uint8_t> bytes);
+nlohmann::ordered_json inspect_json(const std::string& path, std::span<const std::uint8_t> bytes);
 
 // inspect_text: the same as a readable multi-line block (ends with a newline).
-std::string inspect_text(const nlohmann::json& line);
+std::string inspect_text(const nlohmann::ordered_json& line);
 
 }  // namespace linesman::tools
