@@ -6,7 +6,7 @@
 // bytes cannot change it). Matchers are tried in a fixed priority order per direction and the
 // first one that does not say `no` decides: `yes` gives a complete detection, `partial` an
 // incomplete one (its protocol and summary are the best guess so far). When every matcher says
-// `no`, the bytes are `unknown`, and that is complete too.
+// `no`, the bytes are `unknown`, complete once its summary cannot grow any more.
 //
 // Secrets: summaries only carry what is named below for each protocol - never passwords, AUTH
 // arguments, header lines, or bytes past the first line. Unknown bytes show at most their first
@@ -560,7 +560,7 @@ result match_http_response(bytes in) {
       return make(match::no, protocol::http1);
     }
   }
-  if (r.peek_u8(c) && c != ' ') {
+  if (r.peek_u8(c) && c != ' ' && c != '\r') {  // a CR is there while the LF is not yet
     return make(match::no, protocol::http1);
   }
   result out = make(line.ended ? match::yes : match::partial, protocol::http1);
@@ -1179,21 +1179,30 @@ result match_mail(bytes in) {
 // ---- unknown -----------------------------------------------------------------------------------
 
 // unknown_summary: text shows its first word (at most 16 characters): commands are words, their
-// arguments may be secrets. Binary shows its first 8 bytes as \xNN.
-void unknown_summary(bytes in, summary_text& s) {
+// arguments may be secrets. Binary shows its first 8 bytes as \xNN. Returns whether the summary
+// is final: the word has ended (or passed 16 characters), or more than 8 bytes are there.
+bool unknown_summary(bytes in, summary_text& s) {
+  constexpr std::size_t kWordShown = 16;
+  constexpr std::size_t kBinaryShown = 8;
   byte_reader r(in);
   std::uint8_t c = 0;
   if (r.peek_u8(c) && c >= 0x21 && c < 0x7f) {
     std::size_t n = 0;
-    while (r.read_u8(c) && c >= 0x21 && c < 0x7f) {
+    bool ended = false;
+    while (r.read_u8(c)) {
+      if (c < 0x21 || c >= 0x7f) {
+        ended = true;
+        break;
+      }
       ++n;
     }
     s.append("text: ");
-    append_field(s, in.first(n), 16);
-    return;
+    append_field(s, in.first(n), kWordShown);
+    return ended || n > kWordShown;
   }
   s.append("binary: ");
-  append_field(s, in, 8);
+  append_field(s, in, kBinaryShown);
+  return in.size() > kBinaryShown;
 }
 
 // ---- the driver --------------------------------------------------------------------------------
@@ -1232,8 +1241,7 @@ detection run(bytes in, const std::array<matcher, N>& matchers) {
     return out;
   }
   out.proto = protocol::unknown;
-  out.complete = true;
-  unknown_summary(in, out.summary);
+  out.complete = unknown_summary(in, out.summary);
   return out;
 }
 
