@@ -1,0 +1,476 @@
+// parse_client_hello on hand-built hellos: fields, record splitting, limits, malformed inputs,
+// SSLv2 format, PostgreSQL SSLRequest, and the JA3/JA4 rules the corpus does not exercise.
+#include "tls/client_hello.hpp"
+
+#include "hello_builder.hpp"
+#include "tls/fingerprint.hpp"
+#include "tls/names.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace linesman::tls {
+namespace {
+
+using testing::append;
+using testing::bytes;
+using testing::hello_builder;
+
+struct parsed {
+  hello_status status = hello_status::malformed;
+  client_hello hello;
+  bytes input;  // keeps the hello's views valid
+  bytes scratch = bytes(kScratchLen);
+};
+
+// parse: an exact-size copy of `in`, so sanitizers catch over-reads.
+std::unique_ptr<parsed> parse(const bytes& in, const hello_limits& limits = {},
+                              std::size_t scratch_len = kScratchLen) {
+  auto p = std::make_unique<parsed>();
+  p->input = in;
+  p->scratch.resize(scratch_len);
+  p->status = parse_client_hello(p->input, p->scratch, p->hello, limits);
+  return p;
+}
+
+std::string name_of(hello_status s) { return std::string(hello_status_name(s)); }
+
+std::string str(std::span<const std::uint8_t> b) { return {b.begin(), b.end()}; }
+
+template <typename List>
+std::vector<typename List::iterator::value_type> collect(const List& l) {
+  return {l.begin(), l.end()};
+}
+
+// fields: what must not change when the same hello is framed or delivered differently.
+std::string fields(const client_hello& h) {
+  std::string s = str(h.sni) + "|" + std::to_string(h.legacy_version) + "|";
+  for (auto a : h.alpn) {
+    s += str(a) + ",";
+  }
+  for (std::uint16_t v : h.supported_versions) {
+    s += std::to_string(v) + ",";
+  }
+  for (const extension& e : h.extensions) {
+    s += std::to_string(e.type) + ":" + std::to_string(e.body.size()) + ",";
+  }
+  for (const key_share_entry& k : h.key_shares) {
+    s += std::to_string(k.group) + ",";
+  }
+  s += "|" + std::to_string(h.handshake_len) + "|" + ja3(h).full + "|" + ja4(h).ja4_ro;
+  return s;
+}
+
+TEST(ClientHello, ParsesEveryField) {
+  const auto p = parse(testing::typical().wire());
+  ASSERT_EQ(name_of(p->status), "complete");
+  const client_hello& h = p->hello;
+  EXPECT_EQ(h.format, hello_format::tls);
+  EXPECT_EQ(h.record_version, 0x0301);
+  EXPECT_EQ(h.legacy_version, 0x0303);
+  EXPECT_EQ(h.session_id.size(), 32U);
+  EXPECT_EQ(h.random.size(), 32U);
+  EXPECT_EQ(collect(h.cipher_suites),
+            (std::vector<std::uint16_t>{0x0a0a, 0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f}));
+  EXPECT_EQ(h.compression_methods.size(), 1U);
+  EXPECT_TRUE(h.sni_present);
+  EXPECT_EQ(str(h.sni), "www.example.test");
+  EXPECT_TRUE(h.alpn_present);
+  std::vector<std::string> alpn;
+  for (auto a : h.alpn) {
+    alpn.push_back(str(a));
+  }
+  EXPECT_EQ(alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+  EXPECT_EQ(collect(h.supported_versions), (std::vector<std::uint16_t>{0x3a3a, 0x0304, 0x0303}));
+  EXPECT_EQ(collect(h.supported_groups), (std::vector<std::uint16_t>{0x2a2a, 0x001d, 0x0017}));
+  EXPECT_EQ(collect(h.signature_algorithms), (std::vector<std::uint16_t>{0x0403, 0x0804, 0x0401}));
+  EXPECT_EQ(h.ec_point_formats.size(), 1U);
+  std::vector<std::uint16_t> groups;
+  for (const key_share_entry& k : h.key_shares) {
+    groups.push_back(k.group);
+    EXPECT_EQ(k.key.size(), 32U);
+  }
+  EXPECT_EQ(groups, (std::vector<std::uint16_t>{0x2a2a, 0x001d}));
+  EXPECT_TRUE(h.ech_present);
+  EXPECT_FALSE(h.psk_present);
+  EXPECT_TRUE(h.grease_present);
+  EXPECT_EQ(h.extensions.size(), 11U);
+  EXPECT_EQ(h.records, 1);
+  EXPECT_EQ(h.handshake_len, testing::typical().handshake().size());
+  EXPECT_EQ(h.wire_len, p->input.size());
+  // In one record the views point into the input, not the scratch buffer.
+  EXPECT_TRUE(h.sni.data() >= p->input.data() && h.sni.data() < p->input.data() + p->input.size());
+}
+
+TEST(ClientHello, SplitAcrossTwoRecordsAtEveryPointParsesTheSame) {
+  const hello_builder b = testing::typical();
+  const auto whole = parse(b.wire());
+  ASSERT_EQ(name_of(whole->status), "complete");
+  const std::string want = fields(whole->hello);
+  const std::size_t len = b.handshake().size();
+  for (std::size_t first = 1; first < len; ++first) {
+    const auto p = parse(b.wire({first}));
+    ASSERT_EQ(name_of(p->status), "complete") << first;
+    EXPECT_EQ(p->hello.records, 2);
+    EXPECT_EQ(p->hello.wire_len, len + 10);
+    EXPECT_EQ(fields(p->hello), want) << first;
+    // Spanning records, the views point into scratch.
+    EXPECT_TRUE(p->hello.random.data() >= p->scratch.data() &&
+                p->hello.random.data() < p->scratch.data() + p->scratch.size());
+  }
+}
+
+TEST(ClientHello, OneByteRecordsParseTheSame) {
+  const hello_builder b = testing::typical();
+  const std::string want = fields(parse(b.wire())->hello);
+  const std::size_t len = b.handshake().size();
+  const auto p = parse(b.wire(std::vector<std::size_t>(len, 1)));
+  ASSERT_EQ(name_of(p->status), "complete");
+  EXPECT_EQ(p->hello.records, static_cast<int>(len));
+  EXPECT_EQ(fields(p->hello), want);
+  // And every proper prefix of that is incomplete.
+  const bytes wire = b.wire(std::vector<std::size_t>(len, 1));
+  for (std::size_t k = 0; k < wire.size(); ++k) {
+    ASSERT_EQ(name_of(parse(bytes(wire.begin(), wire.begin() + static_cast<long>(k)))->status),
+              "incomplete")
+        << k;
+  }
+}
+
+TEST(ClientHello, BytesAfterTheHelloAreLeftAlone) {
+  bytes wire = testing::typical().wire();
+  const std::size_t hello_len = wire.size();
+  wire.insert(wire.end(), {0x17, 0x03, 0x03, 0x00, 0x01, 0x00});  // early data record
+  const auto p = parse(wire);
+  ASSERT_EQ(name_of(p->status), "complete");
+  EXPECT_EQ(p->hello.wire_len, hello_len);
+}
+
+TEST(ClientHello, ScratchTooSmallForASplitHelloIsTooLarge) {
+  const hello_builder b = testing::typical();
+  EXPECT_EQ(name_of(parse(b.wire({100}), {}, 50)->status), "too_large");
+  // Decided as soon as the first record ends, without waiting for the rest.
+  const bytes wire = b.wire({100});
+  EXPECT_EQ(name_of(parse(bytes(wire.begin(), wire.begin() + 105), {}, 50)->status), "too_large");
+  // A hello in one record needs no scratch at all.
+  EXPECT_EQ(name_of(parse(b.wire(), {}, 0)->status), "complete");
+}
+
+TEST(ClientHello, LimitGivesTooLargeFromTheHeaderAlone) {
+  hello_builder b = testing::typical();
+  b.ext(0x0015, bytes(2000, 0));  // padding
+  const bytes wire = b.wire();
+  hello_limits small;
+  small.max_handshake_len = 1000;
+  EXPECT_EQ(name_of(parse(wire, small)->status), "too_large");
+  // Record header plus handshake header are enough to decide.
+  EXPECT_EQ(name_of(parse(bytes(wire.begin(), wire.begin() + 9), small)->status), "too_large");
+  EXPECT_EQ(name_of(parse(bytes(wire.begin(), wire.begin() + 8), small)->status), "incomplete");
+}
+
+TEST(ClientHello, DefaultLimitIsSixteenKibOfHandshake) {
+  hello_builder b = testing::typical();
+  const std::size_t base = b.handshake().size();
+  b.ext(0x0015, bytes(16384 - base - 4, 0));  // exactly 16384 with the padding header
+  ASSERT_EQ(b.handshake().size(), 16384U);
+  EXPECT_EQ(name_of(parse(b.wire())->status), "complete");
+  b.extensions.back().second.push_back(0);
+  EXPECT_EQ(name_of(parse(b.wire({16000}))->status), "too_large");
+}
+
+TEST(ClientHello, RecordFramingViolationsAreMalformed) {
+  const bytes hs = testing::typical().handshake();
+  // Record longer than 2^14 (strict, as BoringSSL: record_overflow).
+  bytes big = hello_builder::frame(hs);
+  big[3] = 0x40;
+  big[4] = 0x01;
+  EXPECT_EQ(name_of(parse(big)->status), "malformed");
+  // Zero-length handshake record.
+  EXPECT_EQ(name_of(parse({22, 3, 1, 0, 0})->status), "malformed");
+  // An alert record between two fragments of the hello.
+  bytes two = hello_builder::frame(hs, {50});
+  bytes interleaved(two.begin(), two.begin() + 55);
+  append(interleaved, {21, 3, 3, 0, 2, 2, 40});
+  interleaved.insert(interleaved.end(), two.begin() + 55, two.end());
+  EXPECT_EQ(name_of(parse(interleaved)->status), "malformed");
+  // A second record with a non-TLS version.
+  two[55 + 1] = 0x02;
+  EXPECT_EQ(name_of(parse(two)->status), "malformed");
+  // A handshake message that is not a ClientHello.
+  EXPECT_EQ(
+      name_of(parse(hello_builder::frame(hello_builder::handshake_of(bytes(40, 0), 2)))->status),
+      "malformed");
+}
+
+TEST(ClientHello, FirstBytesDecideNotTls) {
+  EXPECT_EQ(name_of(parse({})->status), "incomplete");
+  EXPECT_EQ(name_of(parse({22})->status), "incomplete");
+  EXPECT_EQ(name_of(parse({22, 2})->status), "not_tls");
+  EXPECT_EQ(name_of(parse({21})->status), "incomplete");
+  EXPECT_EQ(name_of(parse({21, 3})->status), "malformed");  // TLS, but an alert first
+  EXPECT_EQ(name_of(parse({23, 3, 3})->status), "malformed");
+  EXPECT_EQ(name_of(parse(testing::text("GET / HTTP/1.1\r\n"))->status), "not_tls");
+  EXPECT_EQ(name_of(parse(testing::text("SSH-2.0-OpenSSH_9.2\r\n"))->status), "not_tls");
+  EXPECT_EQ(name_of(parse(testing::text("*1\r\n$4\r\nPING\r\n"))->status), "not_tls");
+  EXPECT_EQ(name_of(parse({0x80})->status), "incomplete");
+  EXPECT_EQ(name_of(parse({0x80, 0x20, 0x02})->status), "not_tls");  // SSLv2 but not a hello
+}
+
+TEST(ClientHello, PostgresSslRequestIsSkippedAndReported) {
+  const bytes ssl_request = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f};
+  bytes in = ssl_request;
+  append(in, testing::typical().wire());
+  const auto p = parse(in);
+  ASSERT_EQ(name_of(p->status), "complete");
+  EXPECT_TRUE(p->hello.postgres_ssl_request);
+  EXPECT_EQ(p->hello.tls_offset, 8U);
+  EXPECT_EQ(p->hello.wire_len, in.size() - 8);
+  EXPECT_EQ(str(p->hello.sni), "www.example.test");
+  for (std::size_t k = 0; k <= ssl_request.size(); ++k) {
+    EXPECT_EQ(name_of(parse(bytes(in.begin(), in.begin() + static_cast<long>(k)))->status),
+              "incomplete")
+        << k;
+  }
+  // GSSENCRequest (code 80877104) and a StartupMessage are not TLS.
+  EXPECT_EQ(name_of(parse({0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x30})->status), "not_tls");
+  bytes plain = ssl_request;
+  append(plain, testing::text("GET /"));
+  EXPECT_EQ(name_of(parse(plain)->status), "not_tls");
+}
+
+bytes sslv2_hello(std::uint16_t version, const bytes& specs, std::size_t challenge_len,
+                  std::uint8_t msg_type = 1) {
+  bytes msg;
+  testing::put_u8(msg, msg_type);
+  testing::put_u16(msg, version);
+  testing::put_u16(msg, specs.size());
+  testing::put_u16(msg, 0);
+  testing::put_u16(msg, challenge_len);
+  append(msg, specs);
+  append(msg, bytes(challenge_len, 0x33));
+  bytes out;
+  testing::put_u16(out, 0x8000U | msg.size());
+  append(out, msg);
+  return out;
+}
+
+TEST(ClientHello, Sslv2FormatHello) {
+  const bytes specs = {0x00, 0x00, 0x2f, 0x00, 0x00, 0x35, 0x01, 0x00, 0x80, 0x00, 0x00, 0xff};
+  const bytes in = sslv2_hello(0x0301, specs, 16);
+  const auto p = parse(in);
+  ASSERT_EQ(name_of(p->status), "complete");
+  const client_hello& h = p->hello;
+  EXPECT_EQ(h.format, hello_format::sslv2);
+  EXPECT_EQ(h.legacy_version, 0x0301);
+  EXPECT_EQ(h.record_version, 0x0002);
+  EXPECT_EQ(collect(h.sslv2_cipher_specs),
+            (std::vector<std::uint32_t>{0x00002f, 0x000035, 0x010080, 0x0000ff}));
+  EXPECT_EQ(h.random.size(), 16U);
+  EXPECT_EQ(h.wire_len, in.size());
+  EXPECT_EQ(h.records, 1);
+  EXPECT_FALSE(h.extensions_present);
+  EXPECT_EQ(ja3(h).full, "769,47-53-255,,,");
+  EXPECT_EQ(ja4(h).ja4_r.substr(0, 11), "t10i030000_");
+  for (std::size_t k = 0; k < in.size(); ++k) {
+    ASSERT_EQ(name_of(parse(bytes(in.begin(), in.begin() + static_cast<long>(k)))->status),
+              "incomplete")
+        << k;
+  }
+  EXPECT_EQ(name_of(parse(sslv2_hello(0x0301, specs, 15))->status), "malformed");
+  EXPECT_EQ(name_of(parse(sslv2_hello(0x0301, {0, 0, 0x2f, 0}, 16))->status), "malformed");
+  EXPECT_EQ(name_of(parse(sslv2_hello(0x0301, {}, 16))->status), "malformed");
+  EXPECT_EQ(name_of(parse(sslv2_hello(0x0701, specs, 16))->status), "not_tls");
+  EXPECT_EQ(name_of(parse(sslv2_hello(0x0002, specs, 32))->status), "complete");
+}
+
+// malformed_with: the typical hello with one extension replaced (or added) by `type`/`body`.
+hello_status with_extension(std::uint16_t type, const bytes& body) {
+  hello_builder b = testing::typical();
+  auto it = std::ranges::find_if(b.extensions, [&](const auto& e) { return e.first == type; });
+  if (it != b.extensions.end()) {
+    it->second = body;
+  } else {
+    b.ext(type, body);
+  }
+  return parse(b.wire())->status;
+}
+
+TEST(ClientHello, StrictExtensionGrammar) {
+  using testing::u16_prefixed;
+  using testing::u8_prefixed;
+  // SNI: trailing byte inside the body, NUL in the name, empty name, two host_names, empty list.
+  bytes sni = testing::sni_body({"a.test"});
+  sni.push_back(0);
+  EXPECT_EQ(name_of(with_extension(0x0000, sni)), "malformed");
+  EXPECT_EQ(name_of(with_extension(0x0000, testing::sni_body({std::string("a\0b", 3)}))),
+            "malformed");
+  EXPECT_EQ(name_of(with_extension(0x0000, testing::sni_body({""}))), "malformed");
+  EXPECT_EQ(name_of(with_extension(0x0000, testing::sni_body({"a.test", "b.test"}))), "malformed");
+  EXPECT_EQ(name_of(with_extension(0x0000, u16_prefixed({}))), "malformed");
+  EXPECT_EQ(name_of(with_extension(0x0000, {})), "malformed");
+  // ALPN: empty list, empty name, trailing byte.
+  EXPECT_EQ(name_of(with_extension(0x0010, u16_prefixed({}))), "malformed");
+  EXPECT_EQ(name_of(with_extension(0x0010, u16_prefixed({0}))), "malformed");
+  bytes alpn = testing::alpn_body({"h2"});
+  alpn.push_back(1);
+  EXPECT_EQ(name_of(with_extension(0x0010, alpn)), "malformed");
+  // supported_versions: odd length; signature_algorithms: empty; groups: overrun.
+  EXPECT_EQ(name_of(with_extension(0x002b, u8_prefixed({3, 4, 3}))), "malformed");
+  EXPECT_EQ(name_of(with_extension(0x000d, u16_prefixed({}))), "malformed");
+  EXPECT_EQ(name_of(with_extension(0x000a, {0, 8, 0, 0x1d})), "malformed");
+  EXPECT_EQ(name_of(with_extension(0x000b, u8_prefixed({}))), "malformed");
+  // key_share: an entry with an empty key; an empty share list is fine (HelloRetryRequest path).
+  EXPECT_EQ(name_of(with_extension(0x0033, u16_prefixed({0, 0x1d, 0, 0}))), "malformed");
+  EXPECT_EQ(name_of(with_extension(0x0033, u16_prefixed({}))), "complete");
+  // An unknown name_type in server_name is skipped, not taken as the host name.
+  bytes other;
+  testing::put_u8(other, 7);
+  append(other, u16_prefixed(testing::text("x")));
+  testing::put_u8(other, 0);
+  append(other, u16_prefixed(testing::text("b.test")));
+  hello_builder b = testing::typical();
+  b.extensions[1].second = u16_prefixed(other);
+  const auto p = parse(b.wire());
+  ASSERT_EQ(name_of(p->status), "complete");
+  EXPECT_EQ(str(p->hello.sni), "b.test");
+  EXPECT_EQ(p->hello.server_names.size(), 2U);
+}
+
+TEST(ClientHello, DuplicatesAndPskPlacement) {
+  hello_builder dup = testing::typical();
+  dup.ext(0x0000, testing::sni_body({"evil.test"}));
+  EXPECT_EQ(name_of(parse(dup.wire())->status), "malformed");
+  // Past the pairwise limit the bitset path finds them too.
+  hello_builder many = testing::typical();
+  for (std::uint16_t t = 0x1000; t < 0x1040; ++t) {
+    many.ext(t, {});
+  }
+  EXPECT_EQ(name_of(parse(many.wire())->status), "complete");
+  many.ext(0x1020, {});
+  EXPECT_EQ(name_of(parse(many.wire())->status), "malformed");
+  // pre_shared_key must be last.
+  hello_builder psk = testing::typical();
+  psk.ext(0x0029, bytes(10, 1));
+  const auto ok = parse(psk.wire());
+  ASSERT_EQ(name_of(ok->status), "complete");
+  EXPECT_TRUE(ok->hello.psk_present);
+  psk.ext(0x0017 + 1, {});
+  EXPECT_EQ(name_of(parse(psk.wire())->status), "malformed");
+}
+
+TEST(ClientHello, BodyGrammarViolations) {
+  hello_builder b = testing::typical();
+  b.ciphers.clear();
+  EXPECT_EQ(name_of(parse(b.wire())->status), "malformed");
+  b = testing::typical();
+  b.compression.clear();
+  EXPECT_EQ(name_of(parse(b.wire())->status), "malformed");
+  b = testing::typical();
+  b.session_id = bytes(33, 1);
+  EXPECT_EQ(name_of(parse(b.wire())->status), "malformed");
+  // Odd cipher_suites length: patch the length byte of a valid hello.
+  bytes body = testing::typical().body();
+  body[2 + 32 + 1 + 32 + 1] += 1;
+  EXPECT_EQ(name_of(parse(hello_builder::frame(hello_builder::handshake_of(body)))->status),
+            "malformed");
+  // Trailing bytes after the extensions.
+  body = testing::typical().body();
+  body.push_back(0);
+  EXPECT_EQ(name_of(parse(hello_builder::frame(hello_builder::handshake_of(body)))->status),
+            "malformed");
+  // Truncated body with a consistent handshake header: the grammar runs out.
+  body = testing::typical().body();
+  for (std::size_t cut : {0UL, 1UL, 20UL, 34UL, 35UL, 70UL, body.size() - 1}) {
+    const bytes part(body.begin(), body.begin() + static_cast<long>(cut));
+    EXPECT_EQ(name_of(parse(hello_builder::frame(hello_builder::handshake_of(part)))->status),
+              "malformed")
+        << cut;
+  }
+  // A handshake header announcing more than the records hold waits for more records.
+  bytes hs = testing::typical().handshake();
+  hs[3] += 10;
+  EXPECT_EQ(name_of(parse(hello_builder::frame(hs))->status), "incomplete");
+}
+
+TEST(ClientHello, OptionalExtensionsBlock) {
+  hello_builder none = testing::typical();
+  none.with_extensions = false;
+  const auto p = parse(none.wire());
+  ASSERT_EQ(name_of(p->status), "complete");
+  EXPECT_FALSE(p->hello.extensions_present);
+  EXPECT_FALSE(p->hello.sni_present);
+  hello_builder empty = testing::typical();
+  empty.extensions.clear();
+  const auto q = parse(empty.wire());
+  ASSERT_EQ(name_of(q->status), "complete");
+  EXPECT_TRUE(q->hello.extensions_present);
+  EXPECT_TRUE(q->hello.extensions.empty());
+}
+
+TEST(Fingerprint, GreaseIsLeftOutAndCountsUseTheRest) {
+  const auto p = parse(testing::typical().wire());
+  ASSERT_EQ(name_of(p->status), "complete");
+  const ja3_fingerprint j3 = ja3(p->hello);
+  EXPECT_EQ(j3.full, "771,4865-4866-4867-49195-49199,0-23-10-11-16-13-43-51-65037,29-23,0");
+  EXPECT_EQ(j3.md5.size(), 32U);
+  const ja4_fingerprint j4 = ja4(p->hello);
+  EXPECT_EQ(j4.ja4.substr(0, 11), "t13d0509h2_");
+  EXPECT_EQ(j4.ja4_r,
+            "t13d0509h2_1301,1302,1303,c02b,c02f_000a,000b,000d,0017,002b,0033,fe0d_0403,0804,"
+            "0401");
+  EXPECT_EQ(j4.ja4_ro,
+            "t13d0509h2_1301,1302,1303,c02b,c02f_0000,0017,000a,000b,0010,000d,002b,0033,fe0d_"
+            "0403,0804,0401");
+  EXPECT_EQ(j4.ja4.size(), 36U);
+  EXPECT_EQ(ja4(p->hello, ja4_transport::quic).ja4[0], 'q');
+}
+
+std::string ja4_a(const hello_builder& b) {
+  const auto p = parse(b.wire());
+  EXPECT_EQ(name_of(p->status), "complete");
+  return ja4(p->hello).ja4.substr(0, 10);
+}
+
+TEST(Fingerprint, Ja4AlpnAndCountRules) {
+  hello_builder b = testing::typical();
+  b.extensions[5].second = testing::alpn_body({"h"});
+  EXPECT_EQ(ja4_a(b), "t13d0509hh");
+  b.extensions[5].second = testing::alpn_body({std::string("\x01\xab", 2)});
+  EXPECT_EQ(ja4_a(b), "t13d05090b");
+  b.extensions[5].second = testing::alpn_body({"h2c-", "h2"});
+  EXPECT_EQ(ja4_a(b),
+            "t13d0509"
+            "6d");  // '-' is not alphanumeric: hex of 'h' (68) .. '-' (2d)
+  b.extensions.erase(b.extensions.begin() + 5);
+  EXPECT_EQ(ja4_a(b), "t13d050800");
+  b.extensions.erase(b.extensions.begin() + 1);  // no SNI: 'i'
+  EXPECT_EQ(ja4_a(b), "t13i050700");
+  b.ciphers.clear();
+  for (std::uint16_t c = 1; c <= 120; ++c) {
+    b.ciphers.push_back(c);
+  }
+  EXPECT_EQ(ja4_a(b), "t13i990700");
+  // Without supported_versions the legacy version counts.
+  hello_builder old = testing::typical();
+  old.extensions.erase(old.extensions.begin() + 7);
+  EXPECT_EQ(ja4_a(old), "t12d0508h2");
+  old.legacy_version = 0x0300;
+  EXPECT_EQ(ja4_a(old), "ts3d0508h2");
+}
+
+TEST(Fingerprint, Ja4WithoutSignatureAlgorithmsHasNoSecondUnderscore) {
+  hello_builder b = testing::typical();
+  b.extensions.erase(b.extensions.begin() + 6);
+  const auto p = parse(b.wire());
+  ASSERT_EQ(name_of(p->status), "complete");
+  EXPECT_EQ(ja4(p->hello).ja4_r,
+            "t13d0508h2_1301,1302,1303,c02b,c02f_000a,000b,0017,002b,0033,fe0d");
+}
+
+}  // namespace
+}  // namespace linesman::tls
