@@ -1,0 +1,342 @@
+#include "proxy/config.hpp"
+
+#include <arpa/inet.h>
+
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+namespace linesman::proxy {
+namespace {
+
+[[noreturn]] void fail(std::string msg) { throw config_error(std::move(msg)); }
+
+bool is_ip_literal(const std::string& host) {
+  in6_addr a6{};
+  in_addr a4{};
+  return inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+}
+
+// yaml_where: "FILE:LINE: KEY" for messages; yaml-cpp lines are 0-based.
+std::string yaml_where(const std::string& file, const YAML::Node& node, const std::string& key) {
+  const auto mark = node.Mark();
+  std::string out = file;
+  if (mark.line >= 0) {
+    out += ":" + std::to_string(mark.line + 1);
+  }
+  return out + ": " + key;
+}
+
+std::string yaml_scalar(const std::string& file, const YAML::Node& node, const std::string& key) {
+  if (!node.IsScalar()) {
+    fail(yaml_where(file, node, key) + ": expected a scalar value");
+  }
+  return node.Scalar();
+}
+
+void check_keys(const std::string& file, const YAML::Node& map, const std::string& path,
+                std::initializer_list<std::string_view> allowed) {
+  if (!map.IsMap()) {
+    fail(yaml_where(file, map, path) + ": expected a mapping");
+  }
+  for (const auto& kv : map) {
+    const std::string k = kv.first.Scalar();
+    bool ok = false;
+    for (auto a : allowed) {
+      ok = ok || a == k;
+    }
+    if (!ok) {
+      fail(yaml_where(file, kv.first, path.empty() ? k : path + "." + k) + ": unknown key");
+    }
+  }
+}
+
+void yaml_timeouts(const std::string& file, const YAML::Node& node, const std::string& path,
+                   timeouts& out) {
+  check_keys(file, node, path, {"peek", "connect", "idle", "drain"});
+  auto one = [&](const char* key, duration& dst) {
+    if (const auto v = node[key]) {
+      const std::string where = yaml_where(file, v, path + "." + key);
+      dst = parse_duration(yaml_scalar(file, v, path + "." + key), where);
+    }
+  };
+  one("peek", out.peek);
+  one("connect", out.connect);
+  one("idle", out.idle);
+  one("drain", out.drain);
+}
+
+void apply_timeout_flags(const cli_listener& cli, timeouts& t) {
+  if (cli.peek) {
+    t.peek = parse_duration(*cli.peek, "--peek-timeout");
+  }
+  if (cli.connect) {
+    t.connect = parse_duration(*cli.connect, "--connect-timeout");
+  }
+  if (cli.idle) {
+    t.idle = parse_duration(*cli.idle, "--idle-timeout");
+  }
+  if (cli.drain) {
+    t.drain = parse_duration(*cli.drain, "--drain-timeout");
+  }
+}
+
+void check_sni_pattern(const std::string& sni, const std::string& where) {
+  if (sni.empty() || sni == "." || sni == "*" || sni == "*.") {
+    fail(where + ": empty SNI pattern '" + sni + "'");
+  }
+  const auto star = sni.find('*');
+  if (star != std::string::npos && (star != 0 || sni.size() < 3 || sni[1] != '.' ||
+                                    sni.find('*', 1) != std::string::npos)) {
+    fail(where + ": bad SNI pattern '" + sni + "' (use host.example.com or *.example.com)");
+  }
+  for (char c : sni) {
+    if (c <= 0x20 || c == 0x7f || c == '=' || c == '/') {
+      fail(where + ": bad character in SNI pattern '" + sni + "'");
+    }
+  }
+}
+
+void check_listener(const listener_config& l, const std::string& where) {
+  if (!is_ip_literal(l.listen.host)) {
+    fail(where + ": listen address '" + l.listen.text + "' must be an IP address and port");
+  }
+  if (!l.upstream && l.routes.empty()) {
+    fail(where + ": a listener needs an upstream or at least one route");
+  }
+}
+
+}  // namespace
+
+duration parse_duration(std::string_view text, std::string_view what) {
+  const std::string bad = std::string(what) + ": bad duration '" + std::string(text) +
+                          "' (use a number with a unit: 500ms, 5s, 2m, 1h)";
+  std::size_t i = 0;
+  while (i < text.size() && ((text[i] >= '0' && text[i] <= '9') || text[i] == '.')) {
+    ++i;
+  }
+  const std::string_view number = text.substr(0, i);
+  const std::string_view unit = text.substr(i);
+  if (number.empty() || number.front() == '.' || number.back() == '.') {
+    fail(bad);
+  }
+  double value = 0;
+  try {
+    std::size_t used = 0;
+    value = std::stod(std::string(number), &used);
+    if (used != number.size()) {
+      fail(bad);
+    }
+  } catch (const std::logic_error&) {
+    fail(bad);
+  }
+  double scale = 0;
+  if (unit == "ms") {
+    scale = 1;
+  } else if (unit == "s") {
+    scale = 1000;
+  } else if (unit == "m") {
+    scale = 60'000;
+  } else if (unit == "h") {
+    scale = 3'600'000;
+  } else {
+    fail(bad);
+  }
+  const double ms = std::round(value * scale);
+  if (!std::isfinite(ms) || ms > 365.0 * 24 * 3'600'000) {
+    fail(bad);
+  }
+  return duration(static_cast<duration::rep>(ms));
+}
+
+host_port parse_host_port(std::string_view text, std::string_view what, bool allow_zero_port) {
+  const std::string bad = std::string(what) + ": bad address '" + std::string(text) +
+                          "' (use HOST:PORT, or [IPv6]:PORT)";
+  host_port out;
+  out.text = std::string(text);
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      fail(bad);
+    }
+    out.host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+    in6_addr a6{};
+    if (inet_pton(AF_INET6, out.host.c_str(), &a6) != 1) {
+      fail(bad);
+    }
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string_view::npos || text.find(':') != colon) {
+      fail(bad);  // no port, or an IPv6 literal without brackets
+    }
+    out.host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+  }
+  if (out.host.empty()) {
+    fail(bad);
+  }
+  for (char c : out.host) {
+    if (c <= 0x20 || c == 0x7f || c == '/' || c == '@') {
+      fail(bad);
+    }
+  }
+  unsigned port = 0;
+  const auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() ||
+      port > 65535 || (port == 0 && !allow_zero_port)) {
+    fail(std::string(what) + ": bad port in '" + std::string(text) + "' (1-65535" +
+         (allow_zero_port ? ", or 0 for any" : "") + ")");
+  }
+  out.port = static_cast<std::uint16_t>(port);
+  return out;
+}
+
+std::vector<listener_config> load_yaml_listeners(const std::string& text, const std::string& file,
+                                                 const timeouts& base,
+                                                 const cli_listener& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (!root.IsMap()) {
+    fail(file + ": expected a mapping with 'listeners' (and optionally 'defaults')");
+  }
+  check_keys(file, root, "", {"defaults", "listeners"});
+  timeouts defaults = base;
+  if (const auto d = root["defaults"]) {
+    check_keys(file, d, "defaults", {"timeouts"});
+    if (const auto t = d["timeouts"]) {
+      yaml_timeouts(file, t, "defaults.timeouts", defaults);
+    }
+  }
+  apply_timeout_flags(overrides, defaults);  // flags beat the file's defaults
+  const auto ls = root["listeners"];
+  if (!ls || !ls.IsSequence() || ls.size() == 0) {
+    fail(yaml_where(file, ls ? ls : root, "listeners") + ": expected a non-empty list");
+  }
+  std::vector<listener_config> out;
+  for (std::size_t i = 0; i < ls.size(); ++i) {
+    const auto node = ls[i];
+    const std::string path = "listeners[" + std::to_string(i) + "]";
+    check_keys(file, node, path,
+               {"name", "listen", "upstream", "routes", "access_log", "timeouts"});
+    listener_config l;
+    l.limits = defaults;
+    const auto listen = node["listen"];
+    if (!listen) {
+      fail(yaml_where(file, node, path + ".listen") + ": missing");
+    }
+    l.listen = parse_host_port(yaml_scalar(file, listen, path + ".listen"),
+                               yaml_where(file, listen, path + ".listen"), true);
+    l.name = l.listen.text;
+    if (const auto n = node["name"]) {
+      l.name = yaml_scalar(file, n, path + ".name");
+    }
+    if (const auto u = node["upstream"]) {
+      l.upstream = parse_host_port(yaml_scalar(file, u, path + ".upstream"),
+                                   yaml_where(file, u, path + ".upstream"), false);
+    }
+    if (const auto a = node["access_log"]) {
+      l.access_log = yaml_scalar(file, a, path + ".access_log");
+    }
+    if (const auto t = node["timeouts"]) {
+      yaml_timeouts(file, t, path + ".timeouts", l.limits);
+    }
+    if (const auto rs = node["routes"]) {
+      if (!rs.IsSequence()) {
+        fail(yaml_where(file, rs, path + ".routes") + ": expected a list");
+      }
+      for (std::size_t j = 0; j < rs.size(); ++j) {
+        const auto r = rs[j];
+        const std::string rpath = path + ".routes[" + std::to_string(j) + "]";
+        check_keys(file, r, rpath, {"sni", "upstream", "name"});
+        route_config rc;
+        const auto sni = r["sni"];
+        const auto up = r["upstream"];
+        if (!sni) {
+          fail(yaml_where(file, r, rpath + ".sni") + ": missing");
+        }
+        if (!up) {
+          fail(yaml_where(file, r, rpath + ".upstream") + ": missing");
+        }
+        rc.sni = yaml_scalar(file, sni, rpath + ".sni");
+        check_sni_pattern(rc.sni, yaml_where(file, sni, rpath + ".sni"));
+        rc.upstream = parse_host_port(yaml_scalar(file, up, rpath + ".upstream"),
+                                      yaml_where(file, up, rpath + ".upstream"), false);
+        rc.name = rc.sni;
+        if (const auto n = r["name"]) {
+          rc.name = yaml_scalar(file, n, rpath + ".name");
+        }
+        l.routes.push_back(std::move(rc));
+      }
+    }
+    check_listener(l, yaml_where(file, node, path));
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+run_config build_run_config(const cli_listener& cli,
+                            const std::optional<std::string>& config_path) {
+  run_config out;
+  timeouts base;
+  if (config_path) {
+    std::ifstream in(*config_path);
+    if (!in) {
+      fail("--config: cannot read '" + *config_path + "'");
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out.listeners = load_yaml_listeners(ss.str(), *config_path, base, cli);
+  }
+  if (cli.listen) {
+    listener_config l;
+    l.listen = parse_host_port(*cli.listen, "--listen", true);
+    l.name = cli.name ? *cli.name : l.listen.text;
+    if (cli.upstream) {
+      l.upstream = parse_host_port(*cli.upstream, "--upstream", false);
+    }
+    for (const auto& r : cli.routes) {
+      const auto eq = r.find('=');
+      if (eq == std::string::npos) {
+        fail("--route: bad route '" + r + "' (use SNI=HOST:PORT)");
+      }
+      route_config rc;
+      rc.sni = r.substr(0, eq);
+      check_sni_pattern(rc.sni, "--route");
+      rc.name = rc.sni;
+      rc.upstream = parse_host_port(r.substr(eq + 1), "--route", false);
+      l.routes.push_back(std::move(rc));
+    }
+    if (cli.access_log) {
+      l.access_log = *cli.access_log;
+    }
+    l.limits = base;
+    apply_timeout_flags(cli, l.limits);
+    if (!is_ip_literal(l.listen.host)) {
+      fail("--listen: '" + l.listen.text + "' must be an IP address and port");
+    }
+    if (!l.upstream && l.routes.empty()) {
+      fail("--upstream: required (or at least one --route) with --listen");
+    }
+    out.listeners.push_back(std::move(l));
+  } else {
+    if (cli.upstream || !cli.routes.empty() || cli.name) {
+      fail("--listen: required with --upstream, --route and --listener-name");
+    }
+    apply_timeout_flags(cli, base);  // validate them even when only the file uses them
+  }
+  if (out.listeners.empty()) {
+    fail("--listen or --config: nothing to listen on");
+  }
+  return out;
+}
+
+}  // namespace linesman::proxy

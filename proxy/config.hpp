@@ -1,0 +1,93 @@
+// config: what `linesman run` was asked to do, from flags and/or a YAML file (control plane).
+//
+// Everything here may throw config_error (a std::runtime_error whose message names the flag, the
+// file, the line or the key at fault); the data plane only ever sees a validated run_config.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace linesman::proxy {
+
+// config_error: bad input on the control plane; what() is the whole message for the operator.
+class config_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using duration = std::chrono::milliseconds;
+
+// parse_duration: "500ms", "5s", "2m", "1h", "1.5s" -> milliseconds. Throws config_error naming
+// `what` (a flag or key) on anything else (no unit, negative, garbage, overflow).
+duration parse_duration(std::string_view text, std::string_view what);
+
+// host_port: an address as written, "127.0.0.1:80", "[::1]:8443", "db.example:5432".
+struct host_port {
+  std::string host;  // without brackets
+  std::uint16_t port = 0;
+  std::string text;  // as configured (for the record's upstream.address)
+};
+
+// parse_host_port: splits HOST:PORT ([v6]:PORT for IPv6). `allow_zero_port` for listen addresses.
+// Throws config_error naming `what`.
+host_port parse_host_port(std::string_view text, std::string_view what, bool allow_zero_port);
+
+struct timeouts {
+  duration peek{std::chrono::seconds(10)};
+  duration connect{std::chrono::seconds(10)};
+  duration idle{std::chrono::seconds(300)};
+  duration drain{std::chrono::seconds(10)};
+};
+
+// route_config: one SNI route. `sni` is a host name or "*.suffix" (normalized by route_table).
+struct route_config {
+  std::string name;
+  std::string sni;
+  host_port upstream;
+};
+
+struct listener_config {
+  std::string name;
+  host_port listen;  // host is an IP literal
+  std::optional<host_port> upstream;  // the default route
+  std::vector<route_config> routes;
+  std::string access_log = "-";  // "-" = stdout
+  timeouts limits;
+};
+
+struct run_config {
+  std::vector<listener_config> listeners;
+  unsigned threads = 0;             // 0 = hardware_concurrency
+  std::size_t max_connections = 0;  // 0 = derived from RLIMIT_NOFILE
+  bool no_splice = false;
+  std::string log_level = "info";
+};
+
+// cli_listener: the flags of `linesman run` that describe one listener; optionals are "not given".
+struct cli_listener {
+  std::optional<std::string> listen;
+  std::optional<std::string> upstream;
+  std::vector<std::string> routes;  // SNI=HOST:PORT
+  std::optional<std::string> access_log;
+  std::optional<std::string> name;
+  std::optional<std::string> peek, connect, idle, drain;  // durations as written
+};
+
+// build_run_config: validates the flags and, when `config_path` is set, the YAML file, into one
+// run_config. Precedence: built-in defaults < YAML `defaults` < timeout flags < a YAML listener's
+// own `timeouts`. The flag listener (when --listen is given) is added after the file's listeners.
+// Throws config_error.
+run_config build_run_config(const cli_listener& cli, const std::optional<std::string>& config_path);
+
+// load_yaml_listeners: parses a YAML config text (for tests; `file` names it in messages).
+// Returns the listeners with `base` as the starting timeouts (overridden by `defaults`).
+std::vector<listener_config> load_yaml_listeners(const std::string& text, const std::string& file,
+                                                 const timeouts& base,
+                                                 const cli_listener& overrides);
+
+}  // namespace linesman::proxy

@@ -1,0 +1,126 @@
+// connection: one accepted client connection, from accept to its single access-log record.
+//
+// `accept -> inspect -> route -> connect -> first reply -> stream -> close -> one record`
+//
+// One coroutine (run) per connection owns both sockets by value, the first-flight buffers and the
+// record; the phases below borrow them. Timeouts are a steady_timer watchdog (watch) raced against
+// each phase with awaitable operator ||. Data-plane errors are error codes, never exceptions.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <asio.hpp>
+
+#include "proxy/config.hpp"
+#include "proxy/inspect.hpp"
+#include "proxy/log_sink.hpp"
+#include "proxy/record.hpp"
+#include "proxy/route.hpp"
+#include "proxy/splice_pump.hpp"
+
+namespace linesman::proxy {
+
+class connection;
+
+// listener_runtime: one listener's validated config, route table and log sink; shared read-only
+// by every worker for the process lifetime (the sink is thread-safe).
+struct listener_runtime {
+  listener_config cfg;
+  route_table routes;
+  log_sink* sink = nullptr;
+};
+
+// worker_state: per event loop (one thread); nothing in it is shared between workers.
+struct worker_state {
+  bool no_splice = false;
+  pipe_pool pipes;
+  std::list<connection*> live;  // for the drain: every connection alive on this worker
+  std::atomic<std::size_t>* active = nullptr;  // process-wide count (max-connections)
+};
+
+class connection {
+ public:
+  // connection: takes ownership of the accepted socket; registers itself with `w` until destroyed.
+  connection(asio::ip::tcp::socket client, const listener_runtime& l, worker_state& w,
+             std::string id);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  // run: the whole life. Returns after the record was handed to the listener's sink and both
+  // sockets are closed. Never throws.
+  asio::awaitable<void> run();
+
+  // request_shutdown: the drain timeout passed; end now and record proxy_shutdown.
+  void request_shutdown();
+  [[nodiscard]] duration drain_timeout() const { return l_.cfg.limits.drain; }
+
+ private:
+  enum class dir : std::uint8_t { c2u, u2c };
+  enum class watch_fire : std::uint8_t { deadline, shutdown };
+  enum class peek_end : std::uint8_t { decided, eof, reset, error, cancelled };
+  enum class connect_kind : std::uint8_t { ok, failed, resolve_failed, cancelled };
+
+  struct flight {
+    std::unique_ptr<std::uint8_t[]> buf;  // allocated on first readability, freed after inspection
+    std::size_t len = 0;
+    std::size_t forwarded = 0;
+    int reads = 0;
+    bool done = false;
+  };
+
+  struct connect_result {
+    connect_kind kind = connect_kind::cancelled;
+    std::error_code ec;
+  };
+
+  asio::awaitable<watch_fire> watch(std::chrono::steady_clock::time_point deadline);
+  asio::awaitable<watch_fire> watch_idle();
+  asio::awaitable<peek_end> read_client_flight(bool park);
+  asio::awaitable<connect_result> connect_upstream(const host_port& target);
+  asio::awaitable<void> relay(dir d);
+
+  void start_record();
+  void on_client_bytes(std::size_t n);
+  void on_upstream_bytes(std::size_t n);
+  void note_end(dir d, const pump_result& r);
+  void set_stop(stop_phase p, stop_reason r, stop_by by, int err = 0);
+  void classify_after_relay(std::optional<watch_fire> fired);
+  void close_sockets();
+  void finish();
+  std::int64_t since_accept_us() const;
+
+  asio::ip::tcp::socket client_;
+  asio::ip::tcp::socket upstream_;
+  const listener_runtime& l_;
+  worker_state& w_;
+  std::list<connection*>::iterator reg_;
+  asio::steady_timer watch_timer_;
+
+  record rec_;
+  std::chrono::steady_clock::time_point accepted_;
+  std::chrono::steady_clock::time_point last_activity_;
+
+  flight cflight_;
+  flight uflight_;
+  client_check ccheck_;
+  reply_verdict uverdict_ = reply_verdict::need_more;
+
+  side_end client_end_ = side_end::none;
+  side_end upstream_end_ = side_end::never;
+  std::optional<stop_by> first_;
+  int err_ = 0;
+  bool shutdown_ = false;
+  bool abort_ = false;
+  bool rst_client_ = false;
+  bool rst_upstream_ = false;
+  bool upstream_open_ = false;
+};
+
+}  // namespace linesman::proxy

@@ -1,0 +1,150 @@
+#include "proxy/inspect.hpp"
+
+#include <array>
+
+#include "proxy/observe_client.hpp"
+#include "tls/client_hello.hpp"
+#include "tls/detect.hpp"
+#include "tls/names.hpp"
+#include "tls/server_hello.hpp"
+#if __has_include("proxy/observe_server.hpp")
+#include "proxy/observe_server.hpp"
+#define LINESMAN_HAVE_OBSERVE_SERVER 1
+#endif
+
+namespace linesman::proxy {
+namespace {
+
+// Scratch for hellos that span records: one per worker thread (parsing is synchronous), so a
+// connection never carries it.
+thread_local std::array<std::uint8_t, tls::kScratchLen> client_scratch;
+thread_local std::array<std::uint8_t, tls::kServerScratchBytes> server_scratch;
+
+first_flight_obs flight_obs(const tls::detection& d, std::size_t bytes) {
+  first_flight_obs out;
+  out.protocol = std::string(tls::protocol_name(bytes == 0 ? tls::protocol::none : d.proto));
+  out.summary = std::string(d.summary.view());
+  out.bytes = bytes;
+  return out;
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// is_refusal: the upstream's first line refuses the connection at the protocol level. Reads only
+// tls::detect's protocol and printable summary, never the raw bytes.
+bool is_refusal(const tls::detection& d) {
+  const std::string_view s = d.summary.view();
+  switch (d.proto) {
+    case tls::protocol::smtp:
+    case tls::protocol::ftp:
+      return !s.empty() && (s.front() == '4' || s.front() == '5');
+    case tls::protocol::pop3: return starts_with(s, "-ERR");
+    case tls::protocol::imap: return starts_with(s, "* BYE");
+    case tls::protocol::postgres:
+      return s.find("ErrorResponse") != std::string_view::npos || starts_with(s, "FATAL") ||
+             starts_with(s, "ERROR") || starts_with(s, "PANIC");
+    case tls::protocol::mysql:
+      return starts_with(s, "ERR") || s.find("error") != std::string_view::npos;
+    default: return false;
+  }
+}
+
+#ifndef LINESMAN_HAVE_OBSERVE_SERVER
+server_tls_obs observe_server_flight(const tls::server_flight& f) {
+  server_tls_obs out;
+  if (f.has_server_hello) {
+    out.version = std::string(tls::version_name(f.version()).view());
+    out.cipher = std::string(tls::cipher_suite_name(f.cipher_suite).view());
+  }
+  if (f.alert) {
+    alert_obs a;
+    a.level = std::string(tls::alert_level_name(f.alert->level).view());
+    a.description = std::string(tls::alert_description_name(f.alert->description).view());
+    a.code = f.alert->description;
+    out.alert = a;
+  }
+  return out;
+}
+#endif
+
+}  // namespace
+
+client_check inspect_client_flight(std::span<const std::uint8_t> in, int reads, bool final,
+                                   record& rec) {
+  client_check out;
+  const tls::detection d = tls::detect_first_flight(in, tls::direction::client_to_server);
+  rec.client_first = flight_obs(d, in.size());
+  if (in.empty()) {
+    return out;
+  }
+  tls::client_hello hello;
+  const auto st = tls::parse_client_hello(in, client_scratch, hello);
+  switch (st) {
+    case tls::hello_status::complete:
+      out.tls = true;
+      out.hello_complete = true;
+      out.verdict = client_verdict::done;
+      break;
+    case tls::hello_status::incomplete:
+      out.tls = true;
+      if (final && in.size() >= kFlightBufferBytes) {
+        out.verdict = client_verdict::too_large;
+      }
+      break;
+    case tls::hello_status::malformed:
+      out.tls = true;
+      out.verdict = client_verdict::malformed;
+      break;
+    case tls::hello_status::too_large:
+      out.tls = true;
+      out.verdict = client_verdict::too_large;
+      break;
+    case tls::hello_status::not_tls:
+      out.verdict = d.complete || final ? client_verdict::done : client_verdict::need_more;
+      break;
+  }
+  if (out.tls) {
+    rec.tls = observe_client_hello(hello, st, reads);
+  }
+  return out;
+}
+
+reply_verdict inspect_upstream_flight(std::span<const std::uint8_t> in, bool client_tls,
+                                      bool final, record& rec) {
+  const tls::detection d = tls::detect_first_flight(in, tls::direction::server_to_client);
+  rec.upstream_first = flight_obs(d, in.size());
+  if (in.empty()) {
+    return final ? reply_verdict::good : reply_verdict::need_more;
+  }
+  tls::server_flight f;
+  const auto st = tls::parse_server_flight(in, server_scratch, f);
+  if (f.has_server_hello || f.alert) {
+#ifdef LINESMAN_HAVE_OBSERVE_SERVER
+    rec.server_tls = observe_server_flight(f, st);
+#else
+    rec.server_tls = observe_server_flight(f);
+#endif
+  }
+  if (f.alert) {
+    // An alert as the answer (to a ClientHello, or to plaintext a TLS server could not read).
+    return reply_verdict::tls_alert;
+  }
+  switch (st) {
+    case tls::server_status::complete: return reply_verdict::good;
+    case tls::server_status::incomplete:
+      // A TLS 1.2 ServerHello is followed by the Certificate we want to name: keep reading.
+      return final ? reply_verdict::good : reply_verdict::need_more;
+    case tls::server_status::malformed:
+    case tls::server_status::too_large: return reply_verdict::good;
+    case tls::server_status::not_tls: break;
+  }
+  if (client_tls) {
+    return reply_verdict::not_tls;
+  }
+  if (is_refusal(d)) {
+    return reply_verdict::error_reply;
+  }
+  return d.complete || final ? reply_verdict::good : reply_verdict::need_more;
+}
+
+}  // namespace linesman::proxy

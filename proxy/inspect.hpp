@@ -1,0 +1,48 @@
+// inspect: the connection's window onto tls/ - classify each side's first flight as it grows and
+// fill the record's client_first/tls and upstream_first/server_tls. The connection calls these
+// after every read of the inspection stage with all bytes received so far in that direction.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "proxy/record.hpp"
+
+namespace linesman::proxy {
+
+// kFlightBufferBytes: the bounded first-flight buffer per direction: one full TLS record.
+inline constexpr std::size_t kFlightBufferBytes = 16384 + 5;
+
+enum class client_verdict : std::uint8_t {
+  need_more,  // could still be a longer first flight
+  done,       // a complete ClientHello, or a plaintext first flight we can name
+  malformed,  // starts like TLS but is not a valid ClientHello
+  too_large,  // a ClientHello beyond the inspection limit
+};
+
+struct client_check {
+  client_verdict verdict = client_verdict::need_more;
+  bool tls = false;             // the flight is (or starts like) a ClientHello
+  bool hello_complete = false;  // rec.tls holds a complete hello (SNI usable for routing)
+};
+
+// inspect_client_flight: (re)classify the client's bytes `in` (everything so far, `reads` socket
+// reads) and update rec.client_first and rec.tls. `final`: no more bytes will be looked at, so
+// decide now. Never throws on peer data.
+client_check inspect_client_flight(std::span<const std::uint8_t> in, int reads, bool final,
+                                   record& rec);
+
+enum class reply_verdict : std::uint8_t {
+  need_more,    // not enough bytes to judge yet
+  good,         // a ServerHello, a greeting, any plaintext answer that is not a refusal
+  tls_alert,    // a TLS alert as the answer
+  not_tls,      // the client spoke TLS, the answer is not TLS
+  error_reply,  // a protocol-level refusal (PostgreSQL ErrorResponse, MySQL ERR, SMTP/FTP 4xx/5xx)
+};
+
+// inspect_upstream_flight: (re)classify the upstream's first bytes `in` and update
+// rec.upstream_first and rec.server_tls. `client_tls`: the client's first flight was TLS.
+reply_verdict inspect_upstream_flight(std::span<const std::uint8_t> in, bool client_tls,
+                                      bool final, record& rec);
+
+}  // namespace linesman::proxy

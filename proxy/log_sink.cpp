@@ -1,0 +1,152 @@
+#include "proxy/log_sink.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "proxy/config.hpp"
+
+namespace linesman::proxy {
+namespace {
+
+int open_log(const std::string& path) {
+  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
+}  // namespace
+
+log_sink::log_sink(std::string path, std::size_t capacity)
+    : path_(std::move(path)), capacity_(capacity) {
+  if (path_ == "-") {
+    fd_ = STDOUT_FILENO;
+  } else {
+    fd_ = open_log(path_);
+    if (fd_ < 0) {
+      throw config_error("--access-log: cannot open '" + path_ + "': " + std::strerror(errno));
+    }
+    owns_fd_ = true;
+  }
+  queue_.reserve(256);
+  thread_ = std::thread([this] { run(); });
+}
+
+log_sink::~log_sink() {
+  stop();
+  if (owns_fd_ && fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+void log_sink::push(record&& r) {
+  {
+    std::lock_guard lock(mu_);
+    if (queue_.size() >= capacity_) {
+      dropped_.fetch_add(1);
+      return;
+    }
+    queue_.push_back(std::move(r));
+  }
+  cv_.notify_one();
+}
+
+void log_sink::request_reopen() {
+  reopen_.store(true);
+  cv_.notify_one();
+}
+
+void log_sink::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) {
+      return;
+    }
+    stopping_ = true;
+  }
+  cv_.notify_one();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void log_sink::reopen() {
+  if (!owns_fd_) {
+    return;
+  }
+  const int fd = open_log(path_);
+  if (fd < 0) {
+    spdlog::error("access log: cannot reopen '{}': {}; still writing to the old file", path_,
+                  std::strerror(errno));
+    return;
+  }
+  ::close(fd_);
+  fd_ = fd;
+  spdlog::info("access log: reopened '{}'", path_);
+}
+
+void log_sink::write_all(const std::string& data) {
+  std::size_t off = 0;
+  while (off < data.size()) {
+    const ssize_t n = ::write(fd_, data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      spdlog::error("access log: write to '{}' failed: {}", path_, std::strerror(errno));
+      return;
+    }
+    off += static_cast<std::size_t>(n);
+  }
+}
+
+void log_sink::run() {
+  std::vector<record> batch;
+  batch.reserve(256);
+  std::string out;
+  std::uint64_t reported_drops = 0;
+  auto last_report = std::chrono::steady_clock::now();
+  for (;;) {
+    bool stopping = false;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::seconds(1),
+                   [this] { return stopping_ || !queue_.empty() || reopen_.load(); });
+      batch.swap(queue_);
+      stopping = stopping_;
+    }
+    if (reopen_.exchange(false)) {
+      reopen();
+    }
+    out.clear();
+    for (const auto& r : batch) {
+      nlohmann::json j = r;
+      out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      out += '\n';
+    }
+    if (!out.empty()) {
+      write_all(out);
+      written_.fetch_add(batch.size());
+    }
+    batch.clear();
+    const auto now = std::chrono::steady_clock::now();
+    const auto drops = dropped_.load();
+    if (drops != reported_drops && now - last_report >= std::chrono::seconds(1)) {
+      spdlog::warn("access log '{}': {} records dropped (queue full; disk too slow)", path_,
+                   drops - reported_drops);
+      reported_drops = drops;
+      last_report = now;
+    }
+    if (stopping) {
+      std::lock_guard lock(mu_);
+      if (queue_.empty()) {
+        break;
+      }
+    }
+  }
+}
+
+}  // namespace linesman::proxy

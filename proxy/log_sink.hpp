@@ -1,0 +1,61 @@
+// log_sink: the access-log writer of one listener. Connections hand over finished records; one
+// writer thread serializes them (to_json) and writes them in batches, so neither JSON work nor a
+// slow disk ever runs on a data-plane thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/record.hpp"
+
+namespace linesman::proxy {
+
+class log_sink {
+ public:
+  static constexpr std::size_t kDefaultCapacity = 65536;
+
+  // log_sink: opens `path` for appending ("-" = stdout) and starts the writer thread. Throws
+  // config_error naming the path when it cannot be opened.
+  explicit log_sink(std::string path, std::size_t capacity = kDefaultCapacity);
+  ~log_sink();
+  log_sink(const log_sink&) = delete;
+  log_sink& operator=(const log_sink&) = delete;
+
+  // push: hands `r` to the writer; never blocks on I/O. When the queue holds `capacity` records
+  // the record is dropped and counted (reported on stderr at most once a second).
+  void push(record&& r);
+  // request_reopen: reopen the file before the next write (SIGHUP, for logrotate).
+  void request_reopen();
+  // stop: write everything queued, then join the writer. Idempotent.
+  void stop();
+
+  [[nodiscard]] std::uint64_t dropped() const { return dropped_.load(); }
+  [[nodiscard]] std::uint64_t written() const { return written_.load(); }
+  [[nodiscard]] const std::string& path() const { return path_; }
+
+ private:
+  void run();
+  void reopen();
+  void write_all(const std::string& data);
+
+  std::string path_;
+  std::size_t capacity_;
+  int fd_ = -1;
+  bool owns_fd_ = false;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<record> queue_;
+  bool stopping_ = false;
+  std::atomic<bool> reopen_{false};
+  std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<std::uint64_t> written_{0};
+  std::thread thread_;
+};
+
+}  // namespace linesman::proxy

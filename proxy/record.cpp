@@ -1,0 +1,125 @@
+#include "proxy/record.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+namespace linesman::proxy {
+namespace {
+
+nlohmann::json ms_or_null(std::int64_t us) {
+  if (us < 0) {
+    return nullptr;
+  }
+  return static_cast<double>(us) / 1000.0;
+}
+
+nlohmann::json endpoint_json(const endpoint_value& e) {
+  return nlohmann::json{{"ip", e.ip}, {"port", e.port}};
+}
+
+nlohmann::json side_json(side_end e) {
+  if (e == side_end::none) {
+    return nullptr;
+  }
+  return std::string(to_string(e));
+}
+
+}  // namespace
+
+std::string_view to_string(side_end e) {
+  switch (e) {
+    case side_end::none: return "none";
+    case side_end::fin: return "fin";
+    case side_end::rst: return "rst";
+    case side_end::timeout: return "timeout";
+    case side_end::error: return "error";
+    case side_end::proxy: return "proxy";
+    case side_end::never: return "never";
+    case side_end::open: return "open";
+  }
+  return "error";
+}
+
+std::string format_rfc3339_us(std::chrono::system_clock::time_point t) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch());
+  const std::time_t secs = static_cast<std::time_t>(us.count() / 1'000'000);
+  const auto frac = static_cast<long>(us.count() % 1'000'000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[64];
+  std::snprintf(out, sizeof out, "%.*s.%06ldZ", static_cast<int>(n), buf, frac);
+  return out;
+}
+
+std::string errno_name(int err) {
+  // strerrorname_np (glibc 2.32+) gives the symbolic name; Debian 12 has glibc 2.36.
+  if (const char* name = strerrorname_np(err)) {
+    return name;
+  }
+  return "E" + std::to_string(err);
+}
+
+void to_json(nlohmann::json& j, const record& r) {
+  nlohmann::json stop{{"phase", to_string(r.stop.phase)},
+                      {"reason", to_string(r.stop.reason)},
+                      {"by", to_string(r.stop.by)}};
+  if (!r.stop.errno_name.empty()) {
+    stop["errno"] = r.stop.errno_name;
+  }
+  j = nlohmann::json{
+      {"ts", format_rfc3339_us(r.ts)},
+      {"id", r.id},
+      {"listener", r.listener},
+      {"client", endpoint_json(r.client)},
+      {"local", endpoint_json(r.local)},
+      {"duration_ms", static_cast<double>(r.duration_us) / 1000.0},
+      {"bytes",
+       {{"from_client", r.bytes.from_client},
+        {"to_upstream", r.bytes.to_upstream},
+        {"from_upstream", r.bytes.from_upstream},
+        {"to_client", r.bytes.to_client}}},
+      {"timing_ms",
+       {{"client_first_byte", ms_or_null(r.timing.client_first_byte)},
+        {"hello_complete", ms_or_null(r.timing.hello_complete)},
+        {"upstream_connected", ms_or_null(r.timing.upstream_connected)},
+        {"upstream_first_byte", ms_or_null(r.timing.upstream_first_byte)}}},
+      {"close",
+       {{"first", r.close.first ? nlohmann::json(to_string(*r.close.first)) : nullptr},
+        {"client", side_json(r.close.client)},
+        {"upstream", side_json(r.close.upstream)}}},
+      {"stop", std::move(stop)},
+      {"outcome", r.ok ? "ok" : "failed"},
+      {"hint", r.hint},
+      {"route", r.route ? nlohmann::json(*r.route) : nullptr},
+  };
+  if (r.upstream) {
+    nlohmann::json u{{"name", r.upstream->name}, {"address", r.upstream->address}};
+    if (!r.upstream->ip.empty()) {
+      u["ip"] = r.upstream->ip;
+      u["port"] = r.upstream->port;
+    }
+    if (r.upstream->local_port != 0) {
+      u["local_port"] = r.upstream->local_port;
+    }
+    j["upstream"] = std::move(u);
+  } else {
+    j["upstream"] = nullptr;
+  }
+  if (r.client_first) {
+    j["client_first"] = *r.client_first;
+  }
+  if (r.tls) {
+    j["tls"] = *r.tls;
+  }
+  if (r.upstream_first) {
+    j["upstream_first"] = *r.upstream_first;
+  }
+  if (r.server_tls) {
+    j["server_tls"] = *r.server_tls;
+  }
+}
+
+}  // namespace linesman::proxy

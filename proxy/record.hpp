@@ -1,0 +1,92 @@
+// record: the access-log record of one connection (shared/access-log.schema.json), a plain value
+// filled in along the connection's life by the coroutine that owns it and serialized once, on the
+// log sink's thread, by to_json.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "proxy/observation.hpp"
+#include "proxy/stop.hpp"
+
+namespace linesman::proxy {
+
+struct endpoint_value {
+  std::string ip;
+  std::uint16_t port = 0;
+};
+
+// side_end: how one side of the connection ended (schema `close.client` / `close.upstream`).
+enum class side_end : std::uint8_t { none, fin, rst, timeout, error, proxy, never, open };
+std::string_view to_string(side_end e);
+
+struct upstream_value {
+  std::string name;
+  std::string address;  // as configured, host:port
+  std::string ip;       // empty until connected
+  std::uint16_t port = 0;
+  std::uint16_t local_port = 0;
+};
+
+// event_us: microseconds since accept, or -1 when the event never happened (JSON null).
+struct timing_value {
+  std::int64_t client_first_byte = -1;
+  std::int64_t hello_complete = -1;
+  std::int64_t upstream_connected = -1;
+  std::int64_t upstream_first_byte = -1;
+};
+
+struct bytes_value {
+  std::uint64_t from_client = 0;
+  std::uint64_t to_upstream = 0;
+  std::uint64_t from_upstream = 0;
+  std::uint64_t to_client = 0;
+};
+
+struct close_value {
+  std::optional<stop_by> first;  // null when nothing closed (never in a finished record)
+  side_end client = side_end::none;
+  side_end upstream = side_end::never;
+};
+
+struct stop_value {
+  stop_phase phase = stop_phase::stream;
+  stop_reason reason = stop_reason::proxy_error;
+  stop_by by = stop_by::proxy;
+  std::string errno_name;  // "ECONNREFUSED"; omitted when empty
+};
+
+struct record {
+  std::chrono::system_clock::time_point ts;  // accept time
+  std::string id;
+  std::string listener;
+  endpoint_value client;
+  endpoint_value local;
+  std::int64_t duration_us = 0;
+  bytes_value bytes;
+  timing_value timing;
+  close_value close;
+  stop_value stop;
+  bool ok = false;  // outcome
+  std::string hint;
+  std::optional<std::string> route;  // null when no route was taken
+  std::optional<upstream_value> upstream;
+  std::optional<first_flight_obs> client_first;
+  std::optional<first_flight_obs> upstream_first;
+  std::optional<tls_obs> tls;
+  std::optional<server_tls_obs> server_tls;
+};
+
+// format_rfc3339_us: "2026-11-26T12:00:00.123456Z".
+std::string format_rfc3339_us(std::chrono::system_clock::time_point t);
+
+// errno_name: the symbolic name of an errno value ("ECONNREFUSED"), or "E<number>" if unknown.
+std::string errno_name(int err);
+
+void to_json(nlohmann::json& j, const record& r);
+
+}  // namespace linesman::proxy

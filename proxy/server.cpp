@@ -1,0 +1,363 @@
+#include "proxy/server.hpp"
+
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <random>
+#include <thread>
+
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <spdlog/spdlog.h>
+
+#include "proxy/connection.hpp"
+#include "proxy/log_sink.hpp"
+#include "proxy/port_owner.hpp"
+#include "proxy/route.hpp"
+
+namespace linesman::proxy {
+namespace {
+
+using asio::experimental::as_tuple;
+using steady = std::chrono::steady_clock;
+constexpr auto kTuple = as_tuple(asio::use_awaitable);
+
+// reuse_port: every worker binds its own acceptor to the same address; the kernel spreads
+// incoming connections across them.
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+std::string in_use_message(const std::string& addr, std::uint16_t port, const std::string& why) {
+  std::string msg = "cannot listen on " + addr + ": " + why;
+  if (port != 0) {
+    if (const auto owner = find_port_owner(port)) {
+      msg += " (held by " + owner->comm + ", pid " + std::to_string(owner->pid) + ")";
+    }
+  }
+  return msg;
+}
+
+std::string lower_reason(const std::error_code& ec) {
+  std::string s = ec.message();
+  if (!s.empty() && s[0] >= 'A' && s[0] <= 'Z') {
+    s[0] = static_cast<char>(s[0] - 'A' + 'a');
+  }
+  return s;
+}
+
+bool fd_exhausted(const std::error_code& ec) {
+  const int e = ec.value();
+  return ec.category() == asio::error::get_system_category() &&
+         (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM);
+}
+
+}  // namespace
+
+std::string format_endpoint(const std::string& ip, unsigned port) {
+  if (ip.find(':') != std::string::npos) {
+    return "[" + ip + "]:" + std::to_string(port);
+  }
+  return ip + ":" + std::to_string(port);
+}
+
+std::size_t default_max_connections(bool no_splice) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+    return 1000;
+  }
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      rl = raised;
+    }
+  }
+  const auto nofile = rl.rlim_cur == RLIM_INFINITY ? rlim_t{1} << 20 : rl.rlim_cur;
+  const std::size_t per_conn = no_splice ? 2 : 6;
+  if (nofile <= 64 + per_conn) {
+    return 1;
+  }
+  return static_cast<std::size_t>((nofile - 64) / per_conn);
+}
+
+struct server::impl {
+  struct worker {
+    asio::io_context io{1};
+    worker_state state;
+    std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;  // one per listener
+    bool draining = false;
+    std::thread thread;
+  };
+
+  run_config cfg;
+  std::vector<std::unique_ptr<log_sink>> sinks;
+  std::vector<std::unique_ptr<listener_runtime>> listeners;
+  std::vector<std::unique_ptr<worker>> workers;
+  std::atomic<std::size_t> active{0};
+  std::atomic<std::uint64_t> next_id{0};
+  std::string id_tag;
+  std::size_t max_connections = 0;
+  std::atomic<std::int64_t> last_limit_log{0};
+
+  explicit impl(run_config c) : cfg(std::move(c)) {
+    unsigned threads = cfg.threads != 0 ? cfg.threads : std::thread::hardware_concurrency();
+    threads = threads == 0 ? 1 : threads;
+    max_connections =
+        cfg.max_connections != 0 ? cfg.max_connections : default_max_connections(cfg.no_splice);
+    if (cfg.max_connections != 0) {
+      (void)default_max_connections(cfg.no_splice);  // still raise the descriptor limit
+    }
+    std::random_device rd;
+    char tag[16];
+    std::snprintf(tag, sizeof tag, "%06x", rd() & 0xffffffU);
+    id_tag = tag;
+
+    for (const auto& lc : cfg.listeners) {
+      auto rt = std::make_unique<listener_runtime>();
+      rt->cfg = lc;
+      rt->routes = route_table(lc.routes);
+      // Listeners that name the same file share one sink (one writer, no interleaving).
+      log_sink* sink = nullptr;
+      for (const auto& s : sinks) {
+        if (s->path() == lc.access_log) {
+          sink = s.get();
+        }
+      }
+      if (sink == nullptr) {
+        sinks.push_back(std::make_unique<log_sink>(lc.access_log));
+        sink = sinks.back().get();
+      }
+      rt->sink = sink;
+      listeners.push_back(std::move(rt));
+    }
+    for (unsigned i = 0; i < threads; ++i) {
+      auto w = std::make_unique<worker>();
+      w->state.no_splice = cfg.no_splice;
+      w->state.active = &active;
+      workers.push_back(std::move(w));
+    }
+    for (auto& l : listeners) {
+      bind_listener(*l);
+    }
+  }
+
+  void bind_listener(listener_runtime& l) {
+    const auto& addr_text = l.cfg.listen.text;
+    std::error_code ec;
+    const auto addr = asio::ip::make_address(l.cfg.listen.host, ec);
+    if (ec) {
+      throw listen_error("cannot listen on " + addr_text + ": not an IP address");
+    }
+    asio::ip::tcp::endpoint ep(addr, l.cfg.listen.port);
+    if (ep.port() != 0) {
+      // Probe without SO_REUSEPORT first: a program that holds the port with SO_REUSEPORT of its
+      // own would otherwise silently share it with us.
+      asio::io_context probe_io;
+      asio::ip::tcp::acceptor probe(probe_io);
+      probe.open(ep.protocol(), ec);
+      if (!ec) {
+        probe.set_option(asio::socket_base::reuse_address(true), ec);
+        probe.bind(ep, ec);
+      }
+      if (ec) {
+        throw listen_error(in_use_message(addr_text, ep.port(), lower_reason(ec)));
+      }
+    }
+    for (auto& w : workers) {
+      auto acc = std::make_unique<asio::ip::tcp::acceptor>(w->io);
+      acc->open(ep.protocol(), ec);
+      if (!ec) {
+        acc->set_option(asio::socket_base::reuse_address(true), ec);
+      }
+      if (!ec) {
+        acc->set_option(reuse_port(true), ec);
+      }
+      if (!ec) {
+        acc->bind(ep, ec);
+      }
+      if (!ec) {
+        acc->listen(asio::socket_base::max_listen_connections, ec);
+      }
+      if (ec) {
+        throw listen_error(in_use_message(addr_text, ep.port(), lower_reason(ec)));
+      }
+      ep = acc->local_endpoint();  // port 0: the others bind the port the first one got
+      w->acceptors.push_back(std::move(acc));
+    }
+    // Tests parse this line to find the port; keep its shape.
+    std::fprintf(stderr, "linesman: listening on %s (listener %s)\n",
+                 format_endpoint(ep.address().to_string(), ep.port()).c_str(), l.cfg.name.c_str());
+    std::fflush(stderr);
+  }
+
+  bool log_throttled() {
+    const auto now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(steady::now().time_since_epoch())
+            .count();
+    auto last = last_limit_log.load();
+    if (now - last < 1000) {
+      return false;
+    }
+    return last_limit_log.compare_exchange_strong(last, now);
+  }
+
+  asio::awaitable<void> serve(asio::ip::tcp::socket sock, const listener_runtime& l, worker& w,
+                              std::string id) {
+    connection c(std::move(sock), l, w.state, std::move(id));
+    co_await c.run();
+  }
+
+  asio::awaitable<void> accept_loop(worker& w, const listener_runtime& l,
+                                    asio::ip::tcp::acceptor& acc) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    asio::steady_timer pause(w.io);
+    for (;;) {
+      if (w.draining || !acc.is_open()) {
+        co_return;
+      }
+      if (active.load(std::memory_order_relaxed) >= max_connections) {
+        // At the limit, new connections wait in the kernel's backlog; look again shortly.
+        if (log_throttled()) {
+          spdlog::warn("max connections ({}) reached; not accepting", max_connections);
+        }
+        pause.expires_after(std::chrono::milliseconds(10));
+        co_await pause.async_wait(kTuple);
+        continue;
+      }
+      auto [ec, sock] = co_await acc.async_accept(kTuple);
+      if (ec == asio::error::operation_aborted || w.draining) {
+        co_return;
+      }
+      if (ec) {
+        if (fd_exhausted(ec)) {
+          // The pending connection stays in the backlog and accept would fail again at once:
+          // back off instead of spinning.
+          if (log_throttled()) {
+            spdlog::warn("accept on {}: {}; pausing accepts for 100ms", l.cfg.name, ec.message());
+          }
+          pause.expires_after(std::chrono::milliseconds(100));
+          co_await pause.async_wait(kTuple);
+        }
+        continue;
+      }
+      active.fetch_add(1, std::memory_order_relaxed);
+      std::string id = id_tag + "-" + std::to_string(next_id.fetch_add(1) + 1);
+      asio::co_spawn(w.io, serve(std::move(sock), l, w, std::move(id)), asio::detached);
+    }
+  }
+
+  asio::awaitable<void> drain(worker& w) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    const auto start = steady::now();
+    asio::steady_timer t(w.io);
+    while (!w.state.live.empty()) {
+      const auto now = steady::now();
+      std::vector<connection*> due;
+      for (auto* c : w.state.live) {
+        if (now - start >= c->drain_timeout()) {
+          due.push_back(c);
+        }
+      }
+      for (auto* c : due) {
+        c->request_shutdown();
+      }
+      t.expires_after(std::chrono::milliseconds(20));
+      co_await t.async_wait(kTuple);
+    }
+  }
+
+  void start_drain(worker& w) {
+    asio::post(w.io, [this, &w] {
+      if (w.draining) {
+        return;
+      }
+      w.draining = true;
+      for (auto& a : w.acceptors) {
+        std::error_code ignored;
+        a->close(ignored);
+      }
+      asio::co_spawn(w.io, drain(w), asio::detached);
+    });
+  }
+
+  void cut_now(worker& w) {
+    asio::post(w.io, [&w] {
+      std::vector<connection*> all(w.state.live.begin(), w.state.live.end());
+      for (auto* c : all) {
+        c->request_shutdown();
+      }
+    });
+  }
+
+  int run() {
+    asio::io_context ctl;
+    asio::signal_set sigs(ctl, SIGINT, SIGTERM, SIGHUP);
+    std::atomic<std::size_t> running{workers.size()};
+    for (auto& w : workers) {
+      for (std::size_t i = 0; i < listeners.size(); ++i) {
+        asio::co_spawn(w->io, accept_loop(*w, *listeners[i], *w->acceptors[i]), asio::detached);
+      }
+      w->thread = std::thread([this, &w = *w, &running, &ctl, &sigs] {
+        w.io.run();
+        if (running.fetch_sub(1) == 1) {
+          asio::post(ctl, [&sigs] {
+            std::error_code ignored;
+            sigs.cancel(ignored);
+          });
+        }
+      });
+    }
+    int stops = 0;
+    std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec,
+                                                                       int sig) {
+      if (ec) {
+        return;  // cancelled: every worker finished
+      }
+      if (sig == SIGHUP) {
+        spdlog::info("SIGHUP: reopening access logs");
+        for (auto& s : sinks) {
+          s->request_reopen();
+        }
+      } else if (++stops == 1) {
+        spdlog::info("signal {}: no longer accepting, draining connections", sig);
+        for (auto& w : workers) {
+          start_drain(*w);
+        }
+      } else {
+        spdlog::info("signal {} again: closing every connection now", sig);
+        for (auto& w : workers) {
+          cut_now(*w);
+        }
+      }
+      sigs.async_wait(on_signal);
+    };
+    sigs.async_wait(on_signal);
+    ctl.run();
+    for (auto& w : workers) {
+      if (w->thread.joinable()) {
+        w->thread.join();
+      }
+    }
+    for (auto& s : sinks) {
+      s->stop();
+    }
+    for (auto& s : sinks) {
+      if (s->dropped() != 0) {
+        spdlog::warn("access log '{}': {} records dropped in total", s->path(), s->dropped());
+      }
+    }
+    return 0;
+  }
+};
+
+server::server(run_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+server::~server() = default;
+int server::run() { return impl_->run(); }
+
+}  // namespace linesman::proxy

@@ -1,0 +1,199 @@
+#include "proxy/splice_pump.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include <asio/experimental/as_tuple.hpp>
+
+namespace linesman::proxy {
+namespace {
+
+using asio::experimental::as_tuple;
+constexpr auto kTuple = as_tuple(asio::use_awaitable);
+
+// kChunk: the most one splice call moves; the default pipe holds 64 KiB (16 pages).
+constexpr std::size_t kChunk = 65536;
+
+bool aborted(const pump_counters& c) { return c.abort != nullptr && *c.abort; }
+
+void touch(const pump_counters& c) {
+  if (c.last_activity != nullptr) {
+    *c.last_activity = std::chrono::steady_clock::now();
+  }
+}
+
+}  // namespace
+
+pipe_fds::~pipe_fds() { reset(); }
+
+pipe_fds::pipe_fds(pipe_fds&& o) noexcept : r_(o.r_), w_(o.w_) { o.r_ = o.w_ = -1; }
+
+pipe_fds& pipe_fds::operator=(pipe_fds&& o) noexcept {
+  if (this != &o) {
+    reset();
+    r_ = o.r_;
+    w_ = o.w_;
+    o.r_ = o.w_ = -1;
+  }
+  return *this;
+}
+
+int pipe_fds::open() {
+  reset();
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+    return errno;
+  }
+  r_ = fds[0];
+  w_ = fds[1];
+  return 0;
+}
+
+void pipe_fds::reset() {
+  if (r_ >= 0) {
+    ::close(r_);
+  }
+  if (w_ >= 0) {
+    ::close(w_);
+  }
+  r_ = w_ = -1;
+}
+
+pipe_fds pipe_pool::take(int& err) {
+  err = 0;
+  if (!free_.empty()) {
+    pipe_fds p = std::move(free_.back());
+    free_.pop_back();
+    return p;
+  }
+  pipe_fds p;
+  err = p.open();
+  return p;
+}
+
+void pipe_pool::give(pipe_fds&& p) {
+  if (p.valid() && free_.size() < kMaxPooled) {
+    free_.push_back(std::move(p));
+  }
+}
+
+pump_result classify_read_error(const std::error_code& ec) {
+  if (ec == asio::error::eof) {
+    return {pump_end::src_eof, 0};
+  }
+  if (ec == asio::error::operation_aborted) {
+    return {pump_end::cancelled, 0};
+  }
+  if (ec == asio::error::connection_reset) {
+    return {pump_end::src_reset, ECONNRESET};
+  }
+  return {pump_end::src_error, ec.category() == asio::error::get_system_category() ? ec.value() : EIO};
+}
+
+pump_result classify_write_error(const std::error_code& ec) {
+  if (ec == asio::error::operation_aborted) {
+    return {pump_end::cancelled, 0};
+  }
+  if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe) {
+    return {pump_end::dst_reset, ec.value()};
+  }
+  return {pump_end::dst_error, ec.category() == asio::error::get_system_category() ? ec.value() : EIO};
+}
+
+asio::awaitable<pump_result> splice_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
+                                         pipe_fds& pipe, pump_counters c) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  const int in_fd = src.native_handle();
+  const int out_fd = dst.native_handle();
+  bool moved_any = false;
+  for (;;) {
+    // Fill: the pipe is empty here, so EAGAIN can only mean the socket has nothing to read.
+    const ssize_t n = ::splice(in_fd, nullptr, pipe.write_end(), nullptr, kChunk,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n < 0) {
+      const int err = errno;
+      if (err == EINTR) {
+        continue;
+      }
+      if (err == EAGAIN) {
+        auto [ec] = co_await src.async_wait(asio::socket_base::wait_read, kTuple);
+        if (ec || aborted(c)) {
+          co_return pump_result{pump_end::cancelled, 0};
+        }
+        continue;
+      }
+      if (err == EINVAL && !moved_any) {
+        co_return pump_result{pump_end::no_splice, err};
+      }
+      if (err == ECONNRESET) {
+        co_return pump_result{pump_end::src_reset, err};
+      }
+      co_return pump_result{pump_end::src_error, err};
+    }
+    if (n == 0) {
+      co_return pump_result{pump_end::src_eof, 0};
+    }
+    moved_any = true;
+    *c.from += static_cast<std::uint64_t>(n);
+    touch(c);
+    // Drain: everything in the pipe goes out before we read again, so a slow destination pushes
+    // back on the source through TCP flow control instead of our memory.
+    std::size_t in_pipe = static_cast<std::size_t>(n);
+    while (in_pipe > 0) {
+      const ssize_t m = ::splice(pipe.read_end(), nullptr, out_fd, nullptr, in_pipe,
+                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (m < 0) {
+        const int err = errno;
+        if (err == EINTR) {
+          continue;
+        }
+        if (err == EAGAIN) {
+          auto [ec] = co_await dst.async_wait(asio::socket_base::wait_write, kTuple);
+          if (ec || aborted(c)) {
+            co_return pump_result{pump_end::cancelled, 0};
+          }
+          continue;
+        }
+        if (err == EPIPE || err == ECONNRESET) {
+          co_return pump_result{pump_end::dst_reset, err};
+        }
+        co_return pump_result{pump_end::dst_error, err};
+      }
+      in_pipe -= static_cast<std::size_t>(m);
+      *c.to += static_cast<std::uint64_t>(m);
+      touch(c);
+    }
+    if (aborted(c)) {
+      co_return pump_result{pump_end::cancelled, 0};
+    }
+  }
+}
+
+asio::awaitable<pump_result> copy_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
+                                       std::span<std::uint8_t> buf, pump_counters c) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  for (;;) {
+    auto [rec, n] = co_await src.async_read_some(asio::buffer(buf.data(), buf.size()), kTuple);
+    if (aborted(c)) {
+      co_return pump_result{pump_end::cancelled, 0};
+    }
+    if (rec) {
+      co_return classify_read_error(rec);
+    }
+    *c.from += n;
+    touch(c);
+    auto [wec, m] = co_await asio::async_write(dst, asio::buffer(buf.data(), n), kTuple);
+    *c.to += m;
+    if (wec) {
+      co_return classify_write_error(wec);
+    }
+    touch(c);
+    if (aborted(c)) {
+      co_return pump_result{pump_end::cancelled, 0};
+    }
+  }
+}
+
+}  // namespace linesman::proxy

@@ -1,0 +1,94 @@
+// splice_pump: moves one direction of an established connection after the first flights, with
+// splice(2) through a pipe (kernel to kernel, no copy to userspace) or, as a fallback, with
+// read/write through a userspace buffer.
+//
+// Ownership: the caller (the connection) owns both sockets and keeps them alive until the pump
+// returns; the pump borrows them. A splice pump owns only its pipe (pipe_fds), which it takes
+// from, and gives back to, a per-worker pipe_pool.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include <asio.hpp>
+
+namespace linesman::proxy {
+
+// pipe_fds: one pipe, both ends; closes them on destruction. Movable, not copyable.
+class pipe_fds {
+ public:
+  pipe_fds() = default;
+  ~pipe_fds();
+  pipe_fds(pipe_fds&& o) noexcept;
+  pipe_fds& operator=(pipe_fds&& o) noexcept;
+  pipe_fds(const pipe_fds&) = delete;
+  pipe_fds& operator=(const pipe_fds&) = delete;
+
+  // open: pipe2(O_NONBLOCK|O_CLOEXEC). Returns the errno on failure (EMFILE...), 0 on success.
+  int open();
+  [[nodiscard]] bool valid() const { return r_ >= 0; }
+  [[nodiscard]] int read_end() const { return r_; }
+  [[nodiscard]] int write_end() const { return w_; }
+  void reset();
+
+ private:
+  int r_ = -1;
+  int w_ = -1;
+};
+
+// pipe_pool: empty pipes kept for reuse by one worker (single-threaded; not thread-safe). Saves
+// two syscalls and a pipe allocation per connection direction.
+class pipe_pool {
+ public:
+  static constexpr std::size_t kMaxPooled = 64;
+  // take: a pooled pipe or a new one; returns an invalid pipe_fds and sets `err` on failure.
+  pipe_fds take(int& err);
+  // give: return a pipe known to be empty; a pipe that may hold bytes must be dropped instead.
+  void give(pipe_fds&& p);
+
+ private:
+  std::vector<pipe_fds> free_;
+};
+
+// pump_end: why a pump returned.
+enum class pump_end : std::uint8_t {
+  src_eof,       // the source sent FIN and every byte read from it was written
+  src_reset,     // ECONNRESET reading the source
+  src_error,     // another error reading the source (errno in pump_result)
+  dst_reset,     // EPIPE/ECONNRESET writing the destination
+  dst_error,     // another error writing the destination
+  cancelled,     // the connection asked the pump to stop (abort flag or operation_aborted)
+  no_splice,     // splice is not supported for this pair (EINVAL before any byte): use copy_pump
+};
+
+struct pump_result {
+  pump_end end = pump_end::cancelled;
+  int err = 0;  // errno for *_error / *_reset
+};
+
+// pump_counters: where a pump accounts its bytes and activity (owned by the connection).
+struct pump_counters {
+  std::uint64_t* from = nullptr;  // bytes read from the source
+  std::uint64_t* to = nullptr;    // bytes written to the destination
+  std::chrono::steady_clock::time_point* last_activity = nullptr;
+  const bool* abort = nullptr;  // checked after every wake-up
+};
+
+// splice_pump: src -> pipe -> dst with SPLICE_F_MOVE|SPLICE_F_NONBLOCK, waiting with
+// async_wait(wait_read/wait_write) whenever splice says EAGAIN. Both sockets must be in
+// non-blocking mode. When it returns src_eof the pipe is empty; otherwise it may hold bytes.
+asio::awaitable<pump_result> splice_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
+                                         pipe_fds& pipe, pump_counters c);
+
+// copy_pump: the read/write fallback through `buf` (owned by the caller for the pump's life).
+asio::awaitable<pump_result> copy_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
+                                       std::span<std::uint8_t> buf, pump_counters c);
+
+// classify_read_error / classify_write_error: map an error from the source / destination.
+pump_result classify_read_error(const std::error_code& ec);
+pump_result classify_write_error(const std::error_code& ec);
+
+}  // namespace linesman::proxy

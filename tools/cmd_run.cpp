@@ -1,0 +1,87 @@
+// `linesman run`: the inline proxy. Parses the flags (and --config), builds the server, serves
+// until SIGTERM/SIGINT. Bad input throws (main prints it and exits 2); a listen address that
+// cannot be bound exits 1 with the holder of the port when /proc shows it.
+#include <iostream>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "proxy/config.hpp"
+#include "proxy/server.hpp"
+#include "tools/commands.hpp"
+
+namespace linesman::tools {
+namespace {
+
+struct run_options {
+  proxy::cli_listener listener;
+  std::optional<std::string> config;
+  std::optional<unsigned> threads;
+  std::optional<std::size_t> max_connections;
+  bool no_splice = false;
+  std::string log_level = "info";
+};
+
+// opt: a CLI11 option into a std::optional<std::string> ("given or not").
+void opt(CLI::App* cmd, const std::string& name, std::optional<std::string>& out,
+         const std::string& help) {
+  cmd->add_option_function<std::string>(name, [&out](const std::string& v) { out = v; }, help);
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("run", "Run the inline proxy: one JSON record per connection");
+  static run_options o;
+  auto& l = o.listener;
+  opt(cmd, "--listen", l.listen, "ADDR:PORT to accept on (127.0.0.1:0, [::1]:8443)");
+  opt(cmd, "--upstream", l.upstream, "HOST:PORT of the default upstream (resolved per connect)");
+  cmd->add_option("--route", l.routes, "SNI=HOST:PORT (repeatable; exact or *.example.com)");
+  opt(cmd, "--access-log", l.access_log, "file for the JSON-lines access log, - for stdout");
+  opt(cmd, "--listener-name", l.name, "listener name in records (default: the listen address)");
+  opt(cmd, "--peek-timeout", l.peek, "wait for the ClientHello with SNI routes (default 10s)");
+  opt(cmd, "--connect-timeout", l.connect, "upstream TCP connect timeout (default 10s)");
+  opt(cmd, "--idle-timeout", l.idle, "close after no byte moved for this long (default 300s)");
+  opt(cmd, "--drain-timeout", l.drain, "on SIGTERM, time left to open connections (default 10s)");
+  opt(cmd, "--config", o.config, "YAML file with listeners, routes and timeouts");
+  cmd->add_option_function<unsigned>(
+      "--threads", [](unsigned v) { o.threads = v; },
+      "worker event loops (default: number of cores)");
+  cmd->add_option_function<std::size_t>(
+      "--max-connections", [](std::size_t v) { o.max_connections = v; },
+      "open connections at most (default: from RLIMIT_NOFILE)");
+  cmd->add_flag("--no-splice", o.no_splice, "force the read/write fallback instead of splice(2)");
+  cmd->add_option("--log-level", o.log_level, "operator log on stderr")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
+  cmd->callback([] {
+    if (o.threads && *o.threads == 0) {
+      throw proxy::config_error("--threads: must be at least 1");
+    }
+    if (o.max_connections && *o.max_connections == 0) {
+      throw proxy::config_error("--max-connections: must be at least 1");
+    }
+    auto logger = spdlog::stderr_color_mt("linesman");
+    logger->set_pattern("linesman: %l: %v");
+    spdlog::set_default_logger(logger);
+    spdlog::set_level(spdlog::level::from_str(o.log_level));
+
+    proxy::run_config cfg = proxy::build_run_config(o.listener, o.config);
+    cfg.threads = o.threads.value_or(0);
+    cfg.max_connections = o.max_connections.value_or(0);
+    cfg.no_splice = o.no_splice;
+    cfg.log_level = o.log_level;
+    try {
+      proxy::server srv(std::move(cfg));
+      exit_code() = srv.run();
+    } catch (const proxy::listen_error& e) {
+      std::cerr << "linesman: " << e.what() << "\n";
+      exit_code() = 1;
+    }
+  });
+}
+
+}  // namespace linesman::tools
