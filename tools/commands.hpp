@@ -11,5 +11,7 @@ namespace linesman::tools {
 int& exit_code();
 
 void add_inspect_command(CLI::App& app);
+void add_summary_command(CLI::App& app);    // tools/cmd_summary.cpp
+void add_correlate_command(CLI::App& app);  // tools/cmd_correlate.cpp
 
 }  // namespace linesman::tools
