@@ -239,6 +239,11 @@ class linesman(contender):
         return started(p, listen, log)
 
 
+# DEFAULT: the contenders of a run without --contenders (linesman-nosplice is opt-in: time budget).
+DEFAULT = ("direct", "haproxy-forced", "haproxy-auto", "haproxy-nosplice", "nginx", "socat",
+           "linesman")
+
+
 def all_contenders(linesman_bin):
     return [direct(), haproxy("forced"), haproxy("auto"), haproxy("none"), nginx_stream(),
             socat(), linesman(linesman_bin, True), linesman(linesman_bin, False)]

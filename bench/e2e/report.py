@@ -176,7 +176,7 @@ def write(out, meta, samples, errors, logs):
     md.append(f"- command: `{meta['command']}`")
     md.append(f"- machine: {meta['machine']}; load average before the run "
               f"{' '.join(meta['load_before'])}")
-    md.append(f"- rounds: {p['rounds']} interleaved (medians); iperf3 {p['bulk_seconds']} s per "
+    md.append(f"- rounds: {meta['rounds_done']} of {p['rounds']} interleaved (medians); iperf3 {p['bulk_seconds']} s per "
               f"run, wrk {p['wrk_seconds']} s per run ({p['close_conns']} connections with "
               f"`Connection: close`, {p['ka_conns']} keep-alive, 1 wrk thread); idle: "
               f"{p['idle']} plain and {p['idle_tls']} TLS connections ({p['idle_socat']} for "
@@ -258,7 +258,7 @@ def _chart(out, tb, names, threads, meta):
             series.append(f"{src} using {col}{xt} title '{t} thread{'s' if t > 1 else ''}'")
             col += 1
         plots.append(f"set title \"{title}\"\nplot " + ", ".join(series))
-    rounds = meta["params"]["rounds"]
+    rounds = meta["rounds_done"]
     gp = "\n".join([
         "set terminal pngcairo size 1600,950 font 'sans,9'",
         "set output 'chart.png'",

@@ -44,16 +44,19 @@ def parse_args(argv):
     ap.add_argument("--contenders", default=None,
                     help="comma list of contender names (default: all available)")
     ap.add_argument("--bulk-seconds", type=int, default=None, help="iperf3 run length (default 3)")
-    ap.add_argument("--wrk-seconds", type=int, default=None, help="wrk run length (default 3)")
+    ap.add_argument("--wrk-seconds", type=int, default=None, help="wrk run length (default 2)")
     ap.add_argument("--close-conns", type=int, default=16, help="wrk connections, short test")
     ap.add_argument("--ka-conns", type=int, default=16, help="wrk connections, keep-alive test")
     ap.add_argument("--idle", type=int, default=9000, help="idle connections held (default 9000)")
     ap.add_argument("--idle-tls", type=int, default=None,
-                    help="idle TLS connections held (default 9000, --quick 2000)")
+                    help="idle TLS connections held, each after a full handshake "
+                         "(default 3000, --quick 1000)")
     ap.add_argument("--idle-socat", type=int, default=1000,
                     help="idle connections for socat, which forks a process each (default 1000)")
     ap.add_argument("--mem-rounds", type=int, default=1,
                     help="rounds that also run the idle-memory tests (default 1: they are stable)")
+    ap.add_argument("--budget-minutes", type=float, default=13.0,
+                    help="start no further round when it would end past this (default 13)")
     ap.add_argument("--linesman", default=os.path.join(REPO, "build/release/tools/linesman"),
                     help="linesman binary")
     ap.add_argument("--out", default=os.path.join(REPO, "bench/results"), help="output folder")
@@ -64,9 +67,9 @@ def parse_args(argv):
     if a.bulk_seconds is None:
         a.bulk_seconds = 1 if a.quick else 3
     if a.wrk_seconds is None:
-        a.wrk_seconds = 1 if a.quick else 3
+        a.wrk_seconds = 1 if a.quick else 2
     if a.idle_tls is None:
-        a.idle_tls = 2000 if a.quick else 9000
+        a.idle_tls = 1000 if a.quick else 3000
     a.threads = [int(x) for x in a.threads.split(",") if x]
     return a
 
@@ -197,7 +200,7 @@ class bench:
             socks.extend(opened)
             if err:
                 raise RuntimeError(err)
-            time.sleep(1.0)  # settle: the forwarder finishes its per-connection set-up
+            time.sleep(0.5)  # settle: the forwarder finishes its per-connection set-up
             rss1, pss1 = procs.memory_bytes(s.proc.pid)
             dropped = loads.count_dropped(socks)
             if dropped:
@@ -235,7 +238,9 @@ class bench:
         started_at = datetime.datetime.now(datetime.timezone.utc)
         nofile = raise_nofile()
         all_cs = cs.all_contenders(a.linesman)
-        if a.contenders:
+        if not a.contenders:
+            all_cs = [c for c in all_cs if c.name in cs.DEFAULT]
+        else:
             want = a.contenders.split(",")
             unknown = set(want) - {c.name for c in all_cs}
             if unknown:
@@ -264,7 +269,16 @@ class bench:
         _, self.iperf_port = loads.start_iperf_server(self.reg, bdir)
         _, self.http_port, self.https_port = loads.start_http_backend(self.reg, bdir, cert, key)
 
+        t_start = time.monotonic()
+        round_s = []
+        self.rounds_done = 0
         for rnd in range(a.rounds):
+            elapsed = time.monotonic() - t_start
+            # The first round also runs the memory tests, so later rounds are shorter than it.
+            if round_s and elapsed + max(round_s[1:] or round_s) > a.budget_minutes * 60:
+                self.log(f"time budget: stopping after {rnd} of {a.rounds} rounds")
+                break
+            r0 = time.monotonic()
             k = rnd % max(1, len(chosen))
             order = chosen[k:] + chosen[:k]
             for t in a.threads:
@@ -272,6 +286,8 @@ class bench:
                     if not c.per_thread and t != a.threads[0]:
                         continue
                     self.run_config(c, t if c.per_thread else 0, rnd)
+            round_s.append(time.monotonic() - r0)
+            self.rounds_done = rnd + 1
 
         finished = datetime.datetime.now(datetime.timezone.utc)
         meta = {
@@ -287,8 +303,33 @@ class bench:
                            for c in chosen],
             "skipped": skipped,
             "reference": REFERENCE,
+            "rounds_done": self.rounds_done,
         }
         return report.write(a.out, meta, self.samples, self.errors, self.logs)
+
+
+README = os.path.join(REPO, "bench/README.md")
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def embed_in_readme(results_md):
+    """embed_in_readme: copies results.md between the results markers of bench/README.md."""
+    with open(results_md) as f:
+        body = f.read()
+    # Headings one level down and the chart path relative to bench/.
+    lines = body.splitlines()
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]  # the README has its own title
+    body = "\n".join(("#" + l if l.startswith("#") else l) for l in lines)
+    body = body.replace("](chart.png)", "](results/chart.png)")
+    with open(README) as f:
+        text = f.read()
+    if BEGIN not in text or END not in text:
+        return
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    with open(README, "w") as f:
+        f.write(f"{head}{BEGIN}\n{body}\n{END}{tail}")
 
 
 def main(argv):
@@ -303,6 +344,8 @@ def main(argv):
     try:
         out = b.run()
         b.log(f"wrote {out}")
+        if os.path.abspath(a.out) == os.path.join(REPO, "bench/results"):
+            embed_in_readme(out)
         return 0
     finally:
         b.reg.stop_all()
