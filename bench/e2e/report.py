@@ -181,6 +181,9 @@ def write(out, meta, samples, errors, logs):
               f"`Connection: close`, {p['ka_conns']} keep-alive, 1 wrk thread); idle: "
               f"{p['idle']} plain and {p['idle_tls']} TLS connections ({p['idle_socat']} for "
               f"socat), in {p['mem_rounds']} round(s)")
+    if p.get("perf"):
+        md.append(f"- profiled with `perf record` during bulk and HTTP tests: {p['perf']} (their "
+                  "figures include perf's overhead; flat profiles in `perf/`)")
     if p.get("quick"):
         md.append("- **--quick run: 1 round, short durations: figures are indicative only**")
     md.append("")

@@ -60,6 +60,10 @@ def parse_args(argv):
     ap.add_argument("--linesman", default=os.path.join(REPO, "build/release/tools/linesman"),
                     help="linesman binary")
     ap.add_argument("--out", default=os.path.join(REPO, "bench/results"), help="output folder")
+    ap.add_argument("--perf", default="",
+                    help="comma list of contenders to profile with `perf record` during their "
+                         "bulk and HTTP tests (their figures then include perf's overhead); flat "
+                         "profiles go to OUT/perf/")
     ap.add_argument("--keep-workdir", action="store_true", help="keep configs and logs")
     a = ap.parse_args(argv)
     if a.rounds is None:
@@ -116,17 +120,35 @@ class bench:
         d = os.path.join(self.work, f"r{rnd}-{c.name}-t{t}-{test}")
         os.makedirs(d, exist_ok=True)
         s = None
+        prof = None
         try:
             s = c.start(self.reg, d, procs.free_port(), upstream, tls, t)
+            if c.name in self.a.perf.split(",") and s.proc is not None and "idle" not in test:
+                prof = self.reg.start(["perf", "record", "-F", "999", "-g", "-p",
+                                       str(s.proc.pid), "-o", os.path.join(d, "perf.data")],
+                                      stderr_path=os.path.join(d, "perf.log"))
+                time.sleep(0.3)
             body(s)
         except Exception as e:  # one failing test must not stop the run
             self.fail(rnd, c, t, test, e if str(e) else traceback.format_exc(limit=2))
         finally:
+            if prof is not None:
+                self.reg.stop(prof, grace=20.0)  # SIGTERM: perf writes its file and exits
+                self.perf_report(os.path.join(d, "perf.data"), f"r{rnd}-{c.name}-t{t}-{test}")
             if s is not None and s.proc is not None:
                 self.reg.stop(s.proc)
             if s is not None and s.log_path:
                 self.logs.append({"round": rnd, "contender": c.name, "threads": t, "test": test,
                                   "log_lines": count_lines(s.log_path)})
+
+    def perf_report(self, data, name):
+        out = os.path.join(self.a.out, "perf")
+        os.makedirs(out, exist_ok=True)
+        r = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g",
+                            "none", "--percent-limit", "0.5", "--sort", "dso,symbol"],
+                           capture_output=True, text=True, timeout=120)
+        with open(os.path.join(out, f"{name}.txt"), "w") as f:
+            f.write(r.stdout if r.returncode == 0 else r.stderr)
 
     def cpu(self, s):
         return procs.cpu_seconds(s.proc.pid) if s.proc is not None else None
@@ -255,10 +277,19 @@ class bench:
                 self.log(f"skipping {c.name}: {why}")
             else:
                 chosen.append(c)
-        versions = {c.name: c.version() for c in chosen}
+        versions = {}
+        for c in chosen:
+            prog = c.name.split("-")[0]
+            if c.name != "direct" and prog not in versions:
+                versions[prog] = c.version()
+        if "linesman" in versions:
+            rev = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"],
+                                 capture_output=True, text=True).stdout.strip()
+            versions["linesman"] += f" (repo commit {rev or 'unknown'}, binary {a.linesman})"
         versions["iperf3"] = cs._first_line(["iperf3", "-v"])
         versions["wrk"] = cs._first_line(["wrk", "-v"])
         versions["openssl"] = cs._first_line(["openssl", "version"])
+        versions["python"] = platform.python_version()
         versions["kernel"] = platform.release()
 
         cert, key = loads.make_cert(self.work)
