@@ -13,5 +13,6 @@ int& exit_code();
 void add_inspect_command(CLI::App& app);
 void add_summary_command(CLI::App& app);    // tools/cmd_summary.cpp
 void add_correlate_command(CLI::App& app);  // tools/cmd_correlate.cpp
+void add_replay_command(CLI::App& app);     // tools/cmd_replay.cpp
 
 }  // namespace linesman::tools

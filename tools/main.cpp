@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   linesman::tools::add_inspect_command(app);
   linesman::tools::add_summary_command(app);
   linesman::tools::add_correlate_command(app);
+  linesman::tools::add_replay_command(app);
 
   // `linesman --listen ...` means `linesman run --listen ...`.
   std::vector<char*> args(argv, argv + argc);
