@@ -205,6 +205,7 @@ class linesman(contender):
     def __init__(self, binary, splice=True):
         self.binary = binary
         self.splice = splice
+        self.routes = False
         self.name = "linesman" if splice else "linesman-nosplice"
         self.label = "linesman" if splice else "linesman --no-splice"
 
@@ -221,6 +222,7 @@ class linesman(contender):
             return f"{self.binary} has no working `run` subcommand yet"
         if not self.splice and "--no-splice" not in text:
             return f"{self.binary} run has no --no-splice flag"
+        self.routes = "--route" in text
         return None
 
     def version(self):
@@ -228,9 +230,12 @@ class linesman(contender):
 
     def start(self, reg, workdir, listen, upstream, tls, threads):
         log = os.path.join(workdir, "access.log")
-        argv = [self.binary, "run", "--listen", f"127.0.0.1:{listen}",
-                "--upstream", f"127.0.0.1:{upstream}", "--access-log", log,
-                "--threads", str(threads)]
+        # TLS: route on the ClientHello's SNI, no default upstream (no match = close), like the
+        # HAProxy and nginx configurations; plain: one upstream, connected at once.
+        target = (["--route", f"{SNI}=127.0.0.1:{upstream}"] if tls and self.routes else
+                  ["--upstream", f"127.0.0.1:{upstream}"])
+        argv = [self.binary, "run", "--listen", f"127.0.0.1:{listen}", *target,
+                "--access-log", log, "--threads", str(threads)]
         if not self.splice:
             argv.append("--no-splice")
         p = reg.start(argv, stdout_path=os.path.join(workdir, "stdout.log"),
