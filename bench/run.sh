@@ -6,4 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/build.sh linesman
-exec python3 bench/e2e/run.py --linesman build/release/tools/linesman "$@"
+# Debian's interpreter (stdlib only), not whatever python3 comes first in PATH.
+py=/usr/bin/python3
+[[ -x $py ]] || py=python3
+exec "$py" bench/e2e/run.py --linesman build/release/tools/linesman "$@"

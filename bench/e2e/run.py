@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """run.py: the end-to-end comparative benchmark of linesman against HAProxy, nginx and socat.
 
 Each contender runs as a plain TCP forwarder on 127.0.0.1, one at a time, with per-connection
