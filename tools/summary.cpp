@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 #include <set>
 #include <tuple>
@@ -264,7 +265,12 @@ summary summarize(const log_contents& logs) {
                      if (a.listener != b.listener) {
                        return a.listener < b.listener;
                      }
-                     return a.connections > b.connections;
+                     if (a.connections != b.connections) {
+                       return a.connections > b.connections;
+                     }
+                     // Ties: a named SNI before "(no SNI)", then by name.
+                     return std::make_pair(!a.sni.has_value(), a.sni.value_or("")) <
+                            std::make_pair(!b.sni.has_value(), b.sni.value_or(""));
                    });
   s.total = total.finish();
 
@@ -401,7 +407,12 @@ std::string render_text(const summary& s, std::size_t top) {
                        "example id (file:line)");
     for (std::size_t i = 0; i < reasons.size() && i < top; ++i) {
       const auto& r = reasons[i];
-      std::string example = r.example_id + " (" + r.example_at + ")";
+      // The text names the file without its directory; --json has the full path.
+      const auto colon = r.example_at.rfind(':');
+      const std::string where =
+          std::filesystem::path(r.example_at.substr(0, colon)).filename().string() +
+          r.example_at.substr(colon);
+      std::string example = r.example_id + " (" + where + ")";
       out += fmt::format("{:>3}  {:<44} {:>7} {:>6.1f}%  {}\n", i + 1,
                          fit(r.phase + "/" + r.reason, 44), r.count, r.share * 100.0,
                          fit(example, 100 - 73));

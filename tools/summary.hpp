@@ -93,7 +93,7 @@ struct summary {
   std::size_t records = 0;  // final records
   std::size_t interim_records = 0;
   std::size_t bad_lines = 0;
-  std::vector<group_summary> groups;  // listener ascending, then connections descending
+  std::vector<group_summary> groups;  // listener ascending, most connections first
   group_summary total;
   std::vector<still_open> open;
 };

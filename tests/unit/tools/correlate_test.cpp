@@ -61,7 +61,7 @@ struct result {
   correlation raw;
 };
 
-result run(const log_contents& a, const log_contents& b, std::int64_t window_us = kSecond) {
+result run_logs(const log_contents& a, const log_contents& b, std::int64_t window_us = kSecond) {
   result r;
   r.raw = correlate(a.records, b.records, window_us);
   for (const auto& p : r.raw.pairs) {
@@ -78,7 +78,7 @@ result run(const log_contents& a, const log_contents& b, std::int64_t window_us 
 
 result run(const std::vector<nlohmann::json>& a, const std::vector<nlohmann::json>& b,
            std::int64_t window_us = kSecond) {
-  return run(read_records(a, "a.jsonl"), read_records(b, "b.jsonl"), window_us);
+  return run_logs(read_records(a, "a.jsonl"), read_records(b, "b.jsonl"), window_us);
 }
 
 using strings = std::vector<std::string>;
@@ -223,7 +223,7 @@ TEST(Correlate, FixtureServiceAddressWithoutPort) {
   read_log_file(kLogs + "correlate_b.jsonl", b);
   ASSERT_TRUE(a.bad_lines.empty());
   ASSERT_TRUE(b.bad_lines.empty());
-  auto r = run(a, b);
+  auto r = run_logs(a, b);
   EXPECT_EQ(r.pairs, (std::vector<pairing>{{"a-01", "b-01", kExact},
                                            {"a-02", "b-02", kExact},
                                            {"a-03", "b-03", kTime},
@@ -235,7 +235,7 @@ TEST(Correlate, FixtureServiceAddressWithoutPort) {
   EXPECT_NEAR(r.raw.pairs[2].delay_ms, 0.3, 1e-6);
 
   // b-07 started 1000.9 ms after a-06 ended: a 2 s window pairs them.
-  r = run(a, b, 2 * kSecond);
+  r = run_logs(a, b, 2 * kSecond);
   EXPECT_EQ(r.pairs.back(), (pairing{"a-06", "b-07", kTime}));
   EXPECT_EQ(r.b_only, strings{"b-06"});
 }
