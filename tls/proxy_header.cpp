@@ -11,7 +11,6 @@ constexpr std::size_t kInetBlock = 12;   // 4 + 4 + 2 + 2
 constexpr std::size_t kInet6Block = 36;  // 16 + 16 + 2 + 2
 constexpr std::size_t kUnixBlock = 216;  // 108 + 108
 constexpr std::size_t kUnixPathLen = 108;
-constexpr std::size_t kSslFixedLen = 5;   // client u8 + verify u32
 constexpr std::size_t kTlvHeaderLen = 3;  // type u8 + length u16
 constexpr std::size_t kCrc32cLen = 4;
 constexpr std::size_t kIpTextMax = 39;  // "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"

@@ -30,7 +30,6 @@ constexpr std::uint16_t kExtSupportedVersions = 43;
 
 // A TLSCiphertext may carry 2^14 + 2048 bytes (RFC 5246 6.2.3); anything longer is not TLS.
 constexpr std::size_t kMaxRecordLen = 16384 + 2048;
-constexpr std::size_t kRecordHeaderLen = 5;
 constexpr std::size_t kHandshakeHeaderLen = 4;
 constexpr std::size_t kRandomLen = 32;
 constexpr std::size_t kMaxSessionIdLen = 32;
