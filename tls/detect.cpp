@@ -113,6 +113,7 @@ constexpr std::size_t kMaxLine = 4096;
 struct line_view {
   bytes text;
   bool ended = false;
+  bool cut = false;  // ended by kMaxLine, not by a line end
 };
 
 line_view first_line(bytes in) {
@@ -127,9 +128,8 @@ line_view first_line(bytes in) {
     }
     ++n;
   }
-  if (n == kMaxLine) {
-    ended = true;
-  }
+  const bool cut = !ended && n == kMaxLine;
+  ended = ended || cut;
   byte_reader r(in);
   bytes text;
   (void)r.read_bytes(n, text);
@@ -141,7 +141,7 @@ line_view first_line(bytes in) {
       text = text.first(text.size() - 1);
     }
   }
-  return {text, ended};
+  return {text, ended, cut};
 }
 
 // take: up to `n` leading bytes of `in`.
@@ -452,15 +452,15 @@ result match_http_request(bytes in) {
   result out = make(match::partial, protocol::http1);
   if (has_sp) {
     version = lr.rest();
-    // While the line is open, the version is still arriving: it must be a prefix of HTTP/x.y.
-    if (!line.ended) {
+    // While the line is open (or was cut), the version may be partial: a prefix of HTTP/x.y.
+    if (!line.ended || line.cut) {
       if (literal(version, "HTTP/") == match::no) {
         return make(match::no, protocol::http1);
       }
     } else if (!http_version_ok(version)) {
       return make(match::no, protocol::http1);
     }
-  } else if (line.ended) {
+  } else if (line.ended && !line.cut) {
     return make(match::no, protocol::http1);  // "GET key": not HTTP (a Redis inline command?)
   }
   out.summary.append(method);

@@ -143,6 +143,8 @@ std::vector<detect_case> cases() {
        protocol::http1, "GET /search?... HTTP/1.1"},
       {"http_long_target", kClient, text("POST /" + std::string(200, 'a') + " HTTP/1.0\r\n\r\n"),
        protocol::http1, "POST /" + std::string(63, 'a') + "... HTTP/1.0"},
+      {"http_target_beyond_line_limit", kClient, text("GET /" + std::string(5000, 'b')),
+       protocol::http1, "GET /" + std::string(63, 'b') + "..."},
       {"http_open_line", kClient, text("GET /index.html HTTP/1."), protocol::http1,
        "GET /index.html HTTP/1.", false},
       {"http2_preface", kClient, text("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + bytes{0, 0, 0, 4},
