@@ -8,7 +8,6 @@ s_client and s_server.
 """
 import re
 
-import pytest
 
 import lsm
 from lsm import assert_stop
