@@ -4,6 +4,7 @@
 
 #include <array>
 #include <bitset>
+#include <optional>
 
 namespace linesman::tls {
 
@@ -63,8 +64,6 @@ constexpr std::array<std::uint8_t, kPostgresSslRequestLen> kSslRequest = {0x00, 
                                                                           0x04, 0xd2, 0x16, 0x2f};
 constexpr std::size_t kRandomLen = 32;
 constexpr std::size_t kMaxSessionIdLen = 32;
-// Up to this many extensions, duplicates are found by comparing pairs; above it, with a bitset.
-constexpr std::size_t kPairwiseDuplicateLimit = 48;
 
 bool any_grease(const u16_list& list) {
   for (std::uint16_t v : list) {
@@ -219,29 +218,60 @@ bool parse_extension(const extension& ext, client_hello& out) {
   }
 }
 
-// has_duplicate: whether an extension type appears twice (RFC 8446 4.2 forbids it; accepting it
-// would let two parsers read two different SNIs from one hello).
-bool has_duplicate(const extension_list& exts, std::size_t count) {
-  if (count <= kPairwiseDuplicateLimit) {
-    for (auto a = exts.begin(); a != exts.end(); ++a) {
-      auto b = a;
-      for (++b; b != exts.end(); ++b) {
-        if (a->type == b->type) {
-          return true;
-        }
+// duplicate_finder: finds an extension type seen twice (RFC 8446 4.2 forbids it; accepting it
+// would let two parsers read two different SNIs from one hello). A 256-bucket filter answers
+// "certainly new" for almost every type; a possible repeat is confirmed by walking the types seen
+// so far, and after kMaxRescans such walks it switches to an exact 65536-bit set, so a hostile
+// hello with thousands of colliding types costs linear time, not quadratic.
+class duplicate_finder {
+ public:
+  explicit duplicate_finder(const extension_list& exts) : exts_(exts) {}
+
+  // seen_before: whether `type` (the `index`-th extension) appeared among the first `index`.
+  bool seen_before(std::uint16_t type, std::size_t index) {
+    if (exact_) {
+      return test_and_set(type);
+    }
+    const std::size_t bucket = (type ^ (type >> 8U)) & 0xffU;
+    if (!filter_.test(bucket)) {
+      filter_.set(bucket);
+      return false;
+    }
+    if (++rescans_ > kMaxRescans) {
+      exact_ = true;
+      seen_.emplace();
+      std::size_t i = 0;
+      for (auto it = exts_.begin(); it != exts_.end() && i < index; ++it, ++i) {
+        (void)test_and_set(it->type);
+      }
+      return test_and_set(type);
+    }
+    std::size_t i = 0;
+    for (auto it = exts_.begin(); it != exts_.end() && i < index; ++it, ++i) {
+      if (it->type == type) {
+        return true;
       }
     }
     return false;
   }
-  std::bitset<65536> seen;
-  for (const extension& e : exts) {
-    if (seen.test(e.type)) {
+
+ private:
+  static constexpr int kMaxRescans = 16;
+
+  bool test_and_set(std::uint16_t type) {
+    if (seen_->test(type)) {
       return true;
     }
-    seen.set(e.type);
+    seen_->set(type);
+    return false;
   }
-  return false;
-}
+
+  const extension_list& exts_;
+  std::bitset<256> filter_;
+  std::optional<std::bitset<65536>> seen_;  // engaged (zeroed) only when exact_ is set
+  int rescans_ = 0;
+  bool exact_ = false;
+};
 
 // ClientHello body (RFC 8446 section 4.1.2), after the 4-byte handshake header:
 //
@@ -286,21 +316,19 @@ hello_status parse_hello_body(std::span<const std::uint8_t> body, client_hello& 
   out.extensions = extension_list(exts.rest());
   std::size_t count = 0;
   bool psk_seen = false;
+  duplicate_finder duplicates(out.extensions);
   while (!exts.empty()) {
     extension ext;
     if (!detail::next_extension(exts, ext)) {
       return hello_status::malformed;
     }
     // pre_shared_key must be the last extension (RFC 8446 4.2.11).
-    if (psk_seen || !parse_extension(ext, out)) {
+    if (psk_seen || duplicates.seen_before(ext.type, count) || !parse_extension(ext, out)) {
       return hello_status::malformed;
     }
     psk_seen = ext.type == kExtPreSharedKey;
     out.grease_present = out.grease_present || is_grease(ext.type);
     ++count;
-  }
-  if (has_duplicate(out.extensions, count)) {
-    return hello_status::malformed;
   }
   out.grease_present = out.grease_present || any_grease(out.supported_versions) ||
                        any_grease(out.supported_groups) || any_grease(out.signature_algorithms);

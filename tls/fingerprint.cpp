@@ -30,6 +30,17 @@ std::string hex_of(std::span<const unsigned char> bytes) {
 
 // digest_hex: hex of `md` over `text`; empty if libcrypto fails (it does not for MD5/SHA-256 in
 // the default provider, but a FIPS-only configuration could refuse MD5).
+// md5 / sha256: fetched once for the process (EVP_md5() would re-fetch the implementation on every
+// digest in OpenSSL 3, which costs more than the digest); never freed, on purpose.
+const EVP_MD* md5() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "MD5", nullptr);
+  return md;
+}
+const EVP_MD* sha256() {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
 std::string digest_hex(const EVP_MD* md, std::string_view text) {
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
   unsigned int out_len = 0;
@@ -172,7 +183,7 @@ std::string ja4_hash(std::string_view text) {
   if (text.empty()) {
     return std::string(kZeroHash);
   }
-  return digest_hex(EVP_sha256(), text).substr(0, kJa4HashLen);
+  return digest_hex(sha256(), text).substr(0, kJa4HashLen);
 }
 
 }  // namespace
@@ -190,7 +201,7 @@ ja3_fingerprint ja3(const client_hello& hello) {
   s.push_back(',');
   std::vector<unsigned> formats(hello.ec_point_formats.begin(), hello.ec_point_formats.end());
   append_decimal_list(s, formats);
-  out.md5 = digest_hex(EVP_md5(), s);
+  out.md5 = digest_hex(md5(), s);
   return out;
 }
 

@@ -353,6 +353,18 @@ TEST(ClientHello, DuplicatesAndPskPlacement) {
   EXPECT_EQ(name_of(parse(many.wire())->status), "complete");
   many.ext(0x1020, {});
   EXPECT_EQ(name_of(parse(many.wire())->status), "malformed");
+  // Many types in one filter bucket: the finder switches to its exact set and still finds the
+  // repeat (and accepts the distinct ones).
+  hello_builder colliding = testing::typical();
+  for (std::uint16_t h = 0x20; h < 0x40; ++h) {
+    colliding.ext(static_cast<std::uint16_t>((h << 8) | (h ^ 0x55)), {});
+  }
+  EXPECT_EQ(name_of(parse(colliding.wire())->status), "complete");
+  colliding.ext(static_cast<std::uint16_t>((0x21 << 8) | (0x21 ^ 0x55)), {});
+  EXPECT_EQ(name_of(parse(colliding.wire())->status), "malformed");
+  colliding.extensions.pop_back();
+  colliding.ext(0x000a, {});  // a repeat of an early, non-colliding type
+  EXPECT_EQ(name_of(parse(colliding.wire())->status), "malformed");
   // pre_shared_key must be last.
   hello_builder psk = testing::typical();
   psk.ext(0x0029, bytes(10, 1));
