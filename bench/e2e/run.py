@@ -136,6 +136,10 @@ class bench:
                 self.reg.stop(prof, grace=20.0)  # SIGTERM: perf writes its file and exits
                 self.perf_report(os.path.join(d, "perf.data"), f"r{rnd}-{c.name}-t{t}-{test}")
             if s is not None and s.proc is not None:
+                rc = s.proc.poll()
+                if rc is not None:
+                    why = f"signal {-rc}" if rc < 0 else f"exit code {rc}"
+                    self.fail(rnd, c, t, test, f"{c.name} died during the test ({why})")
                 self.reg.stop(s.proc)
             if s is not None and s.log_path:
                 self.logs.append({"round": rnd, "contender": c.name, "threads": t, "test": test,
