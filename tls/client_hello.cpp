@@ -117,12 +117,12 @@ bool parse_server_name(std::span<const std::uint8_t> body, client_hello& out) {
     if (host_seen || name.empty()) {
       return false;
     }
-    for (std::uint8_t c : name.rest()) {
+    out.sni = name.rest();
+    for (std::uint8_t c = 0; name.read_u8(c);) {
       if (c == 0) {
         return false;
       }
     }
-    out.sni = name.rest();
     host_seen = true;
   }
   return true;

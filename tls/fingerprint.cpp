@@ -1,5 +1,6 @@
 #include "tls/fingerprint.hpp"
 
+#include "tls/byte_reader.hpp"
 #include "tls/names.hpp"
 
 #include <algorithm>
@@ -166,8 +167,12 @@ std::string ja4_alpn(const client_hello& hello) {
   if (!hello.alpn_present || it == hello.alpn.end() || it->empty()) {
     return "00";
   }
-  const std::uint8_t first = it->front();
-  const std::uint8_t last = it->back();
+  byte_reader r(*it);
+  std::uint8_t first = 0;
+  std::uint8_t last = 0;
+  if (!r.peek_u8(first) || !r.skip(it->size() - 1) || !r.read_u8(last)) {
+    return "00";  // unreachable: the value is not empty
+  }
   if (is_alnum(first) && is_alnum(last)) {
     return {static_cast<char>(first), static_cast<char>(last)};
   }
@@ -199,7 +204,11 @@ ja3_fingerprint ja3(const client_hello& hello) {
   s.push_back(',');
   append_decimal_list(s, without_grease(hello.supported_groups));
   s.push_back(',');
-  std::vector<unsigned> formats(hello.ec_point_formats.begin(), hello.ec_point_formats.end());
+  std::vector<unsigned> formats;
+  byte_reader r(hello.ec_point_formats);
+  for (std::uint8_t f = 0; r.read_u8(f);) {
+    formats.push_back(f);
+  }
   append_decimal_list(s, formats);
   out.md5 = digest_hex(md5(), s);
   return out;
