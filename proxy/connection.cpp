@@ -53,7 +53,8 @@ void tune(asio::ip::tcp::socket& s) {
 
 asio::awaitable<void> park_forever() {
   co_await asio::this_coro::throw_if_cancelled(false);
-  asio::steady_timer t(co_await asio::this_coro::executor, steady::time_point::max());
+  const auto ex = co_await asio::this_coro::executor;
+  asio::steady_timer t(ex, steady::time_point::max());
   co_await t.async_wait(kTuple);
 }
 
@@ -145,7 +146,9 @@ asio::awaitable<connection::watch_fire> connection::watch(steady::time_point dea
     }
     watch_timer_.expires_at(deadline);
     co_await watch_timer_.async_wait(kTuple);
-    if (!shutdown_ && cancelled_state((co_await asio::this_coro::cancellation_state).cancelled())) {
+    // (A named local: GCC 12 miscompiles co_await nested inside this condition.)
+    const auto state = co_await asio::this_coro::cancellation_state;
+    if (!shutdown_ && cancelled_state(state.cancelled())) {
       co_return watch_fire::deadline;  // the race is over; the value is ignored
     }
   }
@@ -166,7 +169,9 @@ asio::awaitable<connection::watch_fire> connection::watch_idle() {
     }
     watch_timer_.expires_at(deadline);
     co_await watch_timer_.async_wait(kTuple);
-    if (!shutdown_ && cancelled_state((co_await asio::this_coro::cancellation_state).cancelled())) {
+    // (A named local: GCC 12 miscompiles co_await nested inside this condition.)
+    const auto state = co_await asio::this_coro::cancellation_state;
+    if (!shutdown_ && cancelled_state(state.cancelled())) {
       co_return watch_fire::deadline;
     }
   }
