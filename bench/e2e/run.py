@@ -211,7 +211,7 @@ class bench:
 
         def body(s):
             # Warm-up: a few connections opened and closed so lazy set-up is in the baseline.
-            warm, err = loads.open_idle(s.port, 8, hold, client_ctx, timeout=20)
+            warm, err = loads.open_idle(s.port, 8, hold, client_ctx, timeout=5)
             for x in warm:
                 x.close()
             if err:
