@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <filesystem>
 #include <tuple>
 #include <unordered_map>
 
@@ -66,6 +67,35 @@ std::string b_only_hint(const access_record& r) {
     hint += " (its PROXY source " + to_string(*r.proxy_source) + " matches no A client)";
   }
   return hint;
+}
+
+// near_miss: when an unpaired A with the same SNI ended shortly before `rb` started (within a
+// minute past its window), says so: the window was probably too small for this path.
+std::string near_miss(const std::vector<access_record>& a, const std::vector<bool>& a_used,
+                      const std::vector<bool>& a_can_pair, const access_record& rb,
+                      std::int64_t window_us) {
+  constexpr std::int64_t kLookBackUs = 60 * 1000000LL;
+  std::optional<std::size_t> best;
+  std::int64_t best_gap = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a_used[i] || !a_can_pair[i] || !same_sni(a[i].sni, rb.sni) || a[i].ts_us > rb.ts_us) {
+      continue;
+    }
+    const std::int64_t end =
+        a[i].ts_us + std::max<std::int64_t>(std::llround(a[i].duration_ms * 1000.0), 0);
+    const std::int64_t gap = rb.ts_us - end;  // > window_us, or it would have paired
+    if (gap > window_us && gap <= window_us + kLookBackUs && (!best || gap < best_gap)) {
+      best = i;
+      best_gap = gap;
+    }
+  }
+  if (!best) {
+    return "";
+  }
+  return fmt::format(
+      "; the unpaired A record {} with the same SNI ended {:.1f} ms before it started, outside "
+      "the {:.0f} ms window: a wider --window would pair them",
+      a[*best].id, static_cast<double>(best_gap) / 1000.0, static_cast<double>(window_us) / 1000.0);
 }
 
 void take_greedy(std::vector<candidate>& cands, pair_method how,
@@ -217,7 +247,8 @@ correlation correlate(const std::vector<access_record>& a, const std::vector<acc
   }
   for (std::size_t j = 0; j < b.size(); ++j) {
     if (!b_used[j]) {
-      c.b_only.push_back(unpaired{j, b_only_hint(b[j])});
+      c.b_only.push_back(
+          unpaired{j, b_only_hint(b[j]) + near_miss(a, a_used, a_can_pair, b[j], window_us)});
     }
   }
   return c;
@@ -323,8 +354,12 @@ std::string render_text(const correlate_input& in, const correlation& c) {
     out += fmt::format("\n{}: {}\n", title, items.size());
     for (const auto& u : items) {
       const auto& r = recs[u.index];
-      out += fit(fmt::format("  {}  {}  {} / {}  {}/{}  ({}:{})", r.id, r.ts, r.listener,
-                             sni_text(r.sni), r.phase, r.reason, r.file, r.line),
+      out += fit(fmt::format("  {}  {} / {}  {}/{}", r.id, r.listener, sni_text(r.sni), r.phase,
+                             r.reason),
+                 kWidth) +
+             "\n";
+      out += fit(fmt::format("     accepted {}  ({}:{})", r.ts,
+                             std::filesystem::path(r.file).filename().string(), r.line),
                  kWidth) +
              "\n";
       out += wrap("hint: " + u.hint, "     ");

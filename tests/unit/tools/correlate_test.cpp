@@ -232,6 +232,10 @@ TEST(Correlate, FixtureServiceAddressWithoutPort) {
   EXPECT_EQ(r.a_only, (strings{"a-06", "a-07"}));
   EXPECT_EQ(r.raw.a_only[0].hint, std::string(kNeverDialedHint));
   EXPECT_EQ(r.b_only, (strings{"b-06", "b-07"}));
+  EXPECT_EQ(r.raw.b_only[0].hint.find("wider --window"), std::string::npos);
+  EXPECT_NE(r.raw.b_only[1].hint.find("a-06 with the same SNI ended 1000.9 ms before"),
+            std::string::npos)
+      << r.raw.b_only[1].hint;
   EXPECT_NEAR(r.raw.pairs[2].delay_ms, 0.3, 1e-6);
 
   // b-07 started 1000.9 ms after a-06 ended: a 2 s window pairs them.

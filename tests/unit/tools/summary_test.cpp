@@ -45,12 +45,12 @@ std::array<std::size_t, kFunnelStages> funnel(std::size_t a, std::size_t i, std:
 
 // --- percentiles -------------------------------------------------------------------------------
 
-TEST(Percentiles, EmptySetHasNoValues) {
+TEST(SummaryPercentiles, EmptySetHasNoValues) {
   const auto p = compute_percentiles({});
   EXPECT_EQ(p.n, 0u);
 }
 
-TEST(Percentiles, SingleValueIsEveryPercentile) {
+TEST(SummaryPercentiles, SingleValueIsEveryPercentile) {
   const auto p = compute_percentiles({7.5});
   EXPECT_EQ(p.n, 1u);
   EXPECT_EQ(p.p50, 7.5);
@@ -59,7 +59,7 @@ TEST(Percentiles, SingleValueIsEveryPercentile) {
   EXPECT_EQ(p.max, 7.5);
 }
 
-TEST(Percentiles, NearestRankOnOneToTen) {
+TEST(SummaryPercentiles, NearestRankOnOneToTen) {
   const auto p = compute_percentiles({10, 9, 8, 7, 6, 5, 4, 3, 2, 1});
   EXPECT_EQ(p.n, 10u);
   EXPECT_EQ(p.p50, 5);   // rank ceil(0.5 * 10) = 5
@@ -68,14 +68,14 @@ TEST(Percentiles, NearestRankOnOneToTen) {
   EXPECT_EQ(p.max, 10);
 }
 
-TEST(Percentiles, NearestRankOnThreeValues) {
+TEST(SummaryPercentiles, NearestRankOnThreeValues) {
   const auto p = compute_percentiles({3, 1, 2});
   EXPECT_EQ(p.p50, 2);  // rank ceil(1.5) = 2
   EXPECT_EQ(p.p90, 3);  // rank ceil(2.7) = 3
   EXPECT_EQ(p.p99, 3);
 }
 
-TEST(Percentiles, OneToHundredShuffled) {
+TEST(SummaryPercentiles, OneToHundredShuffled) {
   std::vector<double> v(100);
   std::iota(v.begin(), v.end(), 1.0);
   std::mt19937 rng(42);
@@ -87,7 +87,7 @@ TEST(Percentiles, OneToHundredShuffled) {
   EXPECT_EQ(p.max, 100);
 }
 
-TEST(Percentiles, NullTimingsAreLeftOut) {
+TEST(SummaryPercentiles, NullTimingsAreLeftOut) {
   std::vector<nlohmann::json> recs;
   const double connected[] = {1.0, 2.0, -1, 4.0};  // -1: null
   for (int i = 0; i < 4; ++i) {
@@ -117,7 +117,7 @@ TEST(Percentiles, NullTimingsAreLeftOut) {
 
 // --- funnel and stops --------------------------------------------------------------------------
 
-TEST(Funnel, StagesFollowTheStopAndTheTimings) {
+TEST(SummaryFunnel, StagesFollowTheStopAndTheTimings) {
   auto silent_client = make_record("c1");
   set_stop(silent_client, "inspect", "client_silent");
   silent_client["timing_ms"]["client_first_byte"] = nullptr;
@@ -156,7 +156,7 @@ TEST(Funnel, StagesFollowTheStopAndTheTimings) {
   EXPECT_EQ(s.total.stopped, stopped);
 }
 
-TEST(Funnel, UnknownPhaseIsKeptAndListedAfterTheKnownOnes) {
+TEST(SummaryFunnel, UnknownPhaseIsKeptAndListedAfterTheKnownOnes) {
   // A newer proxy may add phases or reasons (the contract allows adding): keep, do not reject.
   auto r = make_record("c1");
   auto text = r.dump();
@@ -172,7 +172,7 @@ TEST(Funnel, UnknownPhaseIsKeptAndListedAfterTheKnownOnes) {
   EXPECT_EQ(furthest_stage(logs.records[1]), funnel_stage::accepted);
 }
 
-TEST(Groups, ByListenerAndSniWithNullSniAsNoSni) {
+TEST(SummaryGroups, ByListenerAndSniWithNullSniAsNoSni) {
   auto a1 = make_record("c1", 0, "websecure");
   auto a2 = make_record("c2", 1, "websecure");
   auto b1 = make_record("c3", 2, "websecure");
@@ -204,7 +204,7 @@ TEST(Groups, ByListenerAndSniWithNullSniAsNoSni) {
   EXPECT_TRUE(null_sni) << "--json keeps a null SNI null";
 }
 
-TEST(Reasons, RankedByCountThenPhaseWithFirstExample) {
+TEST(SummaryReasons, RankedByCountThenPhaseWithFirstExample) {
   std::vector<nlohmann::json> recs;
   auto add = [&](const std::string& id, const std::string& phase, const std::string& reason) {
     auto r = make_record(id, static_cast<double>(recs.size()));
