@@ -251,8 +251,8 @@ std::vector<finding> check_config(const traefik_config& cfg, rule_syntax fallbac
       for (const auto& name : r.entry_points) {
         auto it = eps.find(name);
         if (it == eps.end()) {
-          std::string fix = "define it in the static configuration (entryPoints: " + name +
-                            ": address: \":PORT\") or use one of:";
+          std::string fix = "define it in the static configuration (entryPoints." + name +
+                            ".address: \":PORT\", then restart Traefik) or use one of:";
           std::string near;
           for (const auto& e : cfg.entrypoints) {
             fix += " " + e.name;
@@ -265,8 +265,8 @@ std::vector<finding> check_config(const traefik_config& cfg, rule_syntax fallbac
             }
           }
           if (cfg.entrypoints.empty()) {
-            fix = "the static configuration defines no entrypoints: add entryPoints: " + name +
-                  ": address: \":PORT\"";
+            fix = "the static configuration defines no entrypoints: add entryPoints." + name +
+                  ".address: \":PORT\"";
           }
           if (!near.empty()) {
             fix = "entrypoint names are case-sensitive: write " + near;

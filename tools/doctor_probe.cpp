@@ -507,9 +507,9 @@ std::vector<finding> run_probes(const traefik_config& cfg, const probe_options& 
           add(severity::error, "backend_refused",
               "router " + rq + " sends plaintext to PostgreSQL " + who +
                   ", which refuses a plaintext startup: " + res.postgres_error,
-              "the server only allows TLS (hostssl in pg_hba.conf): let clients' TLS reach it "
-              "(clients connect with sslmode=require through a passthrough router), or add a "
-              "host (non-SSL) pg_hba.conf line for Traefik's address");
+              "PostgreSQL accepts only TLS here (hostssl in pg_hba.conf) and Traefik's connection "
+              "to it is plaintext: allow Traefik's address with a host line in pg_hba.conf, or let "
+              "the clients' own TLS reach PostgreSQL instead of terminating it at Traefik");
         }
       }
     }

@@ -62,6 +62,7 @@ kCases = {
     "f3_services": ["--static", "traefik.yml"],
     "f4_tls": ["--static", "traefik.yml"],
     "f5_ports": ["--static", "traefik.yml"],
+    "broken_example": ["--static", "traefik.yml"],
 }
 
 

@@ -61,6 +61,7 @@ TEST(DoctorConfig, YamlKeepsLinesAndIgnoresCaseOfOptionNames) {
   EXPECT_EQ(r.entry_points, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(r.entry_points_loc.line, 4);
   EXPECT_EQ(r.rule_loc.line, 5);
+  EXPECT_EQ(r.rule_col, 13);  // plain scalar: the rule's first character in the file
   EXPECT_EQ(r.service_loc.line, 6);
   EXPECT_TRUE(r.tls.present);
   EXPECT_TRUE(r.tls.passthrough);
@@ -86,6 +87,7 @@ TEST(DoctorConfig, TomlKeepsLines) {
   ASSERT_EQ(cfg.tcp_routers.size(), 2U);
   EXPECT_EQ(cfg.tcp_routers[0].entry_points_loc.line, 2);
   EXPECT_EQ(cfg.tcp_routers[0].rule_loc.line, 3);
+  EXPECT_EQ(cfg.tcp_routers[0].rule_col, 11);  // one past the opening quote
   EXPECT_FALSE(cfg.tcp_routers[0].tls.present);
   EXPECT_TRUE(cfg.tcp_routers[1].tls.present);  // an empty [..tls] table enables TLS
   ASSERT_EQ(cfg.tcp_services.size(), 1U);
