@@ -494,7 +494,10 @@ void connection::classify_after_relay(std::optional<watch_fire> fired) {
   }
   if (!replied) {
     if (fired) {
-      if (rec_.bytes.from_client == 0) {
+      const bool client_closed = first_ == stop_by::client;
+      if (rec_.bytes.from_client == 0 && client_closed) {
+        set_stop(stop_phase::first_reply, stop_reason::client_gave_up, stop_by::client);
+      } else if (rec_.bytes.from_client == 0) {
         set_stop(stop_phase::inspect, stop_reason::client_silent, stop_by::client);
       } else {
         set_stop(stop_phase::first_reply, stop_reason::upstream_silent, stop_by::upstream);

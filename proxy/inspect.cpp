@@ -32,12 +32,21 @@ bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.
 
 // is_refusal: the upstream's first line refuses the connection at the protocol level. Reads only
 // tls::detect's protocol and printable summary, never the raw bytes.
+bool reply_code_refuses(std::string_view s) {
+  // "554 ...", "421-...": an SMTP/FTP-style reply code in the 4xx/5xx classes.
+  return s.size() >= 3 && (s[0] == '4' || s[0] == '5') && s[1] >= '0' && s[1] <= '9' &&
+         s[2] >= '0' && s[2] <= '9' && (s.size() == 3 || s[3] == ' ' || s[3] == '-');
+}
+
 bool is_refusal(const tls::detection& d) {
   const std::string_view s = d.summary.view();
+  if (d.proto == tls::protocol::unknown && starts_with(s, "text: ")) {
+    return reply_code_refuses(s.substr(6));
+  }
   switch (d.proto) {
     case tls::protocol::smtp:
     case tls::protocol::ftp:
-      return !s.empty() && (s.front() == '4' || s.front() == '5');
+      return reply_code_refuses(s);
     case tls::protocol::pop3: return starts_with(s, "-ERR");
     case tls::protocol::imap: return starts_with(s, "* BYE");
     case tls::protocol::postgres:

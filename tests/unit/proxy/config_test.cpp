@@ -1,0 +1,168 @@
+#include "proxy/config.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace linesman::proxy {
+namespace {
+
+using std::chrono::milliseconds;
+
+// expect_error: `f` throws config_error and the message contains every needle.
+template <typename F>
+void expect_error(F&& f, std::initializer_list<std::string> needles) {
+  try {
+    f();
+    ADD_FAILURE() << "no config_error";
+  } catch (const config_error& e) {
+    const std::string msg = e.what();
+    for (const auto& n : needles) {
+      EXPECT_NE(msg.find(n), std::string::npos) << "'" << n << "' not in: " << msg;
+    }
+  }
+}
+
+TEST(ParseDuration, Units) {
+  EXPECT_EQ(parse_duration("500ms", "x"), milliseconds(500));
+  EXPECT_EQ(parse_duration("5s", "x"), milliseconds(5000));
+  EXPECT_EQ(parse_duration("2m", "x"), milliseconds(120000));
+  EXPECT_EQ(parse_duration("1h", "x"), milliseconds(3600000));
+  EXPECT_EQ(parse_duration("1.5s", "x"), milliseconds(1500));
+  EXPECT_EQ(parse_duration("0s", "x"), milliseconds(0));
+}
+
+TEST(ParseDuration, RejectsGarbageAndNamesTheFlag) {
+  for (const char* bad : {"", "5", "s", "-1s", "5x", "5 s", "1.s", ".5s", "5sec", "1e3s", "99999999h"}) {
+    expect_error([&] { parse_duration(bad, "--idle-timeout"); }, {"--idle-timeout", "bad duration"});
+  }
+}
+
+TEST(ParseHostPort, Forms) {
+  auto a = parse_host_port("127.0.0.1:0", "--listen", true);
+  EXPECT_EQ(a.host, "127.0.0.1");
+  EXPECT_EQ(a.port, 0);
+  auto b = parse_host_port("[::1]:8443", "--listen", true);
+  EXPECT_EQ(b.host, "::1");
+  EXPECT_EQ(b.port, 8443);
+  EXPECT_EQ(b.text, "[::1]:8443");
+  auto c = parse_host_port("db.internal:5432", "--upstream", false);
+  EXPECT_EQ(c.host, "db.internal");
+  EXPECT_EQ(c.port, 5432);
+}
+
+TEST(ParseHostPort, RejectsBadForms) {
+  for (const char* bad : {"", "host", ":80", "host:", "host:x", "host:65536", "::1:80", "[::1]80",
+                          "[zz]:80", "a b:80"}) {
+    expect_error([&] { parse_host_port(bad, "--upstream", false); }, {"--upstream"});
+  }
+  expect_error([] { parse_host_port("host:0", "--upstream", false); }, {"--upstream", "port"});
+}
+
+TEST(BuildRunConfig, FlagsMakeOneListener) {
+  cli_listener cli;
+  cli.listen = "127.0.0.1:0";
+  cli.upstream = "127.0.0.1:9";
+  cli.routes = {"a.example.com=127.0.0.1:10", "*.b.example.com=[::1]:11"};
+  cli.idle = "2m";
+  const auto cfg = build_run_config(cli, std::nullopt);
+  ASSERT_EQ(cfg.listeners.size(), 1U);
+  const auto& l = cfg.listeners[0];
+  EXPECT_EQ(l.name, "127.0.0.1:0");
+  EXPECT_EQ(l.access_log, "-");
+  ASSERT_EQ(l.routes.size(), 2U);
+  EXPECT_EQ(l.routes[1].sni, "*.b.example.com");
+  EXPECT_EQ(l.routes[1].upstream.host, "::1");
+  EXPECT_EQ(l.limits.idle, milliseconds(120000));
+  EXPECT_EQ(l.limits.peek, milliseconds(10000));
+  EXPECT_EQ(l.limits.drain, milliseconds(10000));
+}
+
+TEST(BuildRunConfig, BadFlagsNameTheFlag) {
+  cli_listener cli;
+  cli.listen = "127.0.0.1:0";
+  expect_error([&] { build_run_config(cli, std::nullopt); }, {"--upstream"});
+  cli.upstream = "127.0.0.1:9";
+  cli.routes = {"nohost"};
+  expect_error([&] { build_run_config(cli, std::nullopt); }, {"--route"});
+  cli.routes = {"a.*.com=127.0.0.1:1"};
+  expect_error([&] { build_run_config(cli, std::nullopt); }, {"--route", "a.*.com"});
+  cli.routes = {};
+  cli.listen = "localhost:80";
+  expect_error([&] { build_run_config(cli, std::nullopt); }, {"--listen"});
+  cli.listen = "127.0.0.1:0";
+  cli.connect = "10";
+  expect_error([&] { build_run_config(cli, std::nullopt); }, {"--connect-timeout"});
+  expect_error([] { build_run_config({}, std::string("/nonexistent/linesman.yaml")); },
+               {"--config", "/nonexistent/linesman.yaml"});
+}
+
+constexpr const char* kGood = R"(defaults:
+  timeouts: {peek: 2s, idle: 1m}
+listeners:
+  - name: edge
+    listen: 127.0.0.1:0
+    upstream: traefik:443
+    access_log: /tmp/edge.log
+    routes:
+      - {sni: "*.example.com", upstream: "127.0.0.1:8443", name: wild}
+      - sni: app.example.com
+        upstream: "[::1]:9443"
+  - listen: "[::1]:0"
+    upstream: 127.0.0.1:6379
+    timeouts: {connect: 500ms}
+)";
+
+TEST(YamlConfig, ParsesListenersRoutesAndTimeouts) {
+  const auto ls = load_yaml_listeners(kGood, "cfg.yaml", {}, {});
+  ASSERT_EQ(ls.size(), 2U);
+  EXPECT_EQ(ls[0].name, "edge");
+  EXPECT_EQ(ls[0].access_log, "/tmp/edge.log");
+  ASSERT_TRUE(ls[0].upstream.has_value());
+  EXPECT_EQ(ls[0].upstream->host, "traefik");
+  ASSERT_EQ(ls[0].routes.size(), 2U);
+  EXPECT_EQ(ls[0].routes[0].name, "wild");
+  EXPECT_EQ(ls[0].routes[1].name, "app.example.com");
+  EXPECT_EQ(ls[0].limits.peek, milliseconds(2000));
+  EXPECT_EQ(ls[0].limits.idle, milliseconds(60000));
+  EXPECT_EQ(ls[0].limits.connect, milliseconds(10000));
+  EXPECT_EQ(ls[1].name, "[::1]:0");
+  EXPECT_EQ(ls[1].limits.connect, milliseconds(500));
+  EXPECT_EQ(ls[1].limits.peek, milliseconds(2000));
+  EXPECT_EQ(ls[1].access_log, "-");
+}
+
+TEST(YamlConfig, TimeoutFlagsOverrideFileDefaultsNotListenerTimeouts) {
+  cli_listener flags;
+  flags.connect = "3s";
+  flags.peek = "4s";
+  const auto ls = load_yaml_listeners(kGood, "cfg.yaml", {}, flags);
+  EXPECT_EQ(ls[0].limits.connect, milliseconds(3000));
+  EXPECT_EQ(ls[0].limits.peek, milliseconds(4000));
+  EXPECT_EQ(ls[1].limits.connect, milliseconds(500));
+}
+
+TEST(YamlConfig, ErrorsNameFileLineAndKey) {
+  expect_error([] {
+    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:0\n    upstream: a:1\n    timeouts:\n      idle: 5x\n",
+                        "cfg.yaml", {}, {});
+  }, {"cfg.yaml:5", "listeners[0].timeouts.idle", "5x"});
+  expect_error([] {
+    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:0\n    upstrem: a:1\n", "cfg.yaml", {}, {});
+  }, {"cfg.yaml:3", "listeners[0].upstrem", "unknown key"});
+  expect_error([] {
+    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:0\n    upstream: a:1\n    routes:\n      - sni: x.example.com\n", "c.yaml", {}, {});
+  }, {"c.yaml:5", "listeners[0].routes[0].upstream", "missing"});
+  expect_error([] {
+    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:99999\n    upstream: a:1\n", "c.yaml", {}, {});
+  }, {"c.yaml:2", "listeners[0].listen"});
+  expect_error([] { load_yaml_listeners("listeners: [\n", "broken.yaml", {}, {}); },
+               {"broken.yaml:"});
+  expect_error([] { load_yaml_listeners("defaults: {}\n", "c.yaml", {}, {}); }, {"c.yaml", "listeners"});
+  expect_error([] {
+    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:0\n", "c.yaml", {}, {});
+  }, {"c.yaml:2", "listeners[0]", "upstream"});
+}
+
+}  // namespace
+}  // namespace linesman::proxy
