@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", "linesman 0.1.0");
   linesman::tools::add_inspect_command(app);
+  linesman::tools::add_run_command(app);
   linesman::tools::add_doctor_command(app);
   linesman::tools::add_summary_command(app);
   linesman::tools::add_correlate_command(app);
