@@ -509,7 +509,19 @@ std::string hex_to_ip(std::string_view hex) {
 
 }  // namespace
 
-std::vector<listener> read_listeners(const std::string& proc) {
+std::vector<std::uint16_t> entrypoint_ports(const traefik_config& cfg) {
+  std::vector<std::uint16_t> out;
+  for (const auto& e : cfg.entrypoints) {
+    std::string why;
+    if (auto hp = parse_host_port(e.address, why); hp && !hp->udp) {
+      out.push_back(hp->port);
+    }
+  }
+  return out;
+}
+
+std::vector<listener> read_listeners(const std::string& proc,
+                                     const std::vector<std::uint16_t>& ports) {
   std::vector<listener> out;
   for (const char* f : {"/net/tcp", "/net/tcp6"}) {
     std::ifstream in(proc + f);
@@ -534,7 +546,9 @@ std::vector<listener> read_listeners(const std::string& proc) {
         l.ip = hex_to_ip(std::string_view(cols[1]).substr(0, colon));
         l.port = static_cast<std::uint16_t>(std::stoul(cols[1].substr(colon + 1), nullptr, 16));
         l.inode = std::stoull(cols[9]);
-        out.push_back(std::move(l));
+        if (ports.empty() || std::find(ports.begin(), ports.end(), l.port) != ports.end()) {
+          out.push_back(std::move(l));
+        }
       } catch (const std::exception&) {
         continue;  // a line we do not understand is not a listener we can name
       }

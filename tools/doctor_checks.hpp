@@ -66,8 +66,13 @@ struct listener {
   int pid = 0;  // 0 when the owner could not be seen
   std::string comm;
 };
-// read_listeners: TCP LISTEN sockets from `proc`/net/tcp{,6}, owners from `proc`/PID/fd.
-std::vector<listener> read_listeners(const std::string& proc = "/proc");
+// read_listeners: TCP LISTEN sockets from `proc`/net/tcp{,6}, owners from `proc`/PID/fd. With
+// `ports` non-empty only those ports are kept, so the walk over every process's fds is skipped
+// when nothing listens where the entrypoints want to. Processes we may not read keep pid 0.
+std::vector<listener> read_listeners(const std::string& proc = "/proc",
+                                     const std::vector<std::uint16_t>& ports = {});
+// entrypoint_ports: the TCP ports the entrypoints want.
+std::vector<std::uint16_t> entrypoint_ports(const traefik_config& cfg);
 
 // check_listeners: entrypoints whose port another program (not traefik) already holds.
 std::vector<finding> check_listeners(const traefik_config& cfg,

@@ -81,6 +81,9 @@ def test_fixture_findings_match_markers(case):
     assert report["exit_code"] == code
     # Every finding says what to do about it.
     assert all(f["fix"] and f["message"] for f in report["findings"])
+    notes = [f["code"] for f in report["findings"] if f["severity"] == "info"]
+    # Without a static file the entrypoint checks are skipped, and the report says so.
+    assert notes == (["static_missing"] if "--static" not in kCases[case] else [])
 
 
 def test_clean_yaml_and_toml_give_a_clean_report():
@@ -107,7 +110,7 @@ def test_text_report_groups_by_entrypoint_and_router_errors_first():
     r = doctor("--no-ports", "--static", str(kDoctor / "f2_rules" / "traefik.yml"))
     assert r.returncode == 2
     out = r.stdout
-    assert out.startswith("linesman doctor: 9 errors, 0 warnings")
+    assert out.startswith("linesman doctor: 10 errors, 0 warnings")
     assert "\nentrypoint websecure\n" in out
     assert "  router host-on-tcp@file\n" in out
     dyn = kDoctor / "f2_rules" / "dynamic.yml"

@@ -130,3 +130,26 @@ def test_postgres_that_requires_tls(reg, tmp_path):
     assert "28000" in msg and "no pg_hba.conf entry" in msg and "no encryption" in msg, msg
     assert [x["code"] for x in f["pg-passthrough@file"]] == ["backend_not_tls"], report
     assert "PostgreSQL" in f["pg-passthrough@file"][0]["message"]
+
+
+def test_tls_backend_that_refuses_the_hello_and_an_unresolvable_host(reg, tmp_path):
+    # A TLS 1.3 server whose only cipher suite no default client offers: it answers our
+    # ClientHello with a handshake_failure alert (it speaks TLS, but not with these clients).
+    cert, key = lsm.make_cert(reg.tmp, "strict.example.test", name="strict")
+    port = lsm.free_port()
+    p = reg.add(lsm.Proc("s_server-strict", ["openssl", "s_server", "-accept", f"127.0.0.1:{port}",
+                                             "-cert", str(cert), "-key", str(key), "-tls1_3",
+                                             "-ciphersuites", "TLS_AES_128_CCM_8_SHA256", "-www",
+                                             "-naccept", "10"], reg.tmp, stdout_pipe=True))
+    p.wait_line(r"^ACCEPT", 10)
+    static = write_config(tmp_path, {"strict": ("passthrough", "strict.example.test", port)})
+    dyn = tmp_path / "dynamic.yml"
+    dyn.write_text(dyn.read_text() + "    nowhere:\n      loadBalancer:\n        servers:\n"
+                   "          - address: \"backend.nonexistent.invalid:5432\"\n")
+    code, report, _ = run_probe(static)
+    got = sorted((f["severity"], f["code"]) for f in report["findings"])
+    assert got == [("warning", "backend_tls_alert"), ("warning", "backend_unresolved")], report
+    f = {x["code"]: x for x in report["findings"]}
+    assert "handshake_failure" in f["backend_tls_alert"]["message"]
+    assert "backend.nonexistent.invalid" in f["backend_unresolved"]["message"]
+    assert code == 1
