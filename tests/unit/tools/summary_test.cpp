@@ -267,6 +267,30 @@ TEST(LogReader, BadLinesAreReportedWithLineNumbersAndSkipped) {
   EXPECT_EQ(s.bad_lines, 6u);
 }
 
+TEST(LogReader, EveryTruncationOfARecordIsABadLineNotACrash) {
+  // What a reader sees when the proxy is killed mid-write: each proper prefix of a record.
+  std::ifstream in(kLogs + "entry.jsonl");
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line));
+  std::string error;
+  ASSERT_TRUE(parse_record(line, error)) << error;
+  for (std::size_t n = 0; n < line.size(); ++n) {
+    error.clear();
+    EXPECT_FALSE(parse_record(std::string_view(line).substr(0, n), error)) << n;
+    EXPECT_FALSE(error.empty()) << n;
+  }
+  // And bytes that are no text at all.
+  std::mt19937 rng(7);
+  for (int round = 0; round < 200; ++round) {
+    std::string junk(static_cast<std::size_t>(rng() % 300), '\0');
+    for (auto& c : junk) {
+      c = static_cast<char>(rng() % 256);
+    }
+    std::string err;
+    EXPECT_FALSE(parse_record(junk, err));
+  }
+}
+
 TEST(LogReader, ReportBadLinesIsBounded) {
   std::vector<bad_line> bad;
   for (std::size_t i = 1; i <= 25; ++i) {
