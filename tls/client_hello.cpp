@@ -232,7 +232,7 @@ class duplicate_finder {
     if (exact_) {
       return test_and_set(type);
     }
-    const std::size_t bucket = (type ^ (type >> 8U)) & 0xffU;
+    const std::size_t bucket = detail::extension_bucket(type);
     if (!filter_.test(bucket)) {
       filter_.set(bucket);
       return false;

@@ -124,6 +124,11 @@ struct key_share_entry {
 };
 
 namespace detail {
+// extension_bucket: the duplicate-extension filter's bucket (0..255) for a type: a Fibonacci
+// hash, so that GREASE values (0x0a0a, 0x1a1a, ...) and common types spread out. Exposed for tests.
+constexpr std::size_t extension_bucket(std::uint16_t type) {
+  return (static_cast<std::uint32_t>(type) * 0x9e3779b1U) >> 24U;
+}
 bool next_extension(byte_reader& r, extension& out);
 bool next_server_name(byte_reader& r, server_name& out);
 bool next_key_share(byte_reader& r, key_share_entry& out);

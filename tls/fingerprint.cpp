@@ -109,6 +109,7 @@ void append_decimal_list(std::string& s, const std::vector<T>& values) {
 
 std::string hex_list(const std::vector<std::uint16_t>& values) {
   std::string s;
+  s.reserve(values.size() * 5);
   for (std::uint16_t v : values) {
     if (!s.empty()) {
       s.push_back(',');

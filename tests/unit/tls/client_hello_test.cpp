@@ -356,11 +356,18 @@ TEST(ClientHello, DuplicatesAndPskPlacement) {
   // Many types in one filter bucket: the finder switches to its exact set and still finds the
   // repeat (and accepts the distinct ones).
   hello_builder colliding = testing::typical();
-  for (std::uint16_t h = 0x20; h < 0x40; ++h) {
-    colliding.ext(static_cast<std::uint16_t>((h << 8) | (h ^ 0x55)), {});
+  std::vector<std::uint16_t> same_bucket;
+  for (std::uint32_t t = 0x2000; t < 0x10000 && same_bucket.size() < 40; ++t) {
+    if (detail::extension_bucket(static_cast<std::uint16_t>(t)) == 0x55) {
+      same_bucket.push_back(static_cast<std::uint16_t>(t));
+    }
+  }
+  ASSERT_EQ(same_bucket.size(), 40U);
+  for (std::uint16_t t : same_bucket) {
+    colliding.ext(t, {});
   }
   EXPECT_EQ(name_of(parse(colliding.wire())->status), "complete");
-  colliding.ext(static_cast<std::uint16_t>((0x21 << 8) | (0x21 ^ 0x55)), {});
+  colliding.ext(same_bucket[3], {});
   EXPECT_EQ(name_of(parse(colliding.wire())->status), "malformed");
   colliding.extensions.pop_back();
   colliding.ext(0x000a, {});  // a repeat of an early, non-colliding type
