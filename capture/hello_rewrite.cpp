@@ -1,11 +1,11 @@
 #include "capture/hello_rewrite.hpp"
 
-#include <algorithm>
-#include <array>
-
 #include "tls/byte_reader.hpp"
 #include "tls/client_hello.hpp"
 #include "tls/record.hpp"
+
+#include <algorithm>
+#include <array>
 
 namespace linesman::capture {
 
@@ -28,7 +28,8 @@ void append(std::vector<std::uint8_t>& b, std::span<const std::uint8_t> s) {
 
 // sni_extension: a complete server_name extension (RFC 6066 section 3) for `name`:
 //
-//   | type 0x0000 (2) | ext length (2) | list length (2) | name_type 0 (1) | name length (2) | name |
+//   | type 0x0000 (2) | ext length (2) | list length (2) | name_type 0 (1) | name length (2) | name
+//   |
 void sni_extension(std::vector<std::uint8_t>& b, std::string_view name) {
   put16(b, tls::kExtServerName);
   put16(b, name.size() + 5);
@@ -73,8 +74,8 @@ bool rewrite_sni(std::span<const std::uint8_t> flight, std::string_view name,
 
   tls::handshake_message msg;
   std::vector<std::uint8_t> scratch2(tls::kScratchLen + 4);
-  if (tls::read_handshake_message(tls_part, scratch2, tls::kHandshakeClientHello,
-                                  scratch2.size(), msg) != tls::hello_status::complete) {
+  if (tls::read_handshake_message(tls_part, scratch2, tls::kHandshakeClientHello, scratch2.size(),
+                                  msg) != tls::hello_status::complete) {
     error = "--sni: cannot reassemble the ClientHello message";
     return false;
   }
@@ -84,8 +85,8 @@ bool rewrite_sni(std::span<const std::uint8_t> flight, std::string_view name,
   tls::byte_reader session;
   tls::byte_reader ciphers;
   tls::byte_reader compression;
-  if (!r.read_bytes(34, fixed) || !r.read_u8_prefixed(session) ||
-      !r.read_u16_prefixed(ciphers) || !r.read_u8_prefixed(compression)) {
+  if (!r.read_bytes(34, fixed) || !r.read_u8_prefixed(session) || !r.read_u16_prefixed(ciphers) ||
+      !r.read_u8_prefixed(compression)) {
     error = "--sni: malformed ClientHello";
     return false;
   }
@@ -100,7 +101,7 @@ bool rewrite_sni(std::span<const std::uint8_t> flight, std::string_view name,
   // New extensions block.
   std::vector<std::uint8_t> ext_block;
   bool replaced = false;  // a server_name extension was found (and rewritten or dropped)
-  long padding_at = -1;  // offset of the padding extension's header in ext_block
+  long padding_at = -1;   // offset of the padding extension's header in ext_block
   std::vector<std::uint8_t> rest;
   while (!exts.empty()) {
     std::uint16_t type = 0;

@@ -1,5 +1,7 @@
 #include "capture/pcap_reader.hpp"
 
+#include "tls/byte_reader.hpp"
+
 #include <algorithm>
 #include <array>
 #include <fstream>
@@ -7,8 +9,6 @@
 #include <optional>
 
 #include <asio/ip/address.hpp>
-
-#include "tls/byte_reader.hpp"
 
 namespace linesman::capture {
 
@@ -161,8 +161,7 @@ bool decode_tcp(std::uint32_t linktype, std::span<const std::uint8_t> frame, tcp
         return false;
       }
       // 802.1Q / 802.1ad tags, bounded.
-      for (int tags = 0; tags < 4 && (type == 0x8100 || type == 0x88a8 || type == 0x9100);
-           ++tags) {
+      for (int tags = 0; tags < 4 && (type == 0x8100 || type == 0x88a8 || type == 0x9100); ++tags) {
         if (!r.skip(2) || !r.read_u16(type)) {
           return false;
         }
@@ -436,9 +435,8 @@ bool read_pcap(std::span<const std::uint8_t> data, collector& c, std::string& er
       return false;
     }
     if (!r.raw().read_bytes(incl, frame)) {
-      error = "pcap truncated in packet " + std::to_string(record) + " (" +
-              std::to_string(incl) + " bytes announced, " + std::to_string(r.raw().remaining()) +
-              " left)";
+      error = "pcap truncated in packet " + std::to_string(record) + " (" + std::to_string(incl) +
+              " bytes announced, " + std::to_string(r.raw().remaining()) + " left)";
       return false;
     }
     std::int64_t ts = ts_to_ns(std::uint64_t{sec} * units + frac, units, 0);
@@ -648,8 +646,7 @@ bool read_pcapng(std::span<const std::uint8_t> data, collector& c, std::string& 
           return false;
         }
         const pcapng_iface& iface = ifaces[iface_id];
-        std::int64_t ts =
-            ts_to_ns(std::uint64_t{hi} << 32 | lo, iface.units, iface.offset_sec);
+        std::int64_t ts = ts_to_ns(std::uint64_t{hi} << 32 | lo, iface.units, iface.offset_sec);
         if (!c.frame(iface.linktype, frame, ts)) {
           error = "too many packets";
           return false;
@@ -764,8 +761,8 @@ void reassemble(const std::vector<const tcp_packet*>& pkts, std::uint64_t max_by
     if (take == 0) {
       break;
     }
-    auto first = pc.p->payload.subspan(static_cast<std::size_t>(skip),
-                                       static_cast<std::size_t>(take));
+    auto first =
+        pc.p->payload.subspan(static_cast<std::size_t>(skip), static_cast<std::size_t>(take));
     side.bytes.insert(side.bytes.end(), first.begin(), first.end());
     segment s;
     s.offset = end;
@@ -808,12 +805,12 @@ bool looks_like_capture(std::span<const std::uint8_t> head) {
   if (!r.read_u32(magic)) {
     return false;
   }
-  return magic == 0xa1b2c3d4 || magic == 0xd4c3b2a1 || magic == 0xa1b23c4d ||
-         magic == 0x4d3cb2a1 || magic == 0x0A0D0D0A;
+  return magic == 0xa1b2c3d4 || magic == 0xd4c3b2a1 || magic == 0xa1b23c4d || magic == 0x4d3cb2a1 ||
+         magic == 0x0A0D0D0A;
 }
 
-bool read_tcp_stream(std::span<const std::uint8_t> data, const read_options& opts,
-                     tcp_stream& out, std::string& error) {
+bool read_tcp_stream(std::span<const std::uint8_t> data, const read_options& opts, tcp_stream& out,
+                     std::string& error) {
   out = tcp_stream{};
   error.clear();
   collector c;

@@ -47,19 +47,19 @@ struct stream_side {
 // tcp_stream: a reassembled conversation. `client` sent the SYN (or, without a SYN in the
 // capture, the first packet).
 struct tcp_stream {
-  std::size_t index = 0;     // which conversation (tshark's tcp.stream numbering)
-  std::size_t streams = 0;   // conversations found in the file
+  std::size_t index = 0;    // which conversation (tshark's tcp.stream numbering)
+  std::size_t streams = 0;  // conversations found in the file
   bool saw_syn = false;
   stream_side client;
   stream_side server;
-  std::size_t packets = 0;   // TCP packets of this conversation
+  std::size_t packets = 0;  // TCP packets of this conversation
 };
 
 struct read_options {
-  std::size_t stream_index = 0;                          // tshark's tcp.stream number
-  std::uint64_t max_file_bytes = std::uint64_t{256} << 20;  // refuse larger files
+  std::size_t stream_index = 0;                              // tshark's tcp.stream number
+  std::uint64_t max_file_bytes = std::uint64_t{256} << 20;   // refuse larger files
   std::uint64_t max_stream_bytes = std::uint64_t{64} << 20;  // per direction
-  std::size_t max_packets = 4'000'000;                   // refuse files with more packets
+  std::size_t max_packets = 4'000'000;                       // refuse files with more packets
 };
 
 // read_tcp_stream: parse capture `data` and reassemble conversation `opts.stream_index`.
@@ -67,8 +67,8 @@ struct read_options {
 // a capture, is cut inside a header, names an unsupported link type for every packet, or holds
 // no such conversation. A packet cut short by the snap length is used as far as it goes (its
 // missing tail becomes a gap). Allocates at most the reassembled bytes plus per-segment entries.
-bool read_tcp_stream(std::span<const std::uint8_t> data, const read_options& opts,
-                     tcp_stream& out, std::string& error);
+bool read_tcp_stream(std::span<const std::uint8_t> data, const read_options& opts, tcp_stream& out,
+                     std::string& error);
 
 // read_tcp_stream_file: read_tcp_stream on a file's content, bounded by opts.max_file_bytes.
 // The error names the file.

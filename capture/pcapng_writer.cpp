@@ -166,8 +166,7 @@ std::uint64_t micros(clock::time_point ts) {
 std::array<std::uint8_t, 16> address_bytes(const asio::ip::address& a, bool as_v6) {
   std::array<std::uint8_t, 16> out{};
   if (!as_v6) {
-    auto v4 = a.is_v4() ? a.to_v4() : asio::ip::make_address_v4(asio::ip::v4_mapped,
-                                                                  a.to_v6());
+    auto v4 = a.is_v4() ? a.to_v4() : asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
     auto b = v4.to_bytes();
     std::copy(b.begin(), b.end(), out.begin());
   } else {
@@ -178,9 +177,7 @@ std::array<std::uint8_t, 16> address_bytes(const asio::ip::address& a, bool as_v
   return out;
 }
 
-bool is_v4ish(const asio::ip::address& a) {
-  return a.is_v4() || a.to_v6().is_v4_mapped();
-}
+bool is_v4ish(const asio::ip::address& a) { return a.is_v4() || a.to_v6().is_v4_mapped(); }
 
 }  // namespace
 
@@ -582,8 +579,8 @@ std::unique_ptr<recorder> capture_dir::start(std::string_view conn_id,
     }
   }
   if (!r) {
-    state_->stop("capture stopped: cannot create " + (dir_ / name).string() + ": " +
-                 ec.message() + " (forwarding continues without capture)");
+    state_->stop("capture stopped: cannot create " + (dir_ / name).string() + ": " + ec.message() +
+                 " (forwarding continues without capture)");
     return nullptr;
   }
   {

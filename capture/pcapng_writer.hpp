@@ -19,6 +19,8 @@
 // per-direction bound cost nothing but a counter (the caller checks wants_more() before copying).
 #pragma once
 
+#include "tls/protocol.hpp"
+
 #include <array>
 #include <chrono>
 #include <cstddef>
@@ -33,8 +35,6 @@
 #include <vector>
 
 #include <asio/ip/tcp.hpp>
-
-#include "tls/protocol.hpp"
 
 namespace linesman::capture {
 
@@ -116,7 +116,9 @@ class recorder {
   };
 
   recorder() = default;
-  [[nodiscard]] side_state& side(direction d) { return sides_[d == direction::client_to_server ? 0 : 1]; }
+  [[nodiscard]] side_state& side(direction d) {
+    return sides_[d == direction::client_to_server ? 0 : 1];
+  }
   [[nodiscard]] const side_state& side(direction d) const {
     return sides_[d == direction::client_to_server ? 0 : 1];
   }
@@ -137,7 +139,7 @@ class recorder {
   std::uint64_t limit_ = kDefaultBytesPerDirection;
   std::uint64_t file_bytes_ = 0;
   std::error_code error_;
-  std::vector<std::uint8_t> buf_;  // one packet block; reused, so no allocation per packet
+  std::vector<std::uint8_t> buf_;           // one packet block; reused, so no allocation per packet
   std::shared_ptr<detail::dir_state> dir_;  // set when made by a capture_dir (accounting)
   std::uint64_t dir_serial_ = 0;            // this file's entry in dir_->files
   bool dir_stopped_ = false;                // the directory's budget ran out for this file
@@ -154,7 +156,7 @@ class capture_dir {
   struct options {
     std::filesystem::path dir;
     std::uint64_t bytes_per_direction = kDefaultBytesPerDirection;  // kUnlimited for `all`
-    std::uint64_t max_total_bytes = std::uint64_t{1} << 30;          // the directory's budget
+    std::uint64_t max_total_bytes = std::uint64_t{1} << 30;         // the directory's budget
     // on_stop: called once, with a message naming the directory and the error, when capture
     // stops. Default: one line on stderr.
     std::function<void(const std::string&)> on_stop;
@@ -170,8 +172,7 @@ class capture_dir {
   // (the latter stops capture too). `out_file_name` gets the file's name (the record's
   // `capture`).
   std::unique_ptr<recorder> start(std::string_view conn_id, const asio::ip::tcp::endpoint& client,
-                                  const asio::ip::tcp::endpoint& server,
-                                  std::string& out_file_name,
+                                  const asio::ip::tcp::endpoint& server, std::string& out_file_name,
                                   clock::time_point syn_time = clock::now());
 
   [[nodiscard]] bool stopped() const;

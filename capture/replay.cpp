@@ -1,5 +1,13 @@
 #include "capture/replay.hpp"
 
+#include "capture/hello_rewrite.hpp"
+#include "capture/pcapng_writer.hpp"
+#include "tls/client_hello.hpp"
+#include "tls/detect.hpp"
+#include "tls/names.hpp"
+#include "tls/server_hello.hpp"
+#include "tls/x509.hpp"
+
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,14 +28,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-
-#include "capture/hello_rewrite.hpp"
-#include "capture/pcapng_writer.hpp"
-#include "tls/client_hello.hpp"
-#include "tls/detect.hpp"
-#include "tls/names.hpp"
-#include "tls/server_hello.hpp"
-#include "tls/x509.hpp"
 
 namespace linesman::capture {
 
@@ -75,16 +75,26 @@ std::string errno_name(const std::error_code& ec) {
     return {};
   }
   switch (ec.value()) {
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ECONNRESET: return "ECONNRESET";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EHOSTUNREACH: return "EHOSTUNREACH";
-    case ENETUNREACH: return "ENETUNREACH";
-    case EPIPE: return "EPIPE";
-    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
-    case EACCES: return "EACCES";
-    case EPERM: return "EPERM";
-    default: return {};
+    case ECONNREFUSED:
+      return "ECONNREFUSED";
+    case ECONNRESET:
+      return "ECONNRESET";
+    case ETIMEDOUT:
+      return "ETIMEDOUT";
+    case EHOSTUNREACH:
+      return "EHOSTUNREACH";
+    case ENETUNREACH:
+      return "ENETUNREACH";
+    case EPIPE:
+      return "EPIPE";
+    case EADDRNOTAVAIL:
+      return "EADDRNOTAVAIL";
+    case EACCES:
+      return "EACCES";
+    case EPERM:
+      return "EPERM";
+    default:
+      return {};
   }
 }
 
@@ -99,14 +109,19 @@ bool is_refusal(const tls::detection& d) {
   auto starts = [&](std::string_view p) { return s.substr(0, p.size()) == p; };
   switch (d.proto) {
     case tls::protocol::smtp:
-    case tls::protocol::ftp: return !s.empty() && (s.front() == '4' || s.front() == '5');
-    case tls::protocol::pop3: return starts("-ERR");
-    case tls::protocol::imap: return starts("* BYE");
+    case tls::protocol::ftp:
+      return !s.empty() && (s.front() == '4' || s.front() == '5');
+    case tls::protocol::pop3:
+      return starts("-ERR");
+    case tls::protocol::imap:
+      return starts("* BYE");
     case tls::protocol::postgres:
       return s.find("ErrorResponse") != std::string_view::npos || starts("FATAL") ||
              starts("ERROR") || starts("PANIC");
-    case tls::protocol::mysql: return starts("ERR") || s.find("error") != std::string_view::npos;
-    default: return false;
+    case tls::protocol::mysql:
+      return starts("ERR") || s.find("error") != std::string_view::npos;
+    default:
+      return false;
   }
 }
 
@@ -122,11 +137,16 @@ std::string tm_rfc3339(const ASN1_TIME* t) {
 
 std::string version_text(const SSL* ssl) {
   switch (SSL_version(ssl)) {
-    case TLS1_3_VERSION: return "1.3";
-    case TLS1_2_VERSION: return "1.2";
-    case TLS1_1_VERSION: return "1.1";
-    case TLS1_VERSION: return "1.0";
-    default: return SSL_get_version(ssl);
+    case TLS1_3_VERSION:
+      return "1.3";
+    case TLS1_2_VERSION:
+      return "1.2";
+    case TLS1_1_VERSION:
+      return "1.1";
+    case TLS1_VERSION:
+      return "1.0";
+    default:
+      return SSL_get_version(ssl);
   }
 }
 
@@ -221,8 +241,8 @@ struct connector {
       chosen = ep;
       done = true;
     });
-    const auto left = timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    steady::now() - t0);
+    const auto left =
+        timeout - std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0);
     bool in_time = run_until(io, done, std::max(left, std::chrono::milliseconds(1)), [&] {
       std::error_code ignored;
       sock.close(ignored);
@@ -400,8 +420,7 @@ void classify(std::span<const std::uint8_t> reply, std::span<const std::uint8_t>
 }
 
 // reply_decided: whether the reply so far is enough to judge (no need to wait for more).
-bool reply_decided(std::span<const std::uint8_t> reply, std::span<const std::uint8_t> tls_part,
-                   bool client_tls) {
+bool reply_decided(std::span<const std::uint8_t> reply, std::span<const std::uint8_t> tls_part) {
   if (reply.empty()) {
     return false;
   }
@@ -417,9 +436,7 @@ bool reply_decided(std::span<const std::uint8_t> reply, std::span<const std::uin
   if (st != tls::server_status::not_tls) {
     return true;
   }
-  if (client_tls) {
-    return tls_part.size() >= 5 || !tls_part.empty();
-  }
+  // Not TLS: wait for a complete first line (or the settle time) so the summary is whole.
   return tls::detect_first_flight(reply, tls::direction::server_to_client).complete;
 }
 
@@ -473,7 +490,7 @@ void do_handshake(const replay_input& in, std::span<const std::uint8_t> flight,
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
-                                                         &SSL_CTX_free);
+                                                        &SSL_CTX_free);
   std::unique_ptr<SSL, decltype(&SSL_free)> ssl(nullptr, &SSL_free);
   if (ctx) {
     SSL_CTX_set_default_verify_paths(ctx.get());
@@ -681,8 +698,8 @@ std::vector<planned_write> plan_writes(const replay_input& in, std::size_t total
         planned_write w{n, 0, {}};
         if (opts.timing && i > 0) {
           auto gap = std::chrono::nanoseconds(in.segments[i].ts_ns - in.segments[i - 1].ts_ns);
-          gap = std::clamp<std::chrono::nanoseconds>(gap, std::chrono::nanoseconds(0),
-                                                     opts.max_gap);
+          gap =
+              std::clamp<std::chrono::nanoseconds>(gap, std::chrono::nanoseconds(0), opts.max_gap);
           if (total_gap + gap > kMaxTotalGaps) {
             gap = std::chrono::nanoseconds(0);
           }
@@ -731,8 +748,7 @@ std::vector<planned_write> plan_writes(const replay_input& in, std::size_t total
   return out;
 }
 
-bool replay(const replay_input& in, const replay_options& opts, verdict& out,
-            std::string& error) {
+bool replay(const replay_input& in, const replay_options& opts, verdict& out, std::string& error) {
   out = verdict{};
   out.target = opts.host + ":" + std::to_string(opts.port);
   std::vector<std::uint8_t> flight = in.bytes;
@@ -746,8 +762,8 @@ bool replay(const replay_input& in, const replay_options& opts, verdict& out,
   }
   const hello_facts hello = read_hello(flight);
   const bool client_tls = hello.status != tls::hello_status::not_tls;
-  out.client_protocol = std::string(tls::protocol_name(
-      tls::detect_first_flight(flight, tls::direction::client_to_server).proto));
+  out.client_protocol = std::string(
+      tls::protocol_name(tls::detect_first_flight(flight, tls::direction::client_to_server).proto));
   if (client_tls) {
     out.sni_sent = hello.sni;
   }
@@ -854,7 +870,7 @@ bool replay(const replay_input& in, const replay_options& opts, verdict& out,
       close = "open";
       break;
     }
-    if (reply.size() > tls_reply_start && reply_decided(reply, tls_part(), client_tls)) {
+    if (reply.size() > tls_reply_start && reply_decided(reply, tls_part())) {
       close = "open";
       break;
     }
@@ -937,8 +953,8 @@ void to_json(nlohmann::json& j, const verdict& v) {
   if (!v.ip.empty()) {
     j["upstream"] = {{"ip", v.ip}, {"port", v.port}};
   }
-  nlohmann::json sent = {{"protocol", v.client_protocol}, {"bytes", v.bytes_sent},
-                         {"writes", v.writes}};
+  nlohmann::json sent = {
+      {"protocol", v.client_protocol}, {"bytes", v.bytes_sent}, {"writes", v.writes}};
   if (v.sni_sent) {
     sent["sni"] = *v.sni_sent;
   } else if (v.client_protocol == "tls") {

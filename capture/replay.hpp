@@ -7,6 +7,8 @@
 // part of the verdict, never exceptions.
 #pragma once
 
+#include "capture/pcap_reader.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -15,8 +17,6 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-
-#include "capture/pcap_reader.hpp"
 
 namespace linesman::capture {
 
@@ -47,7 +47,7 @@ struct replay_options {
   // chunk_sizes: for chunking::sizes, the write sizes in order; the last one repeats until the
   // flight is sent ("1" = one byte at a time).
   std::vector<std::size_t> chunk_sizes;
-  bool timing = false;  // reproduce the captured gaps between segments
+  bool timing = false;                      // reproduce the captured gaps between segments
   std::chrono::milliseconds max_gap{2000};  // each reproduced gap is capped at this
   std::optional<std::string> sni;           // rewrite the ClientHello's SNI ("" removes it)
   std::chrono::milliseconds connect_timeout{5000};
@@ -74,12 +74,12 @@ struct handshake_result {
   std::string error;  // why the handshake failed (OpenSSL's reason, or a timeout)
   std::string sni;    // the name sent (empty: none)
   std::vector<std::string> alpn_offered;
-  std::string version;  // "1.3"
-  std::string cipher;   // IANA name
-  std::string alpn;     // selected, empty when none
-  std::vector<cert_info> chain;  // leaf first
-  bool verified = false;         // chain verifies against the system trust store
-  std::string verify_error;      // OpenSSL's text when not verified
+  std::string version;               // "1.3"
+  std::string cipher;                // IANA name
+  std::string alpn;                  // selected, empty when none
+  std::vector<cert_info> chain;      // leaf first
+  bool verified = false;             // chain verifies against the system trust store
+  std::string verify_error;          // OpenSSL's text when not verified
   std::optional<bool> name_matches;  // leaf valid for `sni` (or the target IP); unset if no name
   std::string checked_name;
 };
@@ -97,7 +97,7 @@ struct verdict {
   std::uint16_t port = 0;
   std::uint64_t bytes_sent = 0;
   int writes = 0;
-  std::string client_protocol;  // what the flight sent is (tls::protocol_name)
+  std::string client_protocol;          // what the flight sent is (tls::protocol_name)
   std::optional<std::string> sni_sent;  // the SNI in the flight sent (after --sni), if TLS
 
   // upstream_first: schema $defs/first_flight.

@@ -1,6 +1,10 @@
 // `linesman replay PATH --target HOST:PORT`: send a captured client first flight again and print
 // how the target answered, in the access log's terms. Exit 0 when the target answered well (a
 // ServerHello or a good reply), 1 for a failure verdict, 2 for bad input.
+#include "capture/replay.hpp"
+#include "proxy/config.hpp"
+#include "tools/commands.hpp"
+
 #include <charconv>
 #include <iostream>
 #include <optional>
@@ -9,10 +13,6 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-
-#include "capture/replay.hpp"
-#include "proxy/config.hpp"
-#include "tools/commands.hpp"
 
 namespace linesman::tools {
 
@@ -79,7 +79,8 @@ void add_replay_command(CLI::App& app) {
   cmd->add_flag("--handshake", args.handshake,
                 "also complete a TLS handshake with OpenSSL and print the certificate chain");
   cmd->add_option("--timeout", args.timeout, "connect and first-reply timeout (default 5s)");
-  cmd->add_option("--stream", args.stream, "TCP stream of the capture to use (tshark's tcp.stream)");
+  cmd->add_option("--stream", args.stream,
+                  "TCP stream of the capture to use (tshark's tcp.stream)");
   cmd->add_option("--capture", args.capture, "write the replayed conversation to this pcapng file");
   cmd->callback([] {
     if (args.path.empty()) {
@@ -117,7 +118,9 @@ void add_replay_command(CLI::App& app) {
     }
     if (args.json) {
       nlohmann::json j = v;
-      j["input"] = {{"path", in.path}, {"format", in.format}, {"bytes", in.bytes.size()},
+      j["input"] = {{"path", in.path},
+                    {"format", in.format},
+                    {"bytes", in.bytes.size()},
                     {"segments", in.segments.size()}};
       std::cout << j.dump() << "\n";
     } else {

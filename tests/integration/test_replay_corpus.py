@@ -300,3 +300,51 @@ def test_bad_input_exits_2_naming_the_file_or_flag(tmp_path):
     rc, err = run(str(kCases / "plain_curl_http11_get.bin"), "--target", "127.0.0.1:1",
                   "--sni", "x.test")
     assert rc == 2 and "--sni" in err
+
+
+def test_tshark_formats_of_the_same_capture(reg, tmp_path):
+    """The corpus pcap rewritten by editcap as pcapng and as nanosecond pcap (tshark's own
+    formats) replays the same flight with the same segmentation."""
+    editcap = lsm.need("editcap")
+    backend = start_tls_backend(reg)
+    src = kPcaps / "edge_tcp_split_record_header_curl.synthetic.pcap"
+    meta = case_meta("edge_tcp_split_record_header_curl")
+    for fmt, want in (("pcapng", "pcapng"), ("nsecpcap", "pcap")):
+        out = tmp_path / f"converted.{fmt}"
+        subprocess.run([editcap, "-F", fmt, str(src), str(out)], check=True, timeout=30,
+                       capture_output=True)
+        rc, v, err = replay(str(out), "--target", f"127.0.0.1:{backend.port}")
+        assert rc == 0, err
+        assert v["input"]["format"] == want
+        assert v["sent"]["writes"] == len(meta["chunks"])
+        assert v["sent"]["bytes"] == meta["bytes"]
+        assert stop_of(v) == ("stream", "completed")
+
+
+def test_postgres_starttls_capture_waits_for_the_s(reg, tmp_path):
+    """PostgreSQL with hostssl only (a backend that requires TLS, as behind Traefik's PostgreSQL
+    STARTTLS support). The captured SSLRequest waits for the server's 'S' before the hello, as
+    the real client did, and PostgreSQL answers with a ServerHello. Sent in one write (the raw
+    .bin has no record of the wait), PostgreSQL refuses data sent ahead of its 'S'; a plaintext
+    StartupMessage gets the ErrorResponse of pg_hba.conf."""
+    pg = lsm.Postgres(reg)
+    target = f"127.0.0.1:{pg.port}"
+    rc, v, err = replay(str(kPcaps / "openssl_starttls_postgres.pcap"), "--target", target)
+    assert rc == 0, (err, v)
+    assert v["sent"]["writes"] == 2
+    assert stop_of(v) == ("stream", "completed")
+    assert v["server_tls"]["version"] == "1.3"
+    assert v["upstream_first"]["bytes"] > 1
+
+    rc, v, err = replay(str(kCases / "openssl_starttls_postgres.bin"), "--target", target,
+                        "--timeout", "2s")
+    assert rc == 1, (err, v)
+    assert v["outcome"] == "failed"
+
+    startup = tmp_path / "startup.bin"
+    startup.write_bytes(lsm.pg_startup())
+    rc, v, err = replay(str(startup), "--target", target, "--timeout", "2s")
+    assert rc == 1, (err, v)
+    assert v["sent"]["protocol"] == "postgres"
+    assert stop_of(v) == ("first_reply", "upstream_error_reply")
+    assert "pg_hba.conf" in v["upstream_first"]["summary"]

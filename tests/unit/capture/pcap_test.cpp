@@ -1,6 +1,9 @@
 // Tests for capture/pcap_reader and capture/pcapng_writer: the reader against the corpus
 // captures (made by tcpdump/tshark and by the corpus crafter), the writer's files read back, and
 // the format variants the reader must accept, built from the writer's frames.
+#include "capture/pcap_reader.hpp"
+#include "capture/pcapng_writer.hpp"
+
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -14,9 +17,6 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-
-#include "capture/pcap_reader.hpp"
-#include "capture/pcapng_writer.hpp"
 
 namespace fs = std::filesystem;
 using linesman::capture::direction;
@@ -246,7 +246,8 @@ TEST(PcapReader, RejectsGarbageAndTruncation) {
 TEST(PcapngWriter, RoundTripIpv4BothDirections) {
   temp_dir dir;
   auto file = dir.path / "1.pcapng";
-  auto conv = write_conversation(file, ep("127.0.0.1", 40000), ep("127.0.0.2", 443), cap::kUnlimited);
+  auto conv =
+      write_conversation(file, ep("127.0.0.1", 40000), ep("127.0.0.2", 443), cap::kUnlimited);
   struct stat st {};
   ASSERT_EQ(::stat(file.c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600U);
@@ -278,7 +279,8 @@ TEST(PcapngWriter, RoundTripIpv4BothDirections) {
 
 TEST(PcapngWriter, RoundTripIpv6AndMappedAddresses) {
   temp_dir dir;
-  auto conv = write_conversation(dir.path / "6.pcapng", ep("::1", 5555), ep("::1", 8443), cap::kUnlimited);
+  auto conv =
+      write_conversation(dir.path / "6.pcapng", ep("::1", 5555), ep("::1", 8443), cap::kUnlimited);
   cap::tcp_stream s;
   std::string err;
   ASSERT_TRUE(cap::read_tcp_stream_file(dir.path / "6.pcapng", {}, s, err)) << err;
@@ -295,7 +297,8 @@ TEST(PcapngWriter, RoundTripIpv6AndMappedAddresses) {
 
 TEST(PcapngWriter, ByteBoundPerDirection) {
   temp_dir dir;
-  auto conv = write_conversation(dir.path / "b.pcapng", ep("127.0.0.1", 1), ep("127.0.0.1", 2), 100);
+  auto conv =
+      write_conversation(dir.path / "b.pcapng", ep("127.0.0.1", 1), ep("127.0.0.1", 2), 100);
   cap::tcp_stream s;
   std::string err;
   ASSERT_TRUE(cap::read_tcp_stream_file(dir.path / "b.pcapng", {}, s, err)) << err;
@@ -308,7 +311,8 @@ TEST(PcapngWriter, ByteBoundPerDirection) {
 TEST(PcapngWriter, ResetAndWantsMore) {
   temp_dir dir;
   std::error_code ec;
-  auto rec = cap::recorder::open(dir.path / "r.pcapng", ep("127.0.0.1", 1), ep("127.0.0.1", 2), 10, ec);
+  auto rec =
+      cap::recorder::open(dir.path / "r.pcapng", ep("127.0.0.1", 1), ep("127.0.0.1", 2), 10, ec);
   ASSERT_TRUE(rec);
   EXPECT_TRUE(rec->wants_more(direction::client_to_server));
   auto bytes = random_bytes(10, 9);
@@ -326,7 +330,8 @@ TEST(PcapngWriter, ResetAndWantsMore) {
   EXPECT_EQ(s.client.bytes, bytes);
   EXPECT_TRUE(s.server.bytes.empty());
   // O_EXCL: an existing file is never overwritten.
-  EXPECT_FALSE(cap::recorder::open(dir.path / "r.pcapng", ep("127.0.0.1", 1), ep("127.0.0.1", 2), 10, ec));
+  EXPECT_FALSE(
+      cap::recorder::open(dir.path / "r.pcapng", ep("127.0.0.1", 1), ep("127.0.0.1", 2), 10, ec));
   EXPECT_EQ(ec, std::errc::file_exists);
 }
 
@@ -475,7 +480,8 @@ TEST(PcapReader, FormatVariants) {
 TEST(PcapReader, RetransmitsAndReorderingWithoutSyn) {
   temp_dir dir;
   auto file = dir.path / "x.pcapng";
-  auto conv = write_conversation(file, ep("127.0.0.1", 1000), ep("127.0.0.1", 2000), cap::kUnlimited);
+  auto conv =
+      write_conversation(file, ep("127.0.0.1", 1000), ep("127.0.0.1", 2000), cap::kUnlimited);
   auto frames = frames_of(slurp(file));
   // Drop the handshake, duplicate the server's first data segment after its second, and swap
   // the client's two data segments.

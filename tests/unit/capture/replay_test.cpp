@@ -1,5 +1,10 @@
 // Tests for capture/hello_rewrite (SNI rewrite checked with tls::parse_client_hello on every
 // corpus hello) and the replay's input loading and write planning.
+#include "capture/replay.hpp"
+
+#include "capture/hello_rewrite.hpp"
+#include "tls/client_hello.hpp"
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -7,10 +12,6 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
-
-#include "capture/hello_rewrite.hpp"
-#include "capture/replay.hpp"
-#include "tls/client_hello.hpp"
 
 namespace fs = std::filesystem;
 namespace cap = linesman::capture;
@@ -160,8 +161,8 @@ TEST(ReplayInput, CapturesGiveTheFirstFlight) {
     auto bin = slurp(fs::path(entry.path()).replace_extension(".bin"));
     cap::replay_input in;
     std::string err;
-    ASSERT_TRUE(cap::load_replay_input(kCases.parent_path() / meta["pcap"].get<std::string>(), 0,
-                                       in, err))
+    ASSERT_TRUE(
+        cap::load_replay_input(kCases.parent_path() / meta["pcap"].get<std::string>(), 0, in, err))
         << err;
     EXPECT_EQ(in.format, "pcap");
     // The first flight of a capture is the case's .bin (the client's alert after the server
@@ -170,8 +171,8 @@ TEST(ReplayInput, CapturesGiveTheFirstFlight) {
     EXPECT_EQ(in.bytes, bin);
 
     cap::replay_input raw;
-    ASSERT_TRUE(cap::load_replay_input(fs::path(entry.path()).replace_extension(".bin"), 0, raw,
-                                       err));
+    ASSERT_TRUE(
+        cap::load_replay_input(fs::path(entry.path()).replace_extension(".bin"), 0, raw, err));
     EXPECT_EQ(raw.format, "raw");
     EXPECT_EQ(raw.bytes, bin);
     ASSERT_EQ(raw.segments.size(), 1U);
@@ -185,8 +186,7 @@ TEST(ReplayInput, CapturesGiveTheFirstFlight) {
 TEST(ReplayPlan, SegmentationChunksAndWaits) {
   cap::replay_input pg;
   std::string err;
-  ASSERT_TRUE(cap::load_replay_input(kPcaps / "openssl_starttls_postgres.pcap", 0, pg, err))
-      << err;
+  ASSERT_TRUE(cap::load_replay_input(kPcaps / "openssl_starttls_postgres.pcap", 0, pg, err)) << err;
   cap::replay_options o;
   auto plan = cap::plan_writes(pg, pg.bytes.size(), o);
   ASSERT_EQ(plan.size(), 2U);
@@ -222,8 +222,8 @@ TEST(ReplayPlan, SegmentationChunksAndWaits) {
 
   // Captured segmentation of a crafted 1-byte capture, with timing capped.
   cap::replay_input onebyte;
-  ASSERT_TRUE(
-      cap::load_replay_input(kPcaps / "edge_tcp_1byte_openssl_alpn.synthetic.pcap", 0, onebyte, err));
+  ASSERT_TRUE(cap::load_replay_input(kPcaps / "edge_tcp_1byte_openssl_alpn.synthetic.pcap", 0,
+                                     onebyte, err));
   o.chunks = cap::chunking::captured;
   o.timing = true;
   o.max_gap = std::chrono::milliseconds(1);
