@@ -350,6 +350,25 @@ std::vector<finding> check_config(const traefik_config& cfg, rule_syntax fallbac
           }
         }
       }
+      // TCP routers are tried before HTTP routers on a shared entrypoint, so a TLS catch-all
+      // takes every TLS connection; plaintext HTTP still reaches the HTTP routers.
+      if (sni.catch_all && r.tls.present) {
+        for (const auto& ep : attached) {
+          for (const auto& h : cfg.http_routers) {
+            const auto heps = router_entrypoints(cfg, h.has_entry_points, h.entry_points);
+            if (h.tls && std::find(heps.begin(), heps.end(), ep) != heps.end()) {
+              add(severity::warning, "tls_catch_all_shadows_https", r.rule_loc, ep,
+                  "TLS TCP router " + rq + " with HostSNI(`*`) on entrypoint " + ep +
+                      " takes every TLS connection, so HTTPS router " +
+                      qualified(h.name, h.provider) + " (" + h.loc.str() +
+                      ") on the same entrypoint never sees a request",
+                  "match the TCP router's own domains with HostSNI(`name`) instead of `*`, or "
+                  "give it its own entrypoint");
+              break;
+            }
+          }
+        }
+      }
     }
 
     // Family 3: the service.
