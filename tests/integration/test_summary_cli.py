@@ -2,12 +2,16 @@
 tests/data/logs (written by tests/data/logs/generate.py; every record is checked against the
 access-log schema here, so the fixtures cannot drift from the contract).
 
-No peers needed: these commands only read logs. Env: LINESMAN_BIN, LINESMAN_TEST_DATA.
+No peers needed: these commands only read logs; one test reads a log written by `linesman run`
+(skipped while `run` is missing). Env: LINESMAN_BIN, LINESMAN_TEST_DATA.
 """
 import json
 import os
 import pathlib
+import socket
+import ssl
 import subprocess
+import time
 
 import jsonschema
 import pytest
@@ -166,3 +170,65 @@ def test_correlate_bad_input_exits_2(tmp_path):
     r = run("correlate", LOGS / "correlate_a.jsonl")
     assert r.returncode == 2
     assert "two logs" in r.stderr
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_summary_reads_a_log_written_by_linesman_run(tmp_path):
+    """Contract check against the real writer: `linesman run` in front of a closed port (Traefik
+    stand-in: an entrypoint missing from the static config), TLS clients with an SNI, then
+    `summary --json` on the log it wrote. Skips when this build has no `run` yet."""
+    if run("run", "--help").returncode != 0:
+        pytest.skip("this linesman has no `run` subcommand yet")
+    log = tmp_path / "access.jsonl"
+    listen, closed = free_port(), free_port()
+    proc = subprocess.Popen([BIN, "run", "--listen", f"127.0.0.1:{listen}", "--upstream",
+                             f"127.0.0.1:{closed}", "--access-log", str(log), "--listener-name",
+                             "websecure", "--threads", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", listen), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", listen), timeout=5) as raw:
+                try:
+                    with ctx.wrap_socket(raw, server_hostname="app.example.com"):
+                        pass
+                except (ssl.SSLError, OSError):
+                    pass  # the upstream is closed: linesman closes the client side
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            lines = log.read_text().splitlines() if log.exists() else []
+            if len([l for l in lines if '"app.example.com"' in l]) >= 3:
+                break
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    r = run("summary", "--json", log)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr == "", "every record linesman wrote must be readable"
+    j = json.loads(r.stdout)
+    groups = {(g["listener"], g["sni"]): g for g in j["groups"]}
+    app = groups[("websecure", "app.example.com")]
+    assert app["connections"] == 3
+    assert app["stopped"]["connect"] == 3
+    top = app["stop_reasons"][0]
+    assert (top["phase"], top["reason"], top["count"]) == ("connect", "upstream_refused", 3)
+    assert app["connect_ms"]["n"] == 0
