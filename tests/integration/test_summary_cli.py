@@ -182,7 +182,8 @@ def test_summary_reads_a_log_written_by_linesman_run(tmp_path):
     """Contract check against the real writer: `linesman run` in front of a closed port (Traefik
     stand-in: an entrypoint missing from the static config), TLS clients with an SNI, then
     `summary --json` on the log it wrote. Skips when this build has no `run` yet."""
-    if run("run", "--help").returncode != 0:
+    helped = run("run", "--help")
+    if helped.returncode != 0 or "--listen" not in helped.stdout:
         pytest.skip("this linesman has no `run` subcommand yet")
     log = tmp_path / "access.jsonl"
     listen, closed = free_port(), free_port()
@@ -197,7 +198,10 @@ def test_summary_reads_a_log_written_by_linesman_run(tmp_path):
                 socket.create_connection(("127.0.0.1", listen), timeout=1).close()
                 break
             except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode(errors="replace")
                 time.sleep(0.05)
+        else:
+            pytest.fail(f"linesman run never listened on 127.0.0.1:{listen}")
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
