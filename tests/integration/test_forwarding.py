@@ -80,7 +80,11 @@ def test_single_byte_exchanges_complete_whatever_the_byte(reg):
         byte_of_port[s.getsockname()[1]] = b
         s.sendall(bytes([b]))
         s.shutdown(socket.SHUT_WR)
-        assert lsm.recv_all(s, timeout=5) == bytes([b])
+        try:
+            echoed = lsm.recv_all(s, timeout=5)
+        except TimeoutError:
+            pytest.fail(f"byte {b:#04x}: no echo and EOF within 5 s\n{lm.stderr()}")
+        assert echoed == bytes([b]), f"byte {b:#04x} came back as {echoed!r}"
         s.close()
     recs = lm.records(256, timeout=20)
     wrong = {}
