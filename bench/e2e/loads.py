@@ -213,7 +213,10 @@ def client_context():
     return ctx
 
 
-def open_idle(port, n, hold, client_ctx=None, timeout=90.0):
+STALL_S = 5.0
+
+
+def open_idle(port, n, hold, client_ctx=None, timeout=60.0):
     """open_idle: opens N connections to PORT and waits until HOLD holds N (or TIMEOUT).
 
     Returns (client sockets, error or None). Connects are paced so that no more than 256 are
@@ -224,18 +227,33 @@ def open_idle(port, n, hold, client_ctx=None, timeout=90.0):
     end = time.monotonic() + timeout
 
     def one():
-        s = socket.create_connection(("127.0.0.1", port), timeout=20)
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
         if client_ctx is not None:
             s = client_ctx.wrap_socket(s, server_hostname="localhost")
         return s
 
+    progress = [len(hold.held), time.monotonic()]
+
+    def stalled():
+        # No connection reached the holder for STALL_S seconds: the forwarder stopped passing
+        # new connections on (a connection limit, a wedged accept loop).
+        now, held = time.monotonic(), len(hold.held)
+        if held != progress[0]:
+            progress[0], progress[1] = held, now
+        return now - progress[1] > STALL_S
+
     def wait_room(k):
         while k - len(hold.held) - hold.failed > 256 and time.monotonic() < end:
+            if stalled():
+                return False
             time.sleep(0.002)
+        return True
 
     if client_ctx is None:
         for i in range(n):
-            wait_room(i)
+            if not wait_room(i):
+                errors.append(f"stalled: no new connection reached the backend for {STALL_S}s")
+                break
             if time.monotonic() >= end:
                 errors.append("timeout while connecting")
                 break
@@ -249,23 +267,39 @@ def open_idle(port, n, hold, client_ctx=None, timeout=90.0):
         with ThreadPoolExecutor(3) as pool:
             futs = []
             for i in range(n):
-                wait_room(i)
+                if not wait_room(i):
+                    errors.append(f"stalled: no new connection reached the backend for "
+                                  f"{STALL_S}s")
+                    break
                 if time.monotonic() >= end:
                     errors.append("timeout while connecting")
                     break
                 futs.append(pool.submit(one))
-            for f in futs:
+            for k, f in enumerate(futs):
+                if time.monotonic() >= end or stalled():
+                    # Give up on the queued rest; the (at most 3) running ones end within
+                    # their socket timeout.
+                    for g in futs[k:]:
+                        g.cancel()
+                    errors.append("stalled or timed out while handshaking")
+                    break
                 try:
                     socks.append(f.result(timeout=max(1.0, end - time.monotonic())))
                 except Exception as e:  # OSError, SSLError, TimeoutError
                     errors.append(str(e))
-    while len(hold.held) < len(socks) and time.monotonic() < end:
+        # The pool has joined: handshakes that finished after we gave up are returned too, so
+        # that the caller closes them.
+        for f in futs:
+            if f.done() and not f.cancelled() and f.exception() is None \
+                    and f.result() not in socks:
+                socks.append(f.result())
+    while len(hold.held) < len(socks) and time.monotonic() < end and not stalled():
         time.sleep(0.01)
     err = None
     if errors:
-        err = f"{len(errors)} connects failed, first: {errors[0]}"
-    elif len(hold.held) < n:
-        err = f"backend holds {len(hold.held)} of {n}"
+        err = f"{len(errors)} connect errors, first: {errors[0]}"
+    if len(hold.held) < n:
+        err = f"backend holds {len(hold.held)} of {n}" + (f"; {err}" if err else "")
     return socks, err
 
 

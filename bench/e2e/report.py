@@ -254,6 +254,9 @@ def _chart(out, tb, names, threads, meta):
     plots = []
     col = 2
     for m, title in CHART:
+        if all(tb.median(n, t, m) is None for n in names for t in threads):
+            col += len(threads)  # nothing measured: leave the panel out
+            continue
         series = []
         for i, t in enumerate(threads):
             src = "'chart.dat'" if i == 0 else "''"

@@ -225,6 +225,11 @@ class bench:
             opened, err = loads.open_idle(s.port, n, hold, client_ctx)
             socks.extend(opened)
             if err:
+                held = len(hold.held)
+                if held >= 100:  # still say what the connections that did get through cost
+                    rss1, pss1 = procs.memory_bytes(s.proc.pid)
+                    err += (f" (with {held} held: Pss {(pss1 - pss0) / held:.0f} B/conn, "
+                            f"RSS {(rss1 - rss0) / held:.0f} B/conn)")
                 raise RuntimeError(err)
             time.sleep(0.5)  # settle: the forwarder finishes its per-connection set-up
             rss1, pss1 = procs.memory_bytes(s.proc.pid)
