@@ -14,6 +14,7 @@ packages=(
   iproute2 nftables procps psmisc python3 python3-pytest python3-jsonschema tmux
   # benchmarks
   iperf3 wrk socat gnuplot-nox
+  linux-perf  # bench/e2e/run.py --perf (optional profiles of a contender)
 )
 
 missing=()
