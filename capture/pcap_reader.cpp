@@ -340,6 +340,8 @@ std::int64_t ts_to_ns(std::uint64_t ts, std::uint64_t units_per_sec, std::int64_
 struct collector {
   std::size_t want = 0;
   std::size_t max_packets = 0;
+  std::size_t max_streams = 0;
+  std::size_t untracked_frames = 0;
   std::map<std::pair<endpoint_key, endpoint_key>, std::size_t> seen;
   std::optional<std::pair<endpoint_key, endpoint_key>> wanted_key;
   std::vector<tcp_packet> packets;
@@ -367,7 +369,11 @@ struct collector {
     std::pair<endpoint_key, endpoint_key> k{key.first, key.second};
     auto it = seen.find(k);
     if (it == seen.end()) {
-      // Bounded: one map entry per conversation, at most one per packet.
+      // Bounded: one map entry per conversation, at most max_streams of them.
+      if (seen.size() >= max_streams) {
+        ++untracked_frames;
+        return true;
+      }
       it = seen.emplace(k, seen.size()).first;
     }
     if (it->second == want) {
@@ -816,6 +822,7 @@ bool read_tcp_stream(std::span<const std::uint8_t> data, const read_options& opt
   collector c;
   c.want = opts.stream_index;
   c.max_packets = opts.max_packets;
+  c.max_streams = opts.max_streams;
   byte_reader probe(data);
   std::uint32_t magic = 0;
   if (!probe.read_u32(magic)) {

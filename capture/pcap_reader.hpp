@@ -59,7 +59,9 @@ struct read_options {
   std::size_t stream_index = 0;                              // tshark's tcp.stream number
   std::uint64_t max_file_bytes = std::uint64_t{256} << 20;   // refuse larger files
   std::uint64_t max_stream_bytes = std::uint64_t{64} << 20;  // per direction
-  std::size_t max_packets = 4'000'000;                       // refuse files with more packets
+  std::size_t max_packets = 2'000'000;                       // refuse files with more packets
+  // max_streams: conversations numbered; later ones are skipped (an index past it fails).
+  std::size_t max_streams = 100'000;
 };
 
 // read_tcp_stream: parse capture `data` and reassemble conversation `opts.stream_index`.
