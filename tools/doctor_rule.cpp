@@ -351,7 +351,19 @@ std::string to_string(const rule_expr& e) {
     case rule_expr::op::matcher: {
       std::string s = e.name + "(";
       for (std::size_t i = 0; i < e.args.size(); ++i) {
-        s += (i != 0 ? "," : "") + std::string("`") + e.args[i] + "`";
+        s += i != 0 ? "," : "";
+        if (e.args[i].find('`') == std::string::npos) {
+          s += "`" + e.args[i] + "`";
+          continue;
+        }
+        s += '"';  // a backquote inside: only the escaped form can carry it
+        for (char c : e.args[i]) {
+          if (c == '"' || c == '\\') {
+            s += '\\';
+          }
+          s += c;
+        }
+        s += '"';
       }
       return s + ")";
     }

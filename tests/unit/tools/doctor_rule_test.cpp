@@ -26,6 +26,7 @@ TEST(DoctorRule, SingleMatcherBackquotedAndDoubleQuoted) {
   EXPECT_EQ(canon("HostSNI(\"db.example.com\")"), "HostSNI(`db.example.com`)");
   EXPECT_EQ(canon("  HostSNI( `*` )  "), "HostSNI(`*`)");
   EXPECT_EQ(canon(R"(HostSNIRegexp("^a\\.b$"))"), R"(HostSNIRegexp(`^a\.b$`))");
+  EXPECT_EQ(canon(R"(HostSNI("a`b\"c"))"), R"(HostSNI("a`b\"c"))");
 }
 
 TEST(DoctorRule, AndBindsTighterThanOr) {
@@ -159,6 +160,33 @@ TEST(DoctorRule, SniInfo) {
   EXPECT_TRUE(sni_info(*re.expr).domain_sni);
   auto ip = parse_rule("ClientIP(`10.0.0.0/8`)");
   EXPECT_FALSE(sni_info(*ip.expr).domain_sni);
+}
+
+TEST(DoctorRule, ArbitraryInputGivesExactlyOneOfExprOrError) {
+  // Deterministic pseudo-random rules over the grammar's own characters: the parser must never
+  // crash or read out of bounds, and always answers with an expression or a located error.
+  const std::string alphabet = "HostSNI(`*a.b`)\"'!&|, \\ClientIP";
+  std::uint32_t x = 12345;
+  for (int i = 0; i < 5000; ++i) {
+    std::string rule;
+    x = x * 1103515245U + 12345U;
+    const auto len = (x >> 16U) % 40U;
+    for (std::uint32_t j = 0; j < len; ++j) {
+      x = x * 1103515245U + 12345U;
+      rule.push_back(alphabet[(x >> 16U) % alphabet.size()]);
+    }
+    const auto r = parse_rule(rule);
+    ASSERT_NE(r.expr.has_value(), r.error.has_value()) << rule;
+    if (r.error) {
+      EXPECT_GE(r.error->col, 1) << rule;
+      EXPECT_LE(r.error->col, static_cast<int>(rule.size()) + 1) << rule;
+    } else {
+      // A parsed rule prints back to something that parses to the same tree.
+      const auto again = parse_rule(to_string(*r.expr));
+      ASSERT_TRUE(again.expr) << rule;
+      EXPECT_EQ(to_string(*again.expr), to_string(*r.expr)) << rule;
+    }
+  }
 }
 
 }  // namespace
