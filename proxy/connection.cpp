@@ -60,6 +60,17 @@ asio::awaitable<void> park_forever() {
 
 bool cancelled_state(asio::cancellation_type t) { return t != asio::cancellation_type::none; }
 
+// A child of `||` must look at its cancellation state after every resume: an operation that had
+// already completed when the race was decided is not cancelled, and the next one would not be
+// either (the signal fires once), so the loser would run on and the race never end.
+#define LINESMAN_RETURN_IF_CANCELLED(value)                            \
+  do {                                                                 \
+    const auto lm_state = co_await asio::this_coro::cancellation_state; \
+    if (cancelled_state(lm_state.cancelled())) {                       \
+      co_return value;                                                 \
+    }                                                                  \
+  } while (false)
+
 }  // namespace
 
 connection::connection(asio::ip::tcp::socket client, const listener_runtime& l, worker_state& w,
@@ -108,6 +119,20 @@ void connection::start_record() {
     rec_.local = to_value(local);
   }
   tune(client_);
+}
+
+void connection::stop_relays() {
+  // The watchdog won: make both directions return at their next wake-up, and wake them now.
+  abort_ = true;
+  std::error_code ignored;
+  client_.cancel(ignored);
+  upstream_.cancel(ignored);
+}
+
+bool connection::client_spoke_tls() const {
+  // Only a whole ClientHello (or one too large to inspect) counts: a single 0x16 or 0x80 byte
+  // merely starts like TLS, and an echo of it is not an upstream_not_tls.
+  return ccheck_.hello_complete || ccheck_.verdict == client_verdict::too_large;
 }
 
 void connection::set_stop(stop_phase p, stop_reason r, stop_by by, int err) {
@@ -159,12 +184,14 @@ asio::awaitable<connection::watch_fire> connection::watch_idle() {
   const auto idle = l_.cfg.limits.idle;
   for (;;) {
     if (shutdown_) {
+      stop_relays();
       co_return watch_fire::shutdown;
     }
     // last_activity_ moves on every transfer; the timer is only re-armed when it fires, so a busy
     // connection costs one timer wake-up per idle period, not one per chunk.
     const auto deadline = last_activity_ + idle;
     if (steady::now() >= deadline) {
+      stop_relays();
       co_return watch_fire::deadline;
     }
     watch_timer_.expires_at(deadline);
@@ -187,12 +214,27 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
       if (ec) {
         co_return peek_end::cancelled;
       }
+      LINESMAN_RETURN_IF_CANCELLED(peek_end::cancelled);
       f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
     }
     auto [ec, n] = co_await client_.async_read_some(
         asio::buffer(f.buf.get() + f.len, kFlightBufferBytes - f.len), kTuple);
     if (ec == asio::error::operation_aborted) {
       co_return peek_end::cancelled;
+    }
+    if (ec != asio::error::eof || !park) {
+      // A read that completed as the race was decided still counts (its bytes are ours), but
+      // then stop: the relay or the failure path takes over from here.
+      const auto lm_state = co_await asio::this_coro::cancellation_state;
+      if (cancelled_state(lm_state.cancelled())) {
+        if (!ec) {
+          on_client_bytes(n);
+          f.len += n;
+          ++f.reads;
+          ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, false, rec_);
+        }
+        co_return peek_end::cancelled;
+      }
     }
     if (ec) {
       ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, true, rec_);
@@ -231,6 +273,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
       if (ec) {
         co_return peek_end::cancelled;
       }
+      LINESMAN_RETURN_IF_CANCELLED(peek_end::cancelled);
       std::uint8_t probe = 0;
       const ssize_t n = ::recv(client_.native_handle(), &probe, 1, MSG_PEEK);
       if (n == 0) {
@@ -251,6 +294,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
       break;  // more data: it stays queued in the socket until the relay reads it
     }
   }
+  LINESMAN_RETURN_IF_CANCELLED(peek_end::cancelled);
   co_await park_forever();
   co_return peek_end::cancelled;
 }
@@ -267,6 +311,7 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
   if (rec || results.empty()) {
     co_return connect_result{connect_kind::resolve_failed, rec};
   }
+  LINESMAN_RETURN_IF_CANCELLED((connect_result{connect_kind::cancelled, {}}));
   auto [cec, ep] = co_await asio::async_connect(upstream_, results, kTuple);
   if (cec == asio::error::operation_aborted) {
     co_return connect_result{connect_kind::cancelled, cec};
@@ -371,6 +416,7 @@ asio::awaitable<void> connection::relay(dir d) {
       if (ec || abort_) {
         co_return;
       }
+      LINESMAN_RETURN_IF_CANCELLED();
       f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
     }
     auto [ec, n] = co_await src.async_read_some(
@@ -382,7 +428,7 @@ asio::awaitable<void> connection::relay(dir d) {
       if (c2u) {
         ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, true, rec_);
       } else {
-        uverdict_ = inspect_upstream_flight({f.buf.get(), f.len}, ccheck_.tls, true, rec_);
+        uverdict_ = inspect_upstream_flight({f.buf.get(), f.len}, client_spoke_tls(), true, rec_);
       }
       res = classify_read_error(ec);
       f.done = true;
@@ -404,7 +450,7 @@ asio::awaitable<void> connection::relay(dir d) {
       f.done = final || ccheck_.verdict != client_verdict::need_more;
     } else {
       on_upstream_bytes(n);
-      uverdict_ = inspect_upstream_flight({f.buf.get(), f.len}, ccheck_.tls, full, rec_);
+      uverdict_ = inspect_upstream_flight({f.buf.get(), f.len}, client_spoke_tls(), full, rec_);
       f.done = full || uverdict_ != reply_verdict::need_more;
     }
     auto [wec, m] = co_await asio::async_write(dst, asio::buffer(f.buf.get() + start, n), kTuple);
@@ -419,7 +465,7 @@ asio::awaitable<void> connection::relay(dir d) {
     }
   }
   if (!c2u && !f.done) {
-    uverdict_ = inspect_upstream_flight({f.buf.get(), f.len}, ccheck_.tls, true, rec_);
+    uverdict_ = inspect_upstream_flight({f.buf.get(), f.len}, client_spoke_tls(), true, rec_);
   }
   // Inspection is over for this direction: give its buffer back before the long stream phase.
   f.buf.reset();

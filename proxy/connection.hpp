@@ -87,6 +87,8 @@ class connection {
   asio::awaitable<void> relay(dir d);
 
   void start_record();
+  [[nodiscard]] bool client_spoke_tls() const;
+  void stop_relays();
   void on_client_bytes(std::size_t n);
   void on_upstream_bytes(std::size_t n);
   void note_end(dir d, const pump_result& r);

@@ -1,6 +1,7 @@
 // `linesman run`: the inline proxy. Parses the flags (and --config), builds the server, serves
 // until SIGTERM/SIGINT. Bad input throws (main prints it and exits 2); a listen address that
 // cannot be bound exits 1 with the holder of the port when /proc shows it.
+#include <charconv>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -20,6 +21,8 @@ namespace {
 struct run_options {
   proxy::cli_listener listener;
   std::optional<std::string> config;
+  std::optional<std::string> threads_text;
+  std::optional<std::string> max_connections_text;
   std::optional<unsigned> threads;
   std::optional<std::size_t> max_connections;
   bool no_splice = false;
@@ -30,6 +33,17 @@ struct run_options {
 void opt(CLI::App* cmd, const std::string& name, std::optional<std::string>& out,
          const std::string& help) {
   cmd->add_option_function<std::string>(name, [&out](const std::string& v) { out = v; }, help);
+}
+
+// positive: a decimal count in [1, max]; config_error naming `flag` otherwise.
+std::size_t positive(const std::string& text, const std::string& flag, std::size_t max) {
+  std::size_t v = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || v == 0 || v > max) {
+    throw proxy::config_error(flag + ": '" + text + "' is not a number from 1 to " +
+                              std::to_string(max));
+  }
+  return v;
 }
 
 }  // namespace
@@ -48,26 +62,35 @@ void add_run_command(CLI::App& app) {
   opt(cmd, "--idle-timeout", l.idle, "close after no byte moved for this long (default 300s)");
   opt(cmd, "--drain-timeout", l.drain, "on SIGTERM, time left to open connections (default 10s)");
   opt(cmd, "--config", o.config, "YAML file with listeners, routes and timeouts");
-  cmd->add_option_function<unsigned>(
-      "--threads", [](unsigned v) { o.threads = v; },
-      "worker event loops (default: number of cores)");
-  cmd->add_option_function<std::size_t>(
-      "--max-connections", [](std::size_t v) { o.max_connections = v; },
+  // Numbers and the log level are read as text and checked here, so that bad input exits 2 with
+  // the flag named, like every other `run` error (CLI11's own errors have other exit codes).
+  opt(cmd, "--threads", o.threads_text, "worker event loops (default: number of cores)");
+  opt(cmd, "--max-connections", o.max_connections_text,
       "open connections at most (default: from RLIMIT_NOFILE)");
   cmd->add_flag("--no-splice", o.no_splice, "force the read/write fallback instead of splice(2)");
-  cmd->add_option("--log-level", o.log_level, "operator log on stderr")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}));
-  cmd->callback([] {
-    if (o.threads && *o.threads == 0) {
-      throw proxy::config_error("--threads: must be at least 1");
+  cmd->add_option("--log-level", o.log_level, "trace|debug|info|warn|error (operator log, stderr)");
+  cmd->allow_extras();
+  cmd->callback([cmd] {
+    if (!cmd->remaining().empty()) {
+      throw proxy::config_error(cmd->remaining().front() +
+                                ": unknown flag or argument (see linesman run --help)");
     }
-    if (o.max_connections && *o.max_connections == 0) {
-      throw proxy::config_error("--max-connections: must be at least 1");
+    if (o.threads_text) {
+      o.threads = static_cast<unsigned>(positive(*o.threads_text, "--threads", 4096));
+    }
+    if (o.max_connections_text) {
+      o.max_connections = positive(*o.max_connections_text, "--max-connections", 100'000'000);
+    }
+    const auto level = spdlog::level::from_str(o.log_level);
+    if (o.log_level != "trace" && o.log_level != "debug" && o.log_level != "info" &&
+        o.log_level != "warn" && o.log_level != "error") {
+      throw proxy::config_error("--log-level: '" + o.log_level +
+                                "' is not one of trace, debug, info, warn, error");
     }
     auto logger = spdlog::stderr_color_mt("linesman");
     logger->set_pattern("linesman: %l: %v");
     spdlog::set_default_logger(logger);
-    spdlog::set_level(spdlog::level::from_str(o.log_level));
+    spdlog::set_level(level);
 
     proxy::run_config cfg = proxy::build_run_config(o.listener, o.config);
     cfg.threads = o.threads.value_or(0);
