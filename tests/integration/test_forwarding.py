@@ -253,3 +253,25 @@ def test_redis_through_linesman(reg):
     assert rec["upstream_first"]["protocol"] == "redis", lsm.brief(rec)
     assert rec["outcome"] == "ok"
     assert rec["stop"]["phase"] == "stream"
+
+
+def test_ipv6_listen_and_upstream(reg):
+    """IPv6 on both sides: --listen [::1]:0 and an upstream at [::1]:PORT."""
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 in this Python")
+    try:
+        socket.socket(socket.AF_INET6).bind(("::1", 0))
+    except OSError as e:
+        pytest.skip(f"::1 is not configured here: {e}")
+    up = lsm.start_peer(reg, "echo", "--host", "::1")
+    lm = lsm.Linesman(reg, ["--upstream", f"[::1]:{up.port}"], listen="[::1]:0")
+    assert lm.host == "::1"
+    payload = random.Random(6).randbytes(300_000)
+    s = lsm.connect(lm.port, host="::1")
+    got = pump_both_ways(s, payload)
+    s.close()
+    assert got == payload
+    rec = lm.record()
+    assert rec["client"]["ip"] == "::1" and rec["local"]["ip"] == "::1", lsm.brief(rec)
+    assert rec["upstream"]["ip"] == "::1" and rec["upstream"]["address"] == f"[::1]:{up.port}"
+    assert_stop(rec, "stream", "completed", "client")
