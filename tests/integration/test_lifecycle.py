@@ -215,3 +215,67 @@ def test_listener_name_and_stdout_log(reg):
     rec = lsm.check_record(json.loads(line))
     assert rec["listener"] == "edge"
     assert p.stop() == 0
+
+
+def test_yaml_config_two_listeners_with_own_logs_and_timeouts(reg):
+    """--config: two named listeners from YAML, each with its own access log; per-listener
+    timeouts override `defaults`; a named SNI route shows up as the record's route."""
+    echo = lsm.start_peer(reg, "echo")
+    silent = lsm.start_peer(reg, "silent")
+    log_a, log_b = reg.tmp / "a.jsonl", reg.tmp / "b.jsonl"
+    cfg = reg.tmp / "linesman.yaml"
+    cfg.write_text(f"""
+defaults:
+  timeouts:
+    idle: 30s
+listeners:
+  - name: web
+    listen: 127.0.0.1:0
+    access_log: {log_a}
+    routes:
+      - name: app
+        sni: app.example.test
+        upstream: 127.0.0.1:{echo.port}
+  - name: quiet
+    listen: 127.0.0.1:0
+    upstream: 127.0.0.1:{silent.port}
+    access_log: {log_b}
+    timeouts:
+      idle: 700ms
+""")
+    p = reg.add(lsm.Proc("linesman-yaml", [lsm.linesman_bin(), "run", "--config", str(cfg)],
+                         reg.tmp, stderr_pipe=True))
+    lsm.wait_until(lambda: len([l for l in p.err_lines if re.search(lsm.kListenRx, l)]) >= 2
+                   or not p.alive(), 10, "two listening lines")
+    ports = {re.search(lsm.kListenRx, l).group(3): int(re.search(lsm.kListenRx, l).group(2))
+             for l in p.err_lines if re.search(lsm.kListenRx, l)}
+    assert set(ports) == {"web", "quiet"}, p.err_lines
+    s = lsm.connect(ports["web"])
+    s.sendall(lsm.client_hello("app.example.test"))
+    assert lsm.recv_some(s)[:1] == b"\x16"  # the echoed hello
+    s.close()
+    q = lsm.connect(ports["quiet"])
+    q.sendall(b"hello?\n")
+    t0 = time.monotonic()
+    assert lsm.recv_all(q, timeout=5) == b""
+    assert time.monotonic() - t0 < 3, "the listener's own 700ms idle timeout did not apply"
+    q.close()
+
+    def recs(path):
+        return [lsm.check_record(json.loads(l)) for l in path.read_text().splitlines()
+                if l.strip()] if path.exists() else []
+    lsm.wait_until(lambda: recs(log_a) and recs(log_b), 5, "a record in each listener's log")
+    a, b = recs(log_a)[0], recs(log_b)[0]
+    assert a["listener"] == "web" and a["route"] == "app", lsm.brief(a)
+    assert b["listener"] == "quiet", lsm.brief(b)
+    assert_stop(b, "first_reply", "upstream_silent", "upstream")
+    assert p.stop() == 0
+
+
+def test_yaml_config_unknown_key_names_file_and_key(reg):
+    cfg = reg.tmp / "bad.yaml"
+    cfg.write_text("listeners:\n  - listen: 127.0.0.1:0\n    upstream: 127.0.0.1:9\n"
+                   "    idle_timeout: 5s\n")
+    rc, _, err = lsm.run_linesman(["run", "--config", str(cfg)])
+    assert rc == 2, f"exit code {rc}: {err}"
+    assert "bad.yaml" in err and "idle_timeout" in err, err
