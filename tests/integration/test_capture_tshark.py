@@ -140,3 +140,24 @@ def test_reset_and_fin_packets(reg, tmp_path):
     fins = tshark("-r", str(path2), "-Y", "tcp.flags.fin==1", "-T", "fields", "-e", "tcp.srcport")
     assert str(peer2.port) in fins.split()
     check_checksums_and_flags(path2)
+
+
+def test_ipv6_capture(reg, tmp_path):
+    """An IPv6 target: the capture carries IPv6 headers and tshark still follows the stream."""
+    peer = lsm.start_peer(reg, "http400", "--host", "::1")
+    path = tmp_path / "v6.pcapng"
+    r = subprocess.run([lsm.linesman_bin(), "replay", str(kCases / "plain_curl_http11_get.bin"),
+                        "--target", f"[::1]:{peer.port}", "--capture", str(path), "--json"],
+                       capture_output=True, text=True, timeout=60)
+    v = json.loads(r.stdout)
+    assert r.returncode == 0, (r.stderr, v)
+    assert v["upstream"]["ip"] == "::1"
+    srcs = set(tshark("-r", str(path), "-T", "fields", "-e", "ipv6.src").split())
+    assert srcs == {"::1"}
+    c2s, s2c = follow_raw(path)
+    assert c2s == (kCases / "plain_curl_http11_get.bin").read_bytes()
+    assert s2c.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert len(s2c) == v["upstream_first"]["bytes"]
+    out = tshark("-r", str(path), "-o", "tcp.check_checksum:TRUE", "-T", "fields",
+                 "-e", "tcp.checksum.status")
+    assert set(out.split()) == {"1"}
