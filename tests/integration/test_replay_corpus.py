@@ -348,3 +348,66 @@ def test_postgres_starttls_capture_waits_for_the_s(reg, tmp_path):
     assert v["sent"]["protocol"] == "postgres"
     assert stop_of(v) == ("first_reply", "upstream_error_reply")
     assert "pg_hba.conf" in v["upstream_first"]["summary"]
+
+
+def write_pcap(path, client_segments: list[tuple[float, bytes]]) -> None:
+    """write_pcap: a minimal Ethernet/IPv4/TCP pcap (SYN, SYN-ACK, ACK, then the client's
+    segments at the given times), made here independently of linesman's writer."""
+    import struct
+
+    def csum(b: bytes) -> int:
+        if len(b) % 2:
+            b += b"\0"
+        s = sum(struct.unpack(f"!{len(b) // 2}H", b))
+        while s >> 16:
+            s = (s & 0xFFFF) + (s >> 16)
+        return ~s & 0xFFFF
+
+    def frame(src, dst, sport, dport, seq, ack, flags, payload=b""):
+        tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
+        pseudo = src + dst + struct.pack("!BBH", 0, 6, len(tcp) + len(payload))
+        c = csum(pseudo + tcp + payload)
+        tcp = tcp[:16] + struct.pack("!H", c) + tcp[18:]
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), 1, 0x4000, 64,
+                         6, 0, src, dst)
+        ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+        return b"\0" * 12 + b"\x08\x00" + ip + tcp + payload
+
+    c, s = bytes([127, 0, 0, 1]), bytes([127, 0, 0, 2])
+    t0 = 1_700_000_000.0
+    frames = [(t0, frame(c, s, 40000, 443, 100, 0, 0x02)),
+              (t0, frame(s, c, 443, 40000, 500, 101, 0x12)),
+              (t0, frame(c, s, 40000, 443, 101, 501, 0x10))]
+    seq = 101
+    for at, data in client_segments:
+        frames.append((t0 + at, frame(c, s, 40000, 443, seq, 501, 0x18, data)))
+        seq += len(data)
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    for ts, f in frames:
+        sec = int(ts)
+        out += struct.pack("<IIII", sec, int(round((ts - sec) * 1e6)), len(f), len(f)) + f
+    path.write_bytes(out)
+
+
+def test_timing_reproduces_the_captured_gaps(reg, tmp_path):
+    """A hello captured in three segments 0.4 s apart: with --timing the replay takes the gaps
+    (about 0.8 s), without it does not; both get the ServerHello. The bounds are generous: this
+    checks that gaps are reproduced at all, not how precisely."""
+    import time
+    backend = start_tls_backend(reg)
+    hello = (kCases / "openssl_tls13_sni.bin").read_bytes()
+    pcap = tmp_path / "gaps.pcap"
+    write_pcap(pcap, [(0.0, hello[:5]), (0.4, hello[5:100]), (0.8, hello[100:])])
+    target = f"127.0.0.1:{backend.port}"
+    t = time.monotonic()
+    rc, v, err = replay(str(pcap), "--target", target, "--timing")
+    timed = time.monotonic() - t
+    assert rc == 0, (err, v)
+    assert v["sent"]["writes"] == 3 and v["sent"]["bytes"] == len(hello)
+    assert v["server_tls"]["version"] == "1.3"
+    t = time.monotonic()
+    rc, v, err = replay(str(pcap), "--target", target)
+    untimed = time.monotonic() - t
+    assert rc == 0, (err, v)
+    assert timed >= 0.75, timed
+    assert untimed < timed - 0.5, (untimed, timed)
