@@ -179,29 +179,32 @@ asio::awaitable<connection::watch_fire> connection::watch(steady::time_point dea
   }
 }
 
-asio::awaitable<connection::watch_fire> connection::watch_idle() {
-  co_await asio::this_coro::throw_if_cancelled(false);
-  const auto idle = l_.cfg.limits.idle;
-  for (;;) {
-    if (shutdown_) {
-      stop_relays();
-      co_return watch_fire::shutdown;
-    }
-    // last_activity_ moves on every transfer; the timer is only re-armed when it fires, so a busy
-    // connection costs one timer wake-up per idle period, not one per chunk.
-    const auto deadline = last_activity_ + idle;
-    if (steady::now() >= deadline) {
-      stop_relays();
-      co_return watch_fire::deadline;
-    }
-    watch_timer_.expires_at(deadline);
-    co_await watch_timer_.async_wait(kTuple);
-    // (A named local: GCC 12 miscompiles co_await nested inside this condition.)
-    const auto state = co_await asio::this_coro::cancellation_state;
-    if (!shutdown_ && cancelled_state(state.cancelled())) {
-      co_return watch_fire::deadline;
-    }
+void connection::relay_done() {
+  if (--relays_left_ == 0) {
+    watch_timer_.cancel();
   }
+}
+
+asio::awaitable<std::optional<connection::watch_fire>> connection::watch_stream() {
+  const auto idle = l_.cfg.limits.idle;
+  std::optional<watch_fire> fired;
+  while (relays_left_ > 0) {
+    if (!fired) {
+      const auto deadline = last_activity_ + idle;
+      if (shutdown_ || steady::now() >= deadline) {
+        fired = shutdown_ ? watch_fire::shutdown : watch_fire::deadline;
+        stop_relays();
+        continue;
+      }
+      // last_activity_ moves on every transfer; the timer is only re-armed when it fires, so a
+      // busy connection costs one wake-up per idle period, not one per chunk.
+      watch_timer_.expires_at(deadline);
+    } else {
+      watch_timer_.expires_at(steady::time_point::max());  // relay_done() wakes us
+    }
+    co_await watch_timer_.async_wait(kTuple);
+  }
+  co_return fired;
 }
 
 asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) {
@@ -787,11 +790,14 @@ asio::awaitable<void> connection::run() {
   }
   rec_.upstream_first = first_flight_obs{};
   last_activity_ = steady::now();
-  auto relayed = co_await ((relay(dir::c2u) && relay(dir::u2c)) || watch_idle());
-  std::optional<watch_fire> fired;
-  if (relayed.index() == 1) {
-    fired = std::get<1>(relayed);
-  }
+  // The two directions run as their own coroutines and this one is their watchdog. (Not
+  // `(relay && relay) || watchdog`: the operators' frames and groups would stay allocated
+  // for the whole stream, several KB per idle connection.)
+  relays_left_ = 2;
+  const auto ex = co_await asio::this_coro::executor;
+  asio::co_spawn(ex, relay(dir::c2u), [this](const std::exception_ptr&) { relay_done(); });
+  asio::co_spawn(ex, relay(dir::u2c), [this](const std::exception_ptr&) { relay_done(); });
+  const std::optional<watch_fire> fired = co_await watch_stream();
   if (upstream_end_ == side_end::none) {
     upstream_end_ = side_end::open;
   }

@@ -81,7 +81,10 @@ class connection {
   };
 
   asio::awaitable<watch_fire> watch(std::chrono::steady_clock::time_point deadline);
-  asio::awaitable<watch_fire> watch_idle();
+  // watch_stream: the stream phase's watchdog; returns once both relays are done, with what
+  // fired (idle timeout, shutdown) or nullopt when the relays ended on their own.
+  asio::awaitable<std::optional<watch_fire>> watch_stream();
+  void relay_done();
   asio::awaitable<peek_end> read_client_flight(bool park);
   asio::awaitable<connect_result> connect_upstream(const host_port& target);
   asio::awaitable<void> relay(dir d);
@@ -123,6 +126,7 @@ class connection {
   bool rst_client_ = false;
   bool rst_upstream_ = false;
   bool upstream_open_ = false;
+  int relays_left_ = 0;
 };
 
 }  // namespace linesman::proxy
