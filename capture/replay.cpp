@@ -102,15 +102,25 @@ double ms_since(steady::time_point t0) {
   return std::chrono::duration<double, std::milli>(steady::now() - t0).count();
 }
 
-// is_refusal: a protocol-level "no" in the upstream's first line. Same rules as the proxy's
-// access log (proxy/inspect.cpp), read from tls::detect's protocol and printable summary only.
+// reply_code_refuses: "554 ...", "421-...": an SMTP/FTP-style reply code in the 4xx/5xx classes.
+bool reply_code_refuses(std::string_view s) {
+  return s.size() >= 3 && (s[0] == '4' || s[0] == '5') && s[1] >= '0' && s[1] <= '9' &&
+         s[2] >= '0' && s[2] <= '9' && (s.size() == 3 || s[3] == ' ' || s[3] == '-');
+}
+
+// is_refusal: a protocol-level "no" in the upstream's first line. Must stay the same rules as the
+// proxy's access log (proxy/inspect.cpp is_refusal; capture/ cannot link proxy/), read from
+// tls::detect's protocol and printable summary only.
 bool is_refusal(const tls::detection& d) {
   const std::string_view s = d.summary.view();
   auto starts = [&](std::string_view p) { return s.substr(0, p.size()) == p; };
+  if (d.proto == tls::protocol::unknown && starts("text: ")) {
+    return reply_code_refuses(s.substr(6));
+  }
   switch (d.proto) {
     case tls::protocol::smtp:
     case tls::protocol::ftp:
-      return !s.empty() && (s.front() == '4' || s.front() == '5');
+      return reply_code_refuses(s);
     case tls::protocol::pop3:
       return starts("-ERR");
     case tls::protocol::imap:
@@ -761,10 +771,13 @@ bool replay(const replay_input& in, const replay_options& opts, verdict& out, st
     flight = std::move(rewritten);
   }
   const hello_facts hello = read_hello(flight);
-  const bool client_tls = hello.status != tls::hello_status::not_tls;
+  // As in the proxy: only a whole ClientHello (or one too large to inspect) makes a non-TLS
+  // reply upstream_not_tls; bytes that merely start like TLS could be echoed back legitimately.
+  const bool client_tls =
+      hello.status == tls::hello_status::complete || hello.status == tls::hello_status::too_large;
   out.client_protocol = std::string(
       tls::protocol_name(tls::detect_first_flight(flight, tls::direction::client_to_server).proto));
-  if (client_tls) {
+  if (hello.status != tls::hello_status::not_tls) {
     out.sni_sent = hello.sni;
   }
   const auto plan = plan_writes(in, flight.size(), opts);

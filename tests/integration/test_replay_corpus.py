@@ -411,3 +411,15 @@ def test_timing_reproduces_the_captured_gaps(reg, tmp_path):
     assert rc == 0, (err, v)
     assert timed >= 0.75, timed
     assert untimed < timed - 0.5, (untimed, timed)
+
+
+def test_protocol_refusal_is_an_error_reply(reg):
+    """A plaintext first flight answered with a 5xx reply line (an SMTP/FTP-style refusal) is
+    upstream_error_reply, the same rule as the access log."""
+    peer = lsm.start_peer(reg, "reply", "--banner", "554 5.7.1 relay access denied\\r\\n",
+                          "--hold", "1")
+    rc, v, err = replay(str(kCases / "plain_redis_cli_ping.bin"), "--target",
+                        f"127.0.0.1:{peer.port}", "--timeout", "2s")
+    assert rc == 1, (err, v)
+    assert stop_of(v) == ("first_reply", "upstream_error_reply")
+    assert "554" in v["upstream_first"]["summary"]
