@@ -11,13 +11,11 @@ Usage: bench/e2e/run.py [--quick] [--rounds N] [--threads 1,2] [--contenders a,b
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import resource
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
