@@ -51,9 +51,8 @@ void tune(asio::ip::tcp::socket& s) {
   s.set_option(asio::ip::tcp::no_delay(true), ignored);
 }
 
-asio::awaitable<void> park_forever() {
+asio::awaitable<void> park_forever(asio::any_io_executor ex) {
   co_await asio::this_coro::throw_if_cancelled(false);
-  const auto ex = co_await asio::this_coro::executor;
   asio::steady_timer t(ex, steady::time_point::max());
   co_await t.async_wait(kTuple);
 }
@@ -298,7 +297,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
     }
   }
   LINESMAN_RETURN_IF_CANCELLED(peek_end::cancelled);
-  co_await park_forever();
+  co_await park_forever(client_.get_executor());
   co_return peek_end::cancelled;
 }
 
@@ -794,9 +793,12 @@ asio::awaitable<void> connection::run() {
   // `(relay && relay) || watchdog`: the operators' frames and groups would stay allocated
   // for the whole stream, several KB per idle connection.)
   relays_left_ = 2;
-  const auto ex = co_await asio::this_coro::executor;
-  asio::co_spawn(ex, relay(dir::c2u), [this](const std::exception_ptr&) { relay_done(); });
-  asio::co_spawn(ex, relay(dir::u2c), [this](const std::exception_ptr&) { relay_done(); });
+  // (The executor comes from the socket, not from `co_await this_coro::executor`: GCC 12
+  // mishandles that const local across the later suspensions of this long coroutine.)
+  asio::co_spawn(client_.get_executor(), relay(dir::c2u),
+                 [this](const std::exception_ptr&) { relay_done(); });
+  asio::co_spawn(client_.get_executor(), relay(dir::u2c),
+                 [this](const std::exception_ptr&) { relay_done(); });
   const std::optional<watch_fire> fired = co_await watch_stream();
   if (upstream_end_ == side_end::none) {
     upstream_end_ = side_end::open;
