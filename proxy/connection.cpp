@@ -233,7 +233,13 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
           on_client_bytes(n);
           f.len += n;
           ++f.reads;
-          ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, false, rec_);
+          const bool full = f.len == kFlightBufferBytes;
+          const bool was_complete = ccheck_.hello_complete;
+          ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, full, rec_);
+          if (ccheck_.hello_complete && !was_complete) {
+            rec_.timing.hello_complete = since_accept_us();
+          }
+          f.done = full || ccheck_.verdict != client_verdict::need_more;
         }
         co_return peek_end::cancelled;
       }
