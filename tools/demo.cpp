@@ -164,6 +164,14 @@ std::vector<scenario> make_scenarios(const upstreams& up) {
                {.port = 0, .sni = std::nullopt, .request = get},
                {"first_reply", {"upstream_closed_silently"}, sni_is_null},
                ""});
+  s.push_back({"4c-plain-to-tls",
+               "plaintext sent to a backend that wants TLS (router terminates TLS, no passthrough)",
+               up.tls_port(),
+               {.port = 0, .tls = false, .sni = std::nullopt, .request = get},
+               {"first_reply",
+                {"upstream_closed_silently", "upstream_tls_alert"},
+                expect_field({"client_first", "protocol"}, "http1")},
+               ""});
   s.push_back({"ok-healthy",
                "healthy: HostSNI router with passthrough to the TLS backend",
                up.router_port(),

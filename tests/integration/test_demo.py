@@ -30,6 +30,7 @@ EXPECTED = {
     "2b-default-cert": ("stream", {"completed", "client_closed"}),
     "4-not-tls-backend": ("first_reply", {"upstream_not_tls"}),
     "4b-no-sni": ("first_reply", {"upstream_closed_silently"}),
+    "4c-plain-to-tls": ("first_reply", {"upstream_closed_silently", "upstream_tls_alert"}),
     "ok-healthy": ("stream", {"completed", "client_closed", "upstream_closed"}),
 }
 
@@ -124,6 +125,8 @@ def test_demo_json_every_scenario_as_expected(tmp_path):
     assert "HTTP/1.1 400" in recs["4-not-tls-backend"]["hint"]
     assert recs["4b-no-sni"]["tls"]["complete"] is True
     assert recs["4b-no-sni"]["tls"]["sni"] is None
+    assert recs["4c-plain-to-tls"]["client_first"]["protocol"] == "http1"
+    assert "tls" not in recs["4c-plain-to-tls"]
     ok = recs["ok-healthy"]
     assert ok["outcome"] == "ok" and ok["tls"]["sni"] == "app.example.test"
     assert ok["bytes"]["from_upstream"] > 0 and ok["bytes"]["to_client"] == ok["bytes"]["from_upstream"]
