@@ -3,11 +3,14 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <random>
@@ -314,9 +317,18 @@ struct server::impl {
       });
     }
     int stops = 0;
+    // Safety net: if a connection ignores its shutdown request (a bug), the process must still
+    // exit once every drain timeout has passed, with the records written so far flushed.
+    duration longest_drain{0};
+    for (const auto& l : listeners) {
+      longest_drain = std::max(longest_drain, l->cfg.limits.drain);
+    }
+    asio::steady_timer force_exit(ctl);
+    bool forced = false;
     std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec,
                                                                        int sig) {
       if (ec) {
+        force_exit.cancel();
         return;  // cancelled: every worker finished
       }
       if (sig == SIGHUP) {
@@ -329,6 +341,19 @@ struct server::impl {
         for (auto& w : workers) {
           start_drain(*w);
         }
+        force_exit.expires_after(longest_drain + std::chrono::seconds(5));
+        force_exit.async_wait([this, &sigs, &forced](const std::error_code& tec) {
+          if (tec) {
+            return;
+          }
+          forced = true;
+          spdlog::error("connections still open {}s after the drain timeout; exiting anyway", 5);
+          for (auto& w : workers) {
+            w->io.stop();
+          }
+          std::error_code ignored;
+          sigs.cancel(ignored);
+        });
       } else {
         spdlog::info("signal {} again: closing every connection now", sig);
         for (auto& w : workers) {
@@ -351,6 +376,12 @@ struct server::impl {
       if (s->dropped() != 0) {
         spdlog::warn("access log '{}': {} records dropped in total", s->path(), s->dropped());
       }
+    }
+    if (forced) {
+      // The stopped loops still own coroutine frames that point into worker state; do not run
+      // their destructors. Everything written is flushed above.
+      std::fflush(nullptr);
+      std::_Exit(0);
     }
     return 0;
   }
