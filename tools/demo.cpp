@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -19,10 +20,6 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
-
-#include <spawn.h>
-
-extern char** environ;
 
 namespace linesman::tools::demo {
 namespace {
@@ -214,23 +211,12 @@ class child {
     if (::pipe2(p.data(), O_CLOEXEC) != 0) {
       throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
     }
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, p[1], 2);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    sigset_t def;
-    sigemptyset(&def);
-    sigaddset(&def, SIGPIPE);
-    sigaddset(&def, SIGTERM);
-    sigaddset(&def, SIGINT);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigdefault(&attr, &def);
-    posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    const int devnull = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (devnull < 0) {
+      ::close(p[0]);
+      ::close(p[1]);
+      throw std::runtime_error(std::string("/dev/null: ") + std::strerror(errno));
+    }
     const std::string cfg = config.string();
     std::vector<std::string> args{exe,         "run", "--config",    cfg,
                                   "--threads", "2",   "--log-level", "warn"};
@@ -239,14 +225,36 @@ class child {
       argv.push_back(a.data());
     }
     argv.push_back(nullptr);
-    const int rc = ::posix_spawn(&pid_, exe.c_str(), &fa, &attr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    const pid_t parent = ::getpid();
+    // fork + exec rather than posix_spawn for PR_SET_PDEATHSIG: if the demo dies (killed, a
+    // crash), the kernel sends SIGTERM to linesman, so nothing outlives it. The child calls only
+    // async-signal-safe functions before exec (other threads of the demo are running).
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) {
+        ::_exit(127);  // the demo is already gone
+      }
+      ::dup2(devnull, 0);
+      ::dup2(devnull, 1);
+      ::dup2(p[1], 2);
+      struct sigaction dfl {};
+      dfl.sa_handler = SIG_DFL;
+      ::sigaction(SIGPIPE, &dfl, nullptr);  // the demo ignores it; linesman gets the usual
+      sigset_t none;
+      sigemptyset(&none);
+      ::sigprocmask(SIG_SETMASK, &none, nullptr);
+      ::execv(exe.c_str(), argv.data());
+      static constexpr char kMsg[] = "linesman demo: exec of the linesman binary failed\n";
+      (void)!::write(2, kMsg, sizeof kMsg - 1);
+      ::_exit(127);
+    }
+    const int fork_errno = errno;
+    ::close(devnull);
     ::close(p[1]);
-    if (rc != 0) {
+    if (pid_ < 0) {
       ::close(p[0]);
-      pid_ = -1;
-      throw std::runtime_error("cannot start " + exe + ": " + std::strerror(rc));
+      throw std::runtime_error("cannot start " + exe + ": " + std::strerror(fork_errno));
     }
     reader_ = std::thread([this, fd = p[0]] { read_stderr(fd); });
   }
