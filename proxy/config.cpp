@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -109,7 +110,119 @@ void check_listener(const listener_config& l, const std::string& where) {
   }
 }
 
+proxy_in_mode parse_proxy_in(const std::string& v, const std::string& where) {
+  if (v == "off") {
+    return proxy_in_mode::off;
+  }
+  if (v == "auto") {
+    return proxy_in_mode::auto_detect;
+  }
+  if (v == "v1") {
+    return proxy_in_mode::v1;
+  }
+  if (v == "v2") {
+    return proxy_in_mode::v2;
+  }
+  fail(where + ": '" + v + "' is not one of off, auto, v1, v2");
+}
+
+int parse_proxy_out(const std::string& v, const std::string& where) {
+  if (v == "v1") {
+    return 1;
+  }
+  if (v == "v2") {
+    return 2;
+  }
+  if (v == "off") {
+    return 0;
+  }
+  fail(where + ": '" + v + "' is not one of v1, v2, off");
+}
+
+std::vector<cidr> default_trusted() {
+  return {parse_cidr("127.0.0.0/8", "trusted"), parse_cidr("::1/128", "trusted")};
+}
+
+// yaml_proxy_protocol: a listener's proxy_protocol_in, proxy_protocol_in_action, trusted and
+// proxy_protocol_out keys.
+void yaml_proxy_protocol(const std::string& file, const YAML::Node& node, const std::string& path,
+                         proxy_protocol_config& pp) {
+  if (const auto v = node["proxy_protocol_in"]) {
+    pp.in = parse_proxy_in(yaml_scalar(file, v, path + ".proxy_protocol_in"),
+                           yaml_where(file, v, path + ".proxy_protocol_in"));
+  }
+  if (const auto v = node["proxy_protocol_in_action"]) {
+    const auto a = yaml_scalar(file, v, path + ".proxy_protocol_in_action");
+    if (a != "forward" && a != "strip") {
+      fail(yaml_where(file, v, path + ".proxy_protocol_in_action") + ": '" + a +
+           "' is not one of forward, strip");
+    }
+    pp.strip = a == "strip";
+  }
+  if (const auto v = node["proxy_protocol_out"]) {
+    pp.out = parse_proxy_out(yaml_scalar(file, v, path + ".proxy_protocol_out"),
+                             yaml_where(file, v, path + ".proxy_protocol_out"));
+  }
+  if (const auto v = node["trusted"]) {
+    if (!v.IsSequence()) {
+      fail(yaml_where(file, v, path + ".trusted") + ": expected a list of CIDRs");
+    }
+    pp.trusted.clear();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::string key = path + ".trusted[" + std::to_string(i) + "]";
+      pp.trusted.push_back(
+          parse_cidr(yaml_scalar(file, v[i], key), yaml_where(file, v[i], key)));
+    }
+  }
+}
+
 }  // namespace
+
+cidr parse_cidr(std::string_view text, std::string_view what) {
+  const std::string bad = std::string(what) + ": bad network '" + std::string(text) +
+                          "' (use 10.0.0.0/8, 2001:db8::/32 or an address)";
+  cidr out;
+  out.text = std::string(text);
+  const auto slash = text.find('/');
+  const std::string host(text.substr(0, slash));
+  if (inet_pton(AF_INET, host.c_str(), out.addr.data()) == 1) {
+    out.len = 4;
+  } else if (inet_pton(AF_INET6, host.c_str(), out.addr.data()) == 1) {
+    out.len = 16;
+  } else {
+    fail(bad);
+  }
+  unsigned prefix = out.len * 8u;
+  if (slash != std::string_view::npos) {
+    const auto p = text.substr(slash + 1);
+    const auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
+    if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || prefix > out.len * 8u) {
+      fail(bad);
+    }
+  }
+  out.prefix = static_cast<std::uint8_t>(prefix);
+  return out;
+}
+
+bool cidr_contains(const cidr& net, std::span<const std::uint8_t> addr) {
+  static constexpr std::array<std::uint8_t, 12> kMapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (addr.size() == 16 && net.len == 4 && std::equal(kMapped.begin(), kMapped.end(), addr.begin())) {
+    addr = addr.subspan(12);
+  }
+  if (addr.size() != net.len) {
+    return false;
+  }
+  unsigned bits = net.prefix;
+  for (std::size_t i = 0; i < addr.size() && bits > 0; ++i) {
+    const unsigned take = bits >= 8 ? 8u : bits;
+    const auto mask = static_cast<std::uint8_t>(0xffu << (8u - take));
+    if ((addr[i] & mask) != (net.addr[i] & mask)) {
+      return false;
+    }
+    bits -= take;
+  }
+  return true;
+}
 
 duration parse_duration(std::string_view text, std::string_view what) {
   const std::string bad = std::string(what) + ": bad duration '" + std::string(text) +
@@ -226,9 +339,13 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     const auto node = ls[i];
     const std::string path = "listeners[" + std::to_string(i) + "]";
     check_keys(file, node, path,
-               {"name", "listen", "upstream", "routes", "access_log", "timeouts"});
+               {"name", "listen", "upstream", "routes", "access_log", "timeouts",
+                "proxy_protocol_in", "proxy_protocol_in_action", "proxy_protocol_out",
+                "trusted"});
     listener_config l;
     l.limits = defaults;
+    l.pp.trusted = default_trusted();
+    yaml_proxy_protocol(file, node, path, l.pp);
     const auto listen = node["listen"];
     if (!listen) {
       fail(yaml_where(file, node, path + ".listen") + ": missing");
@@ -320,6 +437,23 @@ run_config build_run_config(const cli_listener& cli,
     }
     l.limits = base;
     apply_timeout_flags(cli, l.limits);
+    l.pp.trusted = default_trusted();
+    if (cli.proxy_in) {
+      l.pp.in = parse_proxy_in(*cli.proxy_in, "--proxy-protocol-in");
+    }
+    l.pp.strip = cli.proxy_strip;
+    if (cli.proxy_out) {
+      l.pp.out = parse_proxy_out(*cli.proxy_out, "--proxy-protocol-out");
+    }
+    if (!cli.proxy_trusted.empty()) {
+      l.pp.trusted.clear();
+      for (const auto& t : cli.proxy_trusted) {
+        l.pp.trusted.push_back(parse_cidr(t, "--proxy-trusted"));
+      }
+    }
+    if ((l.pp.strip || !cli.proxy_trusted.empty()) && l.pp.in == proxy_in_mode::off) {
+      fail("--proxy-protocol-in: required with --proxy-protocol-strip and --proxy-trusted");
+    }
     if (!is_ip_literal(l.listen.host)) {
       fail("--listen: '" + l.listen.text + "' must be an IP address and port");
     }

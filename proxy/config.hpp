@@ -4,9 +4,11 @@
 // file, the line or the key at fault); the data plane only ever sees a validated run_config.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -51,6 +53,36 @@ struct route_config {
   host_port upstream;
 };
 
+// proxy_in_mode: whether a listener expects a PROXY protocol header before the client's bytes.
+// auto accepts v1, v2 or none; v1/v2 require that version; off never looks for one.
+enum class proxy_in_mode : std::uint8_t { off, auto_detect, v1, v2 };
+
+// cidr: an IPv4 or IPv6 network (address bytes in network order, 4 or 16 used).
+struct cidr {
+  std::array<std::uint8_t, 16> addr{};
+  std::uint8_t len = 4;  // 4 or 16
+  std::uint8_t prefix = 0;
+  std::string text;  // as configured
+};
+
+// parse_cidr: "10.0.0.0/8", "::1/128", or a bare address (a /32 or /128). Throws config_error
+// naming `what`.
+cidr parse_cidr(std::string_view text, std::string_view what);
+
+// cidr_contains: true when the address bytes (4 or 16; an IPv4-mapped IPv6 address counts as
+// its IPv4 address) are inside `net`.
+bool cidr_contains(const cidr& net, std::span<const std::uint8_t> addr);
+
+// proxy_protocol_config: a listener's PROXY protocol settings. Trusted defaults to loopback only
+// (127.0.0.0/8 and ::1): like Traefik's proxyProtocol.trustedIPs a header is believed only from
+// listed peers, and an empty list would trust no one.
+struct proxy_protocol_config {
+  proxy_in_mode in = proxy_in_mode::off;
+  bool strip = false;   // drop the received header instead of forwarding it unchanged
+  int out = 0;          // 0 none, 1 or 2: write this version upstream before any client byte
+  std::vector<cidr> trusted;
+};
+
 struct listener_config {
   std::string name;
   host_port listen;  // host is an IP literal
@@ -58,6 +90,7 @@ struct listener_config {
   std::vector<route_config> routes;
   std::string access_log = "-";  // "-" = stdout
   timeouts limits;
+  proxy_protocol_config pp;
 };
 
 struct run_config {
@@ -76,6 +109,10 @@ struct cli_listener {
   std::optional<std::string> access_log;
   std::optional<std::string> name;
   std::optional<std::string> peek, connect, idle, drain;  // durations as written
+  std::optional<std::string> proxy_in;                    // off|auto|v1|v2
+  bool proxy_strip = false;
+  std::optional<std::string> proxy_out;                   // v1|v2
+  std::vector<std::string> proxy_trusted;                 // CIDRs
 };
 
 // build_run_config: validates the flags and, when `config_path` is set, the YAML file, into one

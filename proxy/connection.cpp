@@ -1,15 +1,18 @@
 #include "proxy/connection.hpp"
 
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
 #include "proxy/hint.hpp"
+#include "tls/proxy_header.hpp"
 
 namespace linesman::proxy {
 namespace {
@@ -69,6 +72,101 @@ bool cancelled_state(asio::cancellation_type t) { return t != asio::cancellation
       co_return value;                                                 \
     }                                                                  \
   } while (false)
+
+// pp_endpoint_value: a PROXY header endpoint as the record shows it.
+endpoint_value pp_endpoint_value(const tls::proxy_endpoint& ep) {
+  endpoint_value v;
+  std::array<char, INET6_ADDRSTRLEN> text{};
+  const int af = ep.addr_len == 4 ? AF_INET : AF_INET6;
+  if (inet_ntop(af, ep.addr.data(), text.data(), static_cast<socklen_t>(text.size())) != nullptr) {
+    v.ip = text.data();
+  }
+  v.port = ep.port;
+  return v;
+}
+
+// to_pp_endpoint: a recorded endpoint back into PROXY header form; addr_len 0 if unparsable.
+tls::proxy_endpoint to_pp_endpoint(const endpoint_value& v) {
+  tls::proxy_endpoint ep;
+  if (inet_pton(AF_INET, v.ip.c_str(), ep.addr.data()) == 1) {
+    ep.addr_len = 4;
+  } else if (inet_pton(AF_INET6, v.ip.c_str(), ep.addr.data()) == 1) {
+    ep.addr_len = 16;
+  }
+  ep.port = v.port;
+  return ep;
+}
+
+// tlv_text: a TLV value as text when printable, else as lowercase hex.
+std::string tlv_text(std::span<const std::uint8_t> v) {
+  bool printable = true;
+  for (const auto b : v) {
+    printable = printable && b >= 0x20 && b < 0x7f;
+  }
+  std::string out;
+  if (printable) {
+    out.assign(v.begin(), v.end());
+    return out;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (const auto b : v) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0x0f];
+  }
+  return out;
+}
+
+// pp_tlvs_json: the v2 TLVs by name (first occurrence of each; unknown types listed by number).
+nlohmann::json pp_tlvs_json(const tls::proxy_header& h) {
+  nlohmann::json t = nlohmann::json::object();
+  if (!h.alpn.empty()) {
+    t["alpn"] = tlv_text(h.alpn);
+  }
+  if (!h.authority.empty()) {
+    t["authority"] = tlv_text(h.authority);
+  }
+  if (!h.unique_id.empty()) {
+    t["unique_id"] = tlv_text(h.unique_id);
+  }
+  if (!h.netns.empty()) {
+    t["netns"] = tlv_text(h.netns);
+  }
+  if (h.has_crc32c) {
+    t["crc32c"] = h.crc32c_ok ? "ok" : "mismatch";
+  }
+  if (h.ssl.present) {
+    nlohmann::json ssl{{"client", h.ssl.client}, {"verify", h.ssl.verify}};
+    if (!h.ssl.version.empty()) {
+      ssl["version"] = tlv_text(h.ssl.version);
+    }
+    if (!h.ssl.cn.empty()) {
+      ssl["cn"] = tlv_text(h.ssl.cn);
+    }
+    if (!h.ssl.cipher.empty()) {
+      ssl["cipher"] = tlv_text(h.ssl.cipher);
+    }
+    t["ssl"] = std::move(ssl);
+  }
+  nlohmann::json other = nlohmann::json::array();
+  tls::byte_reader block(h.tlvs);
+  tls::proxy_tlv tlv;
+  for (int i = 0; i < 4096 && tls::next_proxy_tlv(block, tlv); ++i) {
+    switch (tlv.type) {
+      case tls::kPp2TypeAlpn:
+      case tls::kPp2TypeAuthority:
+      case tls::kPp2TypeCrc32c:
+      case tls::kPp2TypeNoop:
+      case tls::kPp2TypeUniqueId:
+      case tls::kPp2TypeSsl:
+      case tls::kPp2TypeNetns: break;
+      default: other.push_back(tlv.type);
+    }
+  }
+  if (!other.empty()) {
+    t["other_types"] = std::move(other);
+  }
+  return t;
+}
 
 }  // namespace
 
@@ -328,6 +426,220 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
     co_return connect_result{connect_kind::failed, cec};
   }
   co_return connect_result{connect_kind::ok, {}};
+}
+
+asio::awaitable<connection::peek_end> connection::read_proxy_header() {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  // Each read asks for at most what the header can still need (v1: one byte at a time after the
+  // 12 that both signatures share; v2: up to the length its fixed part gives), so the client's
+  // own bytes after the header stay in the socket for inspection. Every read adds at least one
+  // byte and a header is at most 16 + 65535 bytes: the loop is bounded.
+  pp_in_.reserve(tls::kProxyV1MaxLen);
+  for (std::size_t i = 0; i <= tls::kProxyV2HeaderLen + 65535; ++i) {
+    const std::size_t len = pp_in_.size();
+    std::size_t want = 1;
+    if (len < tls::kProxyV2Signature.size()) {
+      want = tls::kProxyV2Signature.size() - len;
+    } else if (pp_in_.front() != 'P' && len < tls::kProxyV2HeaderLen) {
+      want = tls::kProxyV2HeaderLen - len;
+    } else if (pp_in_.front() != 'P') {
+      const std::size_t total =
+          tls::kProxyV2HeaderLen + (std::size_t{pp_in_[14]} << 8u) + std::size_t{pp_in_[15]};
+      want = total > len ? total - len : 1;
+    }
+    pp_in_.resize(len + want);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(pp_in_.data() + len, want), kTuple);
+    pp_in_.resize(len + (ec ? 0 : n));
+    if (!ec && n > 0) {
+      on_client_bytes(n);
+    }
+    if (ec == asio::error::operation_aborted) {
+      co_return peek_end::cancelled;
+    }
+    if (ec == asio::error::eof) {
+      client_end_ = side_end::fin;
+      co_return peek_end::eof;
+    }
+    if (ec) {
+      err_ = errno_of(ec);
+      client_end_ = ec == asio::error::connection_reset ? side_end::rst : side_end::error;
+      co_return ec == asio::error::connection_reset ? peek_end::reset : peek_end::error;
+    }
+    tls::proxy_header h;
+    if (tls::parse_proxy_header(pp_in_, h) != tls::proxy_status::incomplete) {
+      co_return peek_end::decided;
+    }
+    LINESMAN_RETURN_IF_CANCELLED(peek_end::cancelled);
+  }
+  co_return peek_end::decided;
+}
+
+void connection::end_at_inspect(stop_reason r, const char* pp_error) {
+  if (!rec_.proxy_protocol) {
+    rec_.proxy_protocol = proxy_protocol_value{};
+  }
+  rec_.proxy_protocol->error = pp_error;
+  first_ = first_ ? first_ : std::optional<stop_by>(client_end_ == side_end::none
+                                                         ? stop_by::proxy
+                                                         : stop_by::client);
+  if (client_end_ == side_end::none) {
+    client_end_ = side_end::proxy;
+  }
+  // What the client sent is its first flight as far as the record goes (a PROXY header shows
+  // as client_first.protocol proxy_v1/proxy_v2).
+  if (!pp_in_.empty()) {
+    (void)inspect_client_flight(pp_in_, 1, true, rec_);
+  }
+  set_stop(stop_phase::inspect, r, stop_by::client, r == stop_reason::client_reset ? err_ : 0);
+  close_sockets();
+  finish();
+}
+
+asio::awaitable<bool> connection::accept_proxy_header() {
+  const auto& pp = l_.cfg.pp;
+  auto r = co_await (read_proxy_header() || watch(accepted_ + l_.cfg.limits.peek));
+  if (r.index() == 1) {
+    if (std::get<1>(r) == watch_fire::shutdown) {
+      client_end_ = side_end::proxy;
+      first_ = stop_by::proxy;
+      set_stop(stop_phase::stream, stop_reason::proxy_shutdown, stop_by::proxy);
+      close_sockets();
+      finish();
+      co_return false;
+    }
+    client_end_ = side_end::timeout;
+    first_ = stop_by::proxy;
+    end_at_inspect(pp_in_.empty() ? stop_reason::client_silent : stop_reason::hello_incomplete,
+                   pp_in_.empty() ? "missing" : "incomplete");
+    co_return false;
+  }
+  switch (std::get<0>(r)) {
+    case peek_end::eof:
+      end_at_inspect(stop_reason::client_closed, pp_in_.empty() ? "missing" : "incomplete");
+      co_return false;
+    case peek_end::reset:
+    case peek_end::error:
+      end_at_inspect(stop_reason::client_reset, pp_in_.empty() ? "missing" : "incomplete");
+      co_return false;
+    case peek_end::cancelled:
+    case peek_end::decided: break;
+  }
+  tls::proxy_header h;
+  const auto status = tls::parse_proxy_header(pp_in_, h);
+  if (status == tls::proxy_status::not_proxy) {
+    if (pp.in != proxy_in_mode::auto_detect) {
+      end_at_inspect(stop_reason::hello_malformed, "missing");
+      co_return false;
+    }
+    // auto: no header; what was read is the start of the client's first flight.
+    auto& f = cflight_;
+    f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
+    std::memcpy(f.buf.get(), pp_in_.data(), pp_in_.size());
+    f.len = pp_in_.size();
+    f.reads = 1;
+    ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, false, rec_);
+    if (ccheck_.hello_complete) {
+      rec_.timing.hello_complete = since_accept_us();
+    }
+    f.done = ccheck_.verdict != client_verdict::need_more;
+    pp_in_.clear();
+    co_return true;
+  }
+  if (status != tls::proxy_status::complete) {
+    end_at_inspect(stop_reason::hello_malformed, "malformed");
+    co_return false;
+  }
+  pp_parsed_ = true;
+  proxy_protocol_value v;
+  v.version = h.version == tls::proxy_version::v1 ? 1 : 2;
+  v.command = h.command == tls::proxy_command::local ? "local" : "proxy";
+  if (h.source.addr_len != 0) {
+    v.source = pp_endpoint_value(h.source);
+  }
+  if (h.destination.addr_len != 0) {
+    v.destination = pp_endpoint_value(h.destination);
+  }
+  if (h.version == tls::proxy_version::v2) {
+    v.tlvs = pp_tlvs_json(h);
+  }
+  v.forwarded = !pp.strip && pp.out == 0;
+  rec_.proxy_protocol = std::move(v);
+  if ((pp.in == proxy_in_mode::v1 && h.version != tls::proxy_version::v1) ||
+      (pp.in == proxy_in_mode::v2 && h.version != tls::proxy_version::v2)) {
+    rec_.proxy_protocol->forwarded = false;
+    end_at_inspect(stop_reason::hello_malformed, "version_mismatch");
+    co_return false;
+  }
+  const auto peer = to_pp_endpoint(rec_.client);
+  bool trusted = false;
+  for (const auto& net : pp.trusted) {
+    trusted = trusted || cidr_contains(net, peer.address());
+  }
+  if (!trusted) {
+    rec_.proxy_protocol->forwarded = false;
+    end_at_inspect(stop_reason::hello_malformed, "untrusted_source");
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> connection::send_proxy_header() {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  const auto& pp = l_.cfg.pp;
+  if (pp.out == 0) {
+    if (pp_parsed_ && !pp.strip) {
+      auto [ec, n] = co_await asio::async_write(upstream_, asio::buffer(pp_in_), kTuple);
+      rec_.bytes.to_upstream += n;
+      (void)ec;  // a failed write shows again in the relay, which classifies it
+    }
+    co_return;
+  }
+  // v2 carries the SNI: give the client's first flight a moment to arrive (bounded by the peek
+  // timeout and kAuthorityWait, so a server-speaks-first protocol is delayed by little).
+  if (pp.out == 2 && !cflight_.done && client_end_ == side_end::none) {
+    constexpr auto kAuthorityWait = std::chrono::milliseconds(500);
+    const auto until = std::min(accepted_ + l_.cfg.limits.peek, steady::now() + kAuthorityWait);
+    co_await (read_client_flight(false) || watch(until));
+  }
+  proxy_out_value out;
+  out.version = pp.out;
+  out.source = rec_.client;
+  out.destination = rec_.local;
+  if (rec_.proxy_protocol && rec_.proxy_protocol->source && rec_.proxy_protocol->destination) {
+    out.source = *rec_.proxy_protocol->source;  // the real client, as the hop before us said
+    out.destination = *rec_.proxy_protocol->destination;
+  }
+  auto src = to_pp_endpoint(out.source);
+  auto dst = to_pp_endpoint(out.destination);
+  if (src.addr_len != dst.addr_len) {
+    out.source = rec_.client;
+    out.destination = rec_.local;
+    src = to_pp_endpoint(out.source);
+    dst = to_pp_endpoint(out.destination);
+  }
+  std::array<std::uint8_t, 512> buf{};
+  std::size_t len = 0;
+  if (pp.out == 1) {
+    len = tls::write_proxy_v1(src, dst, buf);
+  } else {
+    tls::proxy_v2_tlvs t;
+    if (rec_.tls && rec_.tls->sni && rec_.tls->sni->size() <= 255) {
+      out.authority = *rec_.tls->sni;
+      t.authority = out.authority;
+    }
+    t.unique_id = std::span<const std::uint8_t>(
+        reinterpret_cast<const std::uint8_t*>(rec_.id.data()),
+        std::min(rec_.id.size(), tls::kProxyV2MaxUniqueId));
+    len = tls::write_proxy_v2(src, dst, t, buf);
+  }
+  if (len == 0) {
+    spdlog::warn("{} could not build a PROXY v{} header", rec_.id, pp.out);
+    co_return;
+  }
+  auto [ec, n] = co_await asio::async_write(upstream_, asio::buffer(buf.data(), len), kTuple);
+  out.bytes = n;
+  (void)ec;  // a failed write shows again in the relay, which classifies it
+  rec_.proxy_out = std::move(out);
 }
 
 void connection::note_end(dir d, const pump_result& r) {
@@ -633,6 +945,10 @@ asio::awaitable<void> connection::run() {
   co_await asio::this_coro::throw_if_cancelled(false);
   start_record();
   const auto& cfg = l_.cfg;
+  // PROXY protocol in: the header comes before anything the client says.
+  if (cfg.pp.in != proxy_in_mode::off && !co_await accept_proxy_header()) {
+    co_return;
+  }
   const host_port* target = cfg.upstream ? &*cfg.upstream : nullptr;
   const route_config* route = nullptr;
 
@@ -794,6 +1110,9 @@ asio::awaitable<void> connection::run() {
     rec_.upstream->local_port = lep.port();
   }
   rec_.upstream_first = first_flight_obs{};
+  if (pp_parsed_ || cfg.pp.out != 0) {
+    co_await send_proxy_header();
+  }
   last_activity_ = steady::now();
   // The two directions run as their own coroutines and this one is their watchdog. (Not
   // `(relay && relay) || watchdog`: the operators' frames and groups would stay allocated

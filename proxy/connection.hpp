@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <asio.hpp>
 
@@ -87,6 +88,15 @@ class connection {
   void relay_done();
   asio::awaitable<peek_end> read_client_flight(bool park);
   asio::awaitable<connect_result> connect_upstream(const host_port& target);
+  // read_proxy_header: reads exactly the PROXY header (never a byte past it) into pp_in_.
+  asio::awaitable<peek_end> read_proxy_header();
+  // accept_proxy_header: the listener's proxy_protocol_in step; false when the connection was
+  // ended (record finished).
+  asio::awaitable<bool> accept_proxy_header();
+  // send_proxy_header: the received header (forward) or a generated one (proxy_protocol_out),
+  // written upstream before any client byte.
+  asio::awaitable<void> send_proxy_header();
+  void end_at_inspect(stop_reason r, const char* pp_error);
   asio::awaitable<void> relay(dir d);
 
   void start_record();
@@ -112,6 +122,8 @@ class connection {
   std::chrono::steady_clock::time_point accepted_;
   std::chrono::steady_clock::time_point last_activity_;
 
+  std::vector<std::uint8_t> pp_in_;  // the received PROXY header (only its bytes)
+  bool pp_parsed_ = false;
   flight cflight_;
   flight uflight_;
   client_check ccheck_;

@@ -61,6 +61,14 @@ void add_run_command(CLI::App& app) {
   opt(cmd, "--connect-timeout", l.connect, "upstream TCP connect timeout (default 10s)");
   opt(cmd, "--idle-timeout", l.idle, "close after no byte moved for this long (default 300s)");
   opt(cmd, "--drain-timeout", l.drain, "on SIGTERM, time left to open connections (default 10s)");
+  opt(cmd, "--proxy-protocol-in", l.proxy_in,
+      "off|auto|v1|v2: expect a PROXY protocol header from trusted clients (default off)");
+  cmd->add_option("--proxy-trusted", l.proxy_trusted,
+                  "CIDR whose PROXY headers are believed (repeatable; default 127.0.0.0/8, ::1)");
+  cmd->add_flag("--proxy-protocol-strip", l.proxy_strip,
+                "drop the received PROXY header instead of forwarding it upstream");
+  opt(cmd, "--proxy-protocol-out", l.proxy_out,
+      "v1|v2: send a PROXY header with the real client address upstream");
   opt(cmd, "--config", o.config, "YAML file with listeners, routes and timeouts");
   // Numbers and the log level are read as text and checked here, so that bad input exits 2 with
   // the flag named, like every other `run` error (CLI11's own errors have other exit codes).
