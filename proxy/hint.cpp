@@ -91,10 +91,15 @@ std::string hint_for(const record& r) {
   }
   // linesman put a PROXY header first and the upstream refused, reset or went quiet.
   const bool sent_pp = r.proxy_out || (r.proxy_protocol && r.proxy_protocol->forwarded);
+  // (An HTTP server answers the header line with a 400, Redis with -ERR, and both close: the
+  // record may still read as a completed exchange.)
+  const std::string reply = r.upstream_first ? r.upstream_first->summary : std::string();
+  const bool error_answer = reply.starts_with("-ERR") ||
+                            (reply.starts_with("HTTP/1.") && reply.find(" 400") != std::string::npos);
   const bool refused = r.stop.phase == stop_phase::first_reply ||
-                       (r.stop.by == stop_by::upstream && r.bytes.from_upstream < 512 &&
-                        r.stop.reason != stop_reason::completed);
-  if (sent_pp && !r.ok && refused) {
+                       (r.stop.by == stop_by::upstream && r.bytes.from_upstream < 512 && !r.ok) ||
+                       error_answer;
+  if (sent_pp && refused) {
     const int v = r.proxy_out ? r.proxy_out->version : r.proxy_protocol->version;
     add("linesman sent a PROXY protocol v" + std::to_string(v) +
         " header first: the backend may not speak PROXY protocol");
