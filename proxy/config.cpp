@@ -105,8 +105,8 @@ void check_listener(const listener_config& l, const std::string& where) {
   if (!is_ip_literal(l.listen.host)) {
     fail(where + ": listen address '" + l.listen.text + "' must be an IP address and port");
   }
-  if (!l.upstream && l.routes.empty()) {
-    fail(where + ": a listener needs an upstream or at least one route");
+  if (!l.upstream && l.routes.empty() && !l.transparent) {
+    fail(where + ": a listener needs an upstream, at least one route, or transparent: true");
   }
 }
 
@@ -341,11 +341,18 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     check_keys(file, node, path,
                {"name", "listen", "upstream", "routes", "access_log", "timeouts",
                 "proxy_protocol_in", "proxy_protocol_in_action", "proxy_protocol_out",
-                "trusted"});
+                "trusted", "transparent"});
     listener_config l;
     l.limits = defaults;
     l.pp.trusted = default_trusted();
     yaml_proxy_protocol(file, node, path, l.pp);
+    if (const auto t = node["transparent"]) {
+      const auto v = yaml_scalar(file, t, path + ".transparent");
+      if (v != "true" && v != "false") {
+        fail(yaml_where(file, t, path + ".transparent") + ": expected true or false");
+      }
+      l.transparent = v == "true";
+    }
     const auto listen = node["listen"];
     if (!listen) {
       fail(yaml_where(file, node, path + ".listen") + ": missing");
@@ -457,8 +464,9 @@ run_config build_run_config(const cli_listener& cli,
     if (!is_ip_literal(l.listen.host)) {
       fail("--listen: '" + l.listen.text + "' must be an IP address and port");
     }
-    if (!l.upstream && l.routes.empty()) {
-      fail("--upstream: required (or at least one --route) with --listen");
+    l.transparent = cli.transparent;
+    if (!l.upstream && l.routes.empty() && !l.transparent) {
+      fail("--upstream: required (or at least one --route, or --transparent) with --listen");
     }
     out.listeners.push_back(std::move(l));
   } else {

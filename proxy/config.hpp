@@ -91,6 +91,9 @@ struct listener_config {
   std::string access_log = "-";  // "-" = stdout
   timeouts limits;
   proxy_protocol_config pp;
+  // transparent: the upstream is each connection's original destination (SO_ORIGINAL_DST after
+  // an nftables/iptables REDIRECT); routes still apply, `upstream` is then not needed.
+  bool transparent = false;
 };
 
 struct run_config {
@@ -113,6 +116,7 @@ struct cli_listener {
   bool proxy_strip = false;
   std::optional<std::string> proxy_out;                   // v1|v2
   std::vector<std::string> proxy_trusted;                 // CIDRs
+  bool transparent = false;
 };
 
 // build_run_config: validates the flags and, when `config_path` is set, the YAML file, into one

@@ -1,6 +1,9 @@
 #include "proxy/connection.hpp"
 
 #include <arpa/inet.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
@@ -166,6 +169,36 @@ nlohmann::json pp_tlvs_json(const tls::proxy_header& h) {
     t["other_types"] = std::move(other);
   }
   return t;
+}
+
+// original_dst: the destination the client dialled before a REDIRECT rewrote it (conntrack's
+// original tuple). nullopt when the socket has none (not redirected, no conntrack).
+std::optional<endpoint_value> original_dst(int fd, bool v6) {
+  endpoint_value v;
+  std::array<char, INET6_ADDRSTRLEN> text{};
+  if (v6) {
+    sockaddr_in6 sa{};
+    socklen_t len = sizeof(sa);
+    if (::getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &sa, &len) != 0) {
+      return std::nullopt;
+    }
+    if (inet_ntop(AF_INET6, &sa.sin6_addr, text.data(), text.size()) == nullptr) {
+      return std::nullopt;
+    }
+    v.port = ntohs(sa.sin6_port);
+  } else {
+    sockaddr_in sa{};
+    socklen_t len = sizeof(sa);
+    if (::getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &sa, &len) != 0) {
+      return std::nullopt;
+    }
+    if (inet_ntop(AF_INET, &sa.sin_addr, text.data(), text.size()) == nullptr) {
+      return std::nullopt;
+    }
+    v.port = ntohs(sa.sin_port);
+  }
+  v.ip = text.data();
+  return v;
 }
 
 }  // namespace
@@ -951,6 +984,31 @@ asio::awaitable<void> connection::run() {
   }
   const host_port* target = cfg.upstream ? &*cfg.upstream : nullptr;
   const route_config* route = nullptr;
+  host_port od_target;
+  if (cfg.transparent) {
+    std::error_code lec;
+    const bool v6 = client_.local_endpoint(lec).address().is_v6() &&
+                    !client_.local_endpoint(lec).address().to_v6().is_v4_mapped();
+    rec_.original_dst = original_dst(client_.native_handle(), v6);
+    // Without a redirect the original destination is the listener itself: connecting there
+    // would loop back into linesman.
+    const bool loop = rec_.original_dst && rec_.original_dst->ip == rec_.local.ip &&
+                      rec_.original_dst->port == rec_.local.port;
+    if (!rec_.original_dst || loop) {
+      rec_.transparent_error = loop ? "redirect_loop" : "no_original_dst";
+      client_end_ = side_end::proxy;
+      first_ = stop_by::proxy;
+      set_stop(stop_phase::route, stop_reason::no_route, stop_by::proxy);
+      close_sockets();
+      finish();
+      co_return;
+    }
+    od_target.host = rec_.original_dst->ip;
+    od_target.port = rec_.original_dst->port;
+    od_target.text = (v6 ? "[" + od_target.host + "]" : od_target.host) + ":" +
+                     std::to_string(od_target.port);
+    target = &od_target;
+  }
 
   // inspect + route: SNI routes need the whole ClientHello before we know where to connect.
   if (!l_.routes.empty()) {
@@ -1021,7 +1079,9 @@ asio::awaitable<void> connection::run() {
 
   // connect: with a single upstream, at once, while the client's first flight is read (a
   // server-speaks-first protocol must get its greeting through).
-  rec_.upstream = upstream_value{route != nullptr ? route->name : "default", target->text, {}, 0, 0};
+  rec_.upstream = upstream_value{
+      route != nullptr ? route->name : (cfg.transparent ? "original_dst" : "default"),
+      target->text, {}, 0, 0};
   auto c = co_await (connect_upstream(*target) || watch(steady::now() + cfg.limits.connect) ||
                      read_client_flight(true));
   std::optional<stop_reason> connect_failed;

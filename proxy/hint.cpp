@@ -42,6 +42,17 @@ std::string hint_for(const record& r) {
     }
     return out;
   }
+  if (r.transparent_error == "redirect_loop") {
+    return "transparent mode: the original destination " +
+           (r.original_dst ? r.original_dst->ip + ":" + std::to_string(r.original_dst->port)
+                           : std::string("?")) +
+           " is linesman's own listener (a redirect loop: the client dialled linesman directly, or "
+           "the nftables rule also catches linesman's own upstream connections); refused";
+  }
+  if (r.transparent_error == "no_original_dst") {
+    return "transparent mode: the connection has no original destination (it was not redirected "
+           "by an nftables/iptables REDIRECT rule, or conntrack is not loaded); refused";
+  }
   std::string out(default_hint(r.stop.phase, r.stop.reason));
   const auto add = [&out](const std::string& s) { out += " (" + s + ")"; };
   const bool has_sni = r.tls && r.tls->sni && !r.tls->sni->empty();

@@ -142,6 +142,12 @@ void to_json(nlohmann::json& j, const record& r) {
     }
     j["proxy_protocol"] = std::move(pj);
   }
+  if (r.original_dst) {
+    j["original_dst"] = endpoint_json(*r.original_dst);
+  }
+  if (!r.transparent_error.empty()) {
+    j["transparent_error"] = r.transparent_error;
+  }
   if (r.proxy_out) {
     nlohmann::json pj{{"version", r.proxy_out->version},
                       {"source", endpoint_json(r.proxy_out->source)},

@@ -103,6 +103,8 @@ struct record {
   std::optional<server_tls_obs> server_tls;
   std::optional<proxy_protocol_value> proxy_protocol;
   std::optional<proxy_out_value> proxy_out;
+  std::optional<endpoint_value> original_dst;  // transparent mode
+  std::string transparent_error;                // "redirect_loop", "no_original_dst"
 };
 
 // format_rfc3339_us: "2026-11-26T12:00:00.123456Z".

@@ -69,6 +69,8 @@ void add_run_command(CLI::App& app) {
                 "drop the received PROXY header instead of forwarding it upstream");
   opt(cmd, "--proxy-protocol-out", l.proxy_out,
       "v1|v2: send a PROXY header with the real client address upstream");
+  cmd->add_flag("--transparent", l.transparent,
+                "upstream = the original destination after an nftables REDIRECT (SO_ORIGINAL_DST)");
   opt(cmd, "--config", o.config, "YAML file with listeners, routes and timeouts");
   // Numbers and the log level are read as text and checked here, so that bad input exits 2 with
   // the flag named, like every other `run` error (CLI11's own errors have other exit codes).
