@@ -19,7 +19,6 @@ The last test runs `linesman summary` over the logs the scenarios here produced.
 import json
 import pathlib
 import signal
-import socket
 import subprocess
 
 import lsm
