@@ -380,7 +380,7 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
       for (std::size_t j = 0; j < rs.size(); ++j) {
         const auto r = rs[j];
         const std::string rpath = path + ".routes[" + std::to_string(j) + "]";
-        check_keys(file, r, rpath, {"sni", "upstream", "name"});
+        check_keys(file, r, rpath, {"sni", "upstream", "name", "proxy_protocol_out"});
         route_config rc;
         const auto sni = r["sni"];
         const auto up = r["upstream"];
@@ -397,6 +397,10 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
         rc.name = rc.sni;
         if (const auto n = r["name"]) {
           rc.name = yaml_scalar(file, n, rpath + ".name");
+        }
+        if (const auto po = r["proxy_protocol_out"]) {
+          rc.proxy_out = parse_proxy_out(yaml_scalar(file, po, rpath + ".proxy_protocol_out"),
+                                         yaml_where(file, po, rpath + ".proxy_protocol_out"));
         }
         l.routes.push_back(std::move(rc));
       }

@@ -51,6 +51,7 @@ struct route_config {
   std::string name;
   std::string sni;
   host_port upstream;
+  std::optional<int> proxy_out;  // YAML proxy_protocol_out: overrides the listener's (0 = off)
 };
 
 // proxy_in_mode: whether a listener expects a PROXY protocol header before the client's bytes.

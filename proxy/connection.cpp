@@ -595,7 +595,7 @@ asio::awaitable<bool> connection::accept_proxy_header() {
   if (h.version == tls::proxy_version::v2) {
     v.tlvs = pp_tlvs_json(h);
   }
-  v.forwarded = !pp.strip && pp.out == 0;
+  v.forwarded = false;  // true once send_proxy_header wrote it upstream unchanged
   rec_.proxy_protocol = std::move(v);
   if ((pp.in == proxy_in_mode::v1 && h.version != tls::proxy_version::v1) ||
       (pp.in == proxy_in_mode::v2 && h.version != tls::proxy_version::v2)) {
@@ -619,23 +619,25 @@ asio::awaitable<bool> connection::accept_proxy_header() {
 asio::awaitable<void> connection::send_proxy_header() {
   co_await asio::this_coro::throw_if_cancelled(false);
   const auto& pp = l_.cfg.pp;
-  if (pp.out == 0) {
+  // (A forwarded header counts as "sent" only when no route or listener writes its own.)
+  if (pp_out_ == 0) {
     if (pp_parsed_ && !pp.strip) {
       auto [ec, n] = co_await asio::async_write(upstream_, asio::buffer(pp_in_), kTuple);
       rec_.bytes.to_upstream += n;
+      rec_.proxy_protocol->forwarded = n == pp_in_.size();
       (void)ec;  // a failed write shows again in the relay, which classifies it
     }
     co_return;
   }
   // v2 carries the SNI: give the client's first flight a moment to arrive (bounded by the peek
   // timeout and kAuthorityWait, so a server-speaks-first protocol is delayed by little).
-  if (pp.out == 2 && !cflight_.done && client_end_ == side_end::none) {
+  if (pp_out_ == 2 && !cflight_.done && client_end_ == side_end::none) {
     constexpr auto kAuthorityWait = std::chrono::milliseconds(500);
     const auto until = std::min(accepted_ + l_.cfg.limits.peek, steady::now() + kAuthorityWait);
     co_await (read_client_flight(false) || watch(until));
   }
   proxy_out_value out;
-  out.version = pp.out;
+  out.version = pp_out_;
   out.source = rec_.client;
   out.destination = rec_.local;
   if (rec_.proxy_protocol && rec_.proxy_protocol->source && rec_.proxy_protocol->destination) {
@@ -652,7 +654,7 @@ asio::awaitable<void> connection::send_proxy_header() {
   }
   std::array<std::uint8_t, 512> buf{};
   std::size_t len = 0;
-  if (pp.out == 1) {
+  if (pp_out_ == 1) {
     len = tls::write_proxy_v1(src, dst, buf);
   } else {
     tls::proxy_v2_tlvs t;
@@ -666,7 +668,7 @@ asio::awaitable<void> connection::send_proxy_header() {
     len = tls::write_proxy_v2(src, dst, t, buf);
   }
   if (len == 0) {
-    spdlog::warn("{} could not build a PROXY v{} header", rec_.id, pp.out);
+    spdlog::warn("{} could not build a PROXY v{} header", rec_.id, pp_out_);
     co_return;
   }
   auto [ec, n] = co_await asio::async_write(upstream_, asio::buffer(buf.data(), len), kTuple);
@@ -1177,7 +1179,8 @@ asio::awaitable<void> connection::run() {
     rec_.upstream->local_port = lep.port();
   }
   rec_.upstream_first = first_flight_obs{};
-  if (pp_parsed_ || cfg.pp.out != 0) {
+  pp_out_ = route != nullptr && route->proxy_out ? *route->proxy_out : cfg.pp.out;
+  if (pp_parsed_ || pp_out_ != 0) {
     co_await send_proxy_header();
   }
   last_activity_ = steady::now();

@@ -124,6 +124,7 @@ class connection {
 
   std::vector<std::uint8_t> pp_in_;  // the received PROXY header (only its bytes)
   bool pp_parsed_ = false;
+  int pp_out_ = 0;  // the PROXY version to write upstream: the route's, else the listener's
   flight cflight_;
   flight uflight_;
   client_check ccheck_;

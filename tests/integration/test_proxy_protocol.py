@@ -343,3 +343,53 @@ def test_bad_flags():
     rc, _, err = lsm.run_linesman(["run", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:1",
                                    "--proxy-protocol-in", "v1", "--proxy-trusted", "10.0.0.0/33"])
     assert rc == 2 and "--proxy-trusted" in err
+
+
+def test_out_per_route_from_yaml(reg):
+    # The route's proxy_protocol_out (v1) beats the listener's (off): nginx sees the client.
+    echo = lsm.start_peer(reg, "echo")
+    cfg = reg.tmp / "pp.yaml"
+    cfg.write_text(f"""listeners:
+  - listen: 127.0.0.1:0
+    name: pp
+    access_log: {reg.tmp / 'yaml.jsonl'}
+    routes:
+      - sni: {kSni}
+        upstream: 127.0.0.1:{echo.port}
+        proxy_protocol_out: v1
+""")
+    p = reg.add(lsm.Proc("linesman-yaml", [lsm.linesman_bin(), "run", "--config", str(cfg)],
+                         reg.tmp, stderr_pipe=True))
+    port = int(p.wait_line(lsm.kListenRx, 10, stream="err").group(2))
+    hello = lsm.client_hello(kSni)
+    c = client_from(port)
+    cport = c.getsockname()[1]
+    c.sendall(hello)
+    want = f"PROXY TCP4 {kClientIp} 127.0.0.1 {cport} {port}\r\n".encode() + hello
+    got = b""
+    deadline = time.monotonic() + 5
+    while len(got) < len(want) and time.monotonic() < deadline:
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    c.close()
+    assert got == want
+
+
+def test_out_v1_to_redis_hint(reg):
+    redis = lsm.start_redis(reg)
+    lm = lsm.Linesman(reg, ["--upstream", f"127.0.0.1:{redis.port}", "--proxy-protocol-out", "v1"])
+    c = lm.connect()
+    c.sendall(b"PING\r\n")
+    got = b""
+    deadline = time.monotonic() + 5
+    while b"PONG" not in got and time.monotonic() < deadline:
+        chunk = c.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    c.close()
+    assert got.startswith(b"-ERR"), got  # Redis read the PROXY line as a command
+    rec = lm.record()
+    assert "may not speak PROXY protocol" in rec["hint"], lsm.brief(rec)

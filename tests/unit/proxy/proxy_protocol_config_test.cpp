@@ -47,6 +47,10 @@ TEST(ProxyProtocolConfig, YamlKeys) {
       "    proxy_protocol_in_action: strip\n"
       "    proxy_protocol_out: v1\n"
       "    trusted: [10.0.0.0/8, \"::1\"]\n"
+      "    routes:\n"
+      "      - sni: a.example\n"
+      "        upstream: b:2\n"
+      "        proxy_protocol_out: v2\n"
       "  - listen: 127.0.0.1:0\n"
       "    transparent: true\n",
       "cfg.yaml", {}, {});
@@ -56,6 +60,8 @@ TEST(ProxyProtocolConfig, YamlKeys) {
   EXPECT_EQ(ls[0].pp.out, 1);
   ASSERT_EQ(ls[0].pp.trusted.size(), 2u);
   EXPECT_EQ(ls[0].pp.trusted[0].text, "10.0.0.0/8");
+  ASSERT_EQ(ls[0].routes.size(), 1u);
+  EXPECT_EQ(ls[0].routes[0].proxy_out, 2);
   EXPECT_EQ(ls[1].pp.in, proxy_in_mode::off);
   EXPECT_EQ(ls[1].pp.trusted.size(), 2u);  // loopback by default
   EXPECT_TRUE(ls[1].transparent);
