@@ -152,6 +152,29 @@ duration parse_duration(std::string_view text, std::string_view what) {
   return duration(static_cast<duration::rep>(ms));
 }
 
+std::uint64_t parse_capture_bytes(std::string_view text, std::string_view what) {
+  if (text == "all") {
+    return ~std::uint64_t{0};
+  }
+  std::string_view digits = text;
+  std::uint64_t unit = 1;
+  if (!digits.empty() && (digits.back() == 'k' || digits.back() == 'K')) {
+    unit = 1024;
+    digits.remove_suffix(1);
+  } else if (!digits.empty() && (digits.back() == 'm' || digits.back() == 'M')) {
+    unit = 1024 * 1024;
+    digits.remove_suffix(1);
+  }
+  std::uint64_t v = 0;
+  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size() || v == 0 ||
+      v > (std::uint64_t{1} << 50) / unit) {
+    fail(std::string(what) + ": '" + std::string(text) +
+         "' is not a byte count (like 65536, 64k, 10M) or 'all'");
+  }
+  return v * unit;
+}
+
 host_port parse_host_port(std::string_view text, std::string_view what, bool allow_zero_port) {
   const std::string bad = std::string(what) + ": bad address '" + std::string(text) +
                           "' (use HOST:PORT, or [IPv6]:PORT)";
@@ -226,7 +249,7 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     const auto node = ls[i];
     const std::string path = "listeners[" + std::to_string(i) + "]";
     check_keys(file, node, path,
-               {"name", "listen", "upstream", "routes", "access_log", "timeouts"});
+               {"name", "listen", "upstream", "routes", "access_log", "timeouts", "capture"});
     listener_config l;
     l.limits = defaults;
     const auto listen = node["listen"];
@@ -248,6 +271,30 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     }
     if (const auto t = node["timeouts"]) {
       yaml_timeouts(file, t, path + ".timeouts", l.limits);
+    }
+    if (const auto c = node["capture"]) {
+      const std::string cpath = path + ".capture";
+      if (!c.IsMap()) {
+        fail(yaml_where(file, c, cpath) + ": expected a mapping with dir, bytes, max_total_bytes");
+      }
+      check_keys(file, c, cpath, {"dir", "bytes", "max_total_bytes"});
+      const auto d = c["dir"];
+      if (!d) {
+        fail(yaml_where(file, c, cpath + ".dir") + ": missing");
+      }
+      l.capture.dir = yaml_scalar(file, d, cpath + ".dir");
+      if (l.capture.dir.empty()) {
+        fail(yaml_where(file, d, cpath + ".dir") + ": empty");
+      }
+      if (const auto b = c["bytes"]) {
+        l.capture.bytes_per_direction = parse_capture_bytes(
+            yaml_scalar(file, b, cpath + ".bytes"), yaml_where(file, b, cpath + ".bytes"));
+      }
+      if (const auto m = c["max_total_bytes"]) {
+        const auto v = parse_capture_bytes(yaml_scalar(file, m, cpath + ".max_total_bytes"),
+                                           yaml_where(file, m, cpath + ".max_total_bytes"));
+        l.capture.max_total_bytes = v;
+      }
     }
     if (const auto rs = node["routes"]) {
       if (!rs.IsSequence()) {
@@ -335,6 +382,24 @@ run_config build_run_config(const cli_listener& cli,
   }
   if (out.listeners.empty()) {
     fail("--listen or --config: nothing to listen on");
+  }
+  if (cli.capture_bytes && !cli.capture) {
+    fail("--capture-bytes: needs --capture DIR");
+  }
+  if (cli.capture) {
+    if (cli.capture->empty()) {
+      fail("--capture: empty directory name");
+    }
+    const std::uint64_t bytes = cli.capture_bytes
+                                    ? parse_capture_bytes(*cli.capture_bytes, "--capture-bytes")
+                                    : capture_config{}.bytes_per_direction;
+    // The flag covers every listener without its own `capture:` in the file.
+    for (auto& l : out.listeners) {
+      if (l.capture.dir.empty()) {
+        l.capture.dir = *cli.capture;
+        l.capture.bytes_per_direction = bytes;
+      }
+    }
   }
   return out;
 }

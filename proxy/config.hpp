@@ -51,6 +51,14 @@ struct route_config {
   host_port upstream;
 };
 
+// capture_config: `--capture DIR [--capture-bytes N|all]` or a listener's YAML `capture:` map.
+// Off (dir empty) by default: plaintext first flights may hold credentials.
+struct capture_config {
+  std::string dir;                                 // empty: no capture
+  std::uint64_t bytes_per_direction = 64 * 1024;   // ~0 for `all`
+  std::uint64_t max_total_bytes = std::uint64_t{1} << 30;
+};
+
 struct listener_config {
   std::string name;
   host_port listen;  // host is an IP literal
@@ -58,6 +66,7 @@ struct listener_config {
   std::vector<route_config> routes;
   std::string access_log = "-";  // "-" = stdout
   timeouts limits;
+  capture_config capture;
 };
 
 struct run_config {
@@ -76,7 +85,13 @@ struct cli_listener {
   std::optional<std::string> access_log;
   std::optional<std::string> name;
   std::optional<std::string> peek, connect, idle, drain;  // durations as written
+  std::optional<std::string> capture;        // --capture DIR
+  std::optional<std::string> capture_bytes;  // --capture-bytes N|all
 };
+
+// parse_capture_bytes: "all" (no bound) or a byte count >= 1, optionally with a k/K (KiB) or
+// m/M (MiB) suffix. Throws config_error naming `what`.
+std::uint64_t parse_capture_bytes(std::string_view text, std::string_view what);
 
 // build_run_config: validates the flags and, when `config_path` is set, the YAML file, into one
 // run_config. Precedence: built-in defaults < YAML `defaults` < timeout flags < a YAML listener's

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "proxy/hint.hpp"
+#include "tls/verdict.hpp"
 
 namespace linesman::proxy {
 namespace {
@@ -117,7 +118,42 @@ void connection::start_record() {
   if (!ec) {
     rec_.local = to_value(local);
   }
+  if (l_.capture != nullptr && !l_.capture->stopped()) {
+    // The capture shows the conversation as the client had it: client <-> linesman's listener,
+    // its SYN stamped with the accept time.
+    std::error_code rec_ec;
+    const auto cep = client_.remote_endpoint(rec_ec);
+    const auto lep = client_.local_endpoint(ec);
+    if (!rec_ec && !ec) {
+      std::string name;
+      cap_ = l_.capture->start(rec_.id, cep, lep, name, rec_.ts);
+      if (cap_) {
+        rec_.capture = std::move(name);
+      }
+    }
+  }
   tune(client_);
+}
+
+void connection::cap_data(dir d, const std::uint8_t* p, std::size_t n) {
+  if (cap_) {
+    cap_->data(d == dir::c2u ? capture::direction::client_to_server
+                             : capture::direction::server_to_client,
+               {p, n});
+  }
+}
+
+void connection::cap_end(dir d, bool reset) {
+  if (!cap_) {
+    return;
+  }
+  const auto cd =
+      d == dir::c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
+  if (reset) {
+    cap_->rst(cd);
+  } else {
+    cap_->fin(cd);
+  }
 }
 
 void connection::stop_relays() {
@@ -131,7 +167,8 @@ void connection::stop_relays() {
 bool connection::client_spoke_tls() const {
   // Only a whole ClientHello (or one too large to inspect) counts: a single 0x16 or 0x80 byte
   // merely starts like TLS, and an echo of it is not an upstream_not_tls.
-  return ccheck_.hello_complete || ccheck_.verdict == client_verdict::too_large;
+  return tls::client_sent_tls(ccheck_.hello_complete,
+                              ccheck_.verdict == client_verdict::too_large);
 }
 
 void connection::set_stop(stop_phase p, stop_reason r, stop_by by, int err) {
@@ -231,6 +268,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
       if (cancelled_state(lm_state.cancelled())) {
         if (!ec) {
           on_client_bytes(n);
+          cap_data(dir::c2u, f.buf.get() + f.len, n);
           f.len += n;
           ++f.reads;
           const bool full = f.len == kFlightBufferBytes;
@@ -247,6 +285,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
     if (ec) {
       ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, true, rec_);
       f.done = true;
+      cap_end(dir::c2u, ec == asio::error::connection_reset);
       if (ec == asio::error::eof) {
         client_end_ = side_end::fin;
         if (f.len == 0 || !park) {
@@ -259,6 +298,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
       co_return ec == asio::error::connection_reset ? peek_end::reset : peek_end::error;
     }
     on_client_bytes(n);
+    cap_data(dir::c2u, f.buf.get() + f.len, n);
     f.len += n;
     ++f.reads;
     const bool full = f.len == kFlightBufferBytes;
@@ -345,6 +385,13 @@ void connection::note_end(dir d, const pump_result& r) {
     client_.cancel(ignored);
     upstream_.cancel(ignored);
   };
+  // The capture gets each FIN/RST when it happens: a source's own end, or the reset a
+  // destination answered with (which ends the other direction).
+  if (r.end == pump_end::src_eof || r.end == pump_end::src_reset) {
+    cap_end(d, r.end == pump_end::src_reset);
+  } else if (r.end == pump_end::dst_reset) {
+    cap_end(c2u ? dir::u2c : dir::c2u, true);
+  }
   switch (r.end) {
     case pump_end::src_eof: {
       if (open(src_end)) {
@@ -443,6 +490,7 @@ asio::awaitable<void> connection::relay(dir d) {
       break;
     }
     const std::size_t start = f.len;
+    cap_data(d, f.buf.get() + start, n);
     f.len += n;
     ++f.reads;
     const bool full = f.len == kFlightBufferBytes;
@@ -487,6 +535,21 @@ asio::awaitable<void> connection::relay(dir d) {
   // 3. Stream: splice through a pipe, or the read/write fallback.
   if (res.end == pump_end::cancelled) {
     const pump_counters counters{&from, &to, &last_activity_, &abort_};
+    const auto cd =
+        c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
+    if (cap_ && cap_->wants_more(cd)) {
+      // The recorder still wants bytes: copy through userspace until its bound, then splice.
+      if (auto r = co_await capture_copy(d, counters)) {
+        res = *r;
+      }
+      if (abort_) {
+        co_return;
+      }
+    }
+  }
+  if (res.end == pump_end::cancelled) {
+    const pump_counters counters{&from, &to, &last_activity_, &abort_};
+    const std::uint64_t from_before = from;
     bool fallback = w_.no_splice;
     if (!fallback) {
       int perr = 0;
@@ -508,10 +571,48 @@ asio::awaitable<void> connection::relay(dir d) {
       auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
       res = co_await copy_pump(src, dst, {buf.get(), kCopyBufferBytes}, counters);
     }
+    if (cap_) {
+      // Past the bound: only counted, so later sequence numbers (and the FIN) stay honest.
+      cap_->skipped(c2u ? capture::direction::client_to_server
+                        : capture::direction::server_to_client,
+                    from - from_before);
+    }
   }
   if (!abort_) {
     note_end(d, res);
   }
+}
+
+asio::awaitable<std::optional<pump_result>> connection::capture_copy(dir d, pump_counters c) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  const bool c2u = d == dir::c2u;
+  auto& src = c2u ? client_ : upstream_;
+  auto& dst = c2u ? upstream_ : client_;
+  const auto cd =
+      c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
+  auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
+  while (cap_->wants_more(cd)) {
+    auto [rec, n] = co_await src.async_read_some(asio::buffer(buf.get(), kCopyBufferBytes), kTuple);
+    if (abort_) {
+      co_return pump_result{pump_end::cancelled, 0};
+    }
+    if (rec) {
+      co_return classify_read_error(rec);
+    }
+    *c.from += n;
+    *c.last_activity = steady::now();
+    cap_->data(cd, {buf.get(), n});
+    auto [wec, m] = co_await asio::async_write(dst, asio::buffer(buf.get(), n), kTuple);
+    *c.to += m;
+    if (wec) {
+      co_return classify_write_error(wec);
+    }
+    *c.last_activity = steady::now();
+    if (abort_) {
+      co_return pump_result{pump_end::cancelled, 0};
+    }
+  }
+  co_return std::nullopt;
 }
 
 void connection::classify_after_relay(std::optional<watch_fire> fired) {
@@ -606,6 +707,15 @@ void connection::classify_after_relay(std::optional<watch_fire> fired) {
 }
 
 void connection::close_sockets() {
+  if (cap_) {
+    // FIN/RST the recorder has not seen yet (each is written at most once per direction): the
+    // client's own end, and what the client got from us (the upstream's end, or ours).
+    if (client_end_ == side_end::fin || client_end_ == side_end::rst) {
+      cap_end(dir::c2u, client_end_ == side_end::rst);
+    }
+    cap_end(dir::u2c, rst_client_ || upstream_end_ == side_end::rst);
+    cap_->close();
+  }
   std::error_code ignored;
   if (rst_client_) {
     reset_on_close(client_);

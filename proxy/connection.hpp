@@ -17,6 +17,7 @@
 
 #include <asio.hpp>
 
+#include "capture/pcapng_writer.hpp"
 #include "proxy/config.hpp"
 #include "proxy/inspect.hpp"
 #include "proxy/log_sink.hpp"
@@ -34,6 +35,7 @@ struct listener_runtime {
   listener_config cfg;
   route_table routes;
   log_sink* sink = nullptr;
+  capture::capture_dir* capture = nullptr;  // null when capture is off; owned by the server
 };
 
 // worker_state: per event loop (one thread); nothing in it is shared between workers.
@@ -88,6 +90,11 @@ class connection {
   asio::awaitable<peek_end> read_client_flight(bool park);
   asio::awaitable<connect_result> connect_upstream(const host_port& target);
   asio::awaitable<void> relay(dir d);
+  // capture_copy: the stream phase's read/write path while the recorder still wants bytes in
+  // `d`; returns nullopt once the bound is reached (the caller splices the rest).
+  asio::awaitable<std::optional<pump_result>> capture_copy(dir d, pump_counters c);
+  void cap_data(dir d, const std::uint8_t* p, std::size_t n);
+  void cap_end(dir d, bool reset);
 
   void start_record();
   [[nodiscard]] bool client_spoke_tls() const;
@@ -123,6 +130,7 @@ class connection {
   int err_ = 0;
   bool shutdown_ = false;
   bool abort_ = false;
+  std::unique_ptr<capture::recorder> cap_;  // null when capture is off
   bool rst_client_ = false;
   bool rst_upstream_ = false;
   bool upstream_open_ = false;

@@ -79,6 +79,9 @@ struct record {
   std::optional<first_flight_obs> upstream_first;
   std::optional<tls_obs> tls;
   std::optional<server_tls_obs> server_tls;
+  // capture: the connection's capture file name, relative to the listener's capture directory
+  // (`<id>.pcapng`); omitted when capture is off or could not start.
+  std::optional<std::string> capture;
 };
 
 // format_rfc3339_us: "2026-11-26T12:00:00.123456Z".

@@ -100,6 +100,8 @@ struct server::impl {
 
   run_config cfg;
   std::vector<std::unique_ptr<log_sink>> sinks;
+  // captures: one per capture directory (listeners naming the same one share it: one budget).
+  std::vector<std::unique_ptr<capture::capture_dir>> captures;
   std::vector<std::unique_ptr<listener_runtime>> listeners;
   std::vector<std::unique_ptr<worker>> workers;
   std::atomic<std::size_t> active{0};
@@ -137,6 +139,9 @@ struct server::impl {
         sink = sinks.back().get();
       }
       rt->sink = sink;
+      if (!lc.capture.dir.empty()) {
+        rt->capture = open_capture(lc.capture);
+      }
       listeners.push_back(std::move(rt));
     }
     for (unsigned i = 0; i < threads; ++i) {
@@ -148,6 +153,34 @@ struct server::impl {
     for (auto& l : listeners) {
       bind_listener(*l);
     }
+  }
+
+  // open_capture: the capture_dir for `c` (shared with an earlier listener naming the same
+  // directory). Throws config_error naming the directory when it cannot be created or read.
+  capture::capture_dir* open_capture(const capture_config& c) {
+    for (const auto& d : captures) {
+      if (d->dir() == std::filesystem::path(c.dir)) {
+        return d.get();
+      }
+    }
+    capture::capture_dir::options o;
+    o.dir = c.dir;
+    o.bytes_per_direction = c.bytes_per_direction;
+    o.max_total_bytes = c.max_total_bytes;
+    // One message when capture stops (full disk, budget, write error); forwarding goes on.
+    o.on_stop = [](const std::string& msg) { spdlog::error("{}; forwarding continues", msg); };
+    std::error_code ec;
+    auto d = capture::capture_dir::open(std::move(o), ec);
+    if (!d) {
+      throw config_error("--capture: cannot use capture directory '" + c.dir + "': " +
+                         ec.message());
+    }
+    spdlog::info("capturing to {} ({} per direction)", c.dir,
+                 c.bytes_per_direction == ~std::uint64_t{0}
+                     ? std::string("all bytes")
+                     : std::to_string(c.bytes_per_direction) + " bytes");
+    captures.push_back(std::move(d));
+    return captures.back().get();
   }
 
   void bind_listener(listener_runtime& l) {

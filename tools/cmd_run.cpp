@@ -62,6 +62,10 @@ void add_run_command(CLI::App& app) {
   opt(cmd, "--idle-timeout", l.idle, "close after no byte moved for this long (default 300s)");
   opt(cmd, "--drain-timeout", l.drain, "on SIGTERM, time left to open connections (default 10s)");
   opt(cmd, "--config", o.config, "YAML file with listeners, routes and timeouts");
+  opt(cmd, "--capture", l.capture,
+      "DIR: one pcapng file per connection (<id>.pcapng, mode 0600); off by default");
+  opt(cmd, "--capture-bytes", l.capture_bytes,
+      "payload kept per direction with --capture: N (64k default, k/M suffixes) or all");
   // Numbers and the log level are read as text and checked here, so that bad input exits 2 with
   // the flag named, like every other `run` error (CLI11's own errors have other exit codes).
   opt(cmd, "--threads", o.threads_text, "worker event loops (default: number of cores)");
