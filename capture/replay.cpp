@@ -103,6 +103,220 @@ double ms_since(steady::time_point t0) {
   return std::chrono::duration<double, std::milli>(steady::now() - t0).count();
 }
 
+std::string tm_rfc3339(const ASN1_TIME* t) {
+  std::tm tm{};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) {
+    return {};
+  }
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string version_text(const SSL* ssl) {
+  switch (SSL_version(ssl)) {
+    case TLS1_3_VERSION:
+      return "1.3";
+    case TLS1_2_VERSION:
+      return "1.2";
+    case TLS1_1_VERSION:
+      return "1.1";
+    case TLS1_VERSION:
+      return "1.0";
+    default:
+      return SSL_get_version(ssl);
+  }
+}
+
+std::string openssl_error() {
+  unsigned long e = ERR_get_error();
+  if (e == 0) {
+    return {};
+  }
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return buf;
+}
+
+// hello_facts: what the flight's ClientHello says (SNI, ALPN, where TLS starts).
+struct hello_facts {
+  tls::hello_status status = tls::hello_status::not_tls;
+  std::size_t tls_offset = 0;
+  std::optional<std::string> sni;
+  std::vector<std::string> alpn;
+};
+
+hello_facts read_hello(std::span<const std::uint8_t> flight) {
+  hello_facts f;
+  std::vector<std::uint8_t> scratch(tls::kScratchLen);
+  tls::client_hello h;
+  f.status = tls::parse_client_hello(flight, scratch, h);
+  if (f.status == tls::hello_status::complete) {
+    f.tls_offset = h.tls_offset;
+    if (h.sni_present && !h.sni.empty()) {
+      f.sni = std::string(h.sni.begin(), h.sni.end());
+    }
+    for (const auto& p : h.alpn) {
+      f.alpn.emplace_back(p.begin(), p.end());
+    }
+  } else if (f.status != tls::hello_status::not_tls) {
+    f.tls_offset = h.tls_offset;
+  }
+  return f;
+}
+
+// cert_of: subject, issuer, SANs (tls/x509's forms) and validity of one certificate.
+cert_info cert_of(X509* x) {
+  cert_info c;
+  int len = i2d_X509(x, nullptr);
+  if (len > 0) {
+    std::vector<std::uint8_t> der(static_cast<std::size_t>(len));
+    unsigned char* p = der.data();
+    i2d_X509(x, &p);
+    tls::certificate_names names;
+    if (tls::describe_certificate(der, names)) {
+      c.subject = names.subject;
+      c.issuer = names.issuer;
+      c.san = names.san;
+    }
+  }
+  c.not_before = tm_rfc3339(X509_get0_notBefore(x));
+  c.not_after = tm_rfc3339(X509_get0_notAfter(x));
+  return c;
+}
+
+// connector: one TCP connection with deadlines, on a private io_context.
+struct connector {
+  asio::io_context io;
+  tcp::socket sock{io};
+
+  // connect: resolve and connect within `timeout`; fills the connect part of `v` on failure.
+  bool connect(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
+               verdict& v) {
+    const auto t0 = steady::now();
+    tcp::resolver resolver(io);
+    bool done = false;
+    std::error_code ec;
+    tcp::resolver::results_type results;
+    resolver.async_resolve(host, std::to_string(port),
+                           [&](std::error_code e, tcp::resolver::results_type r) {
+                             ec = e;
+                             results = std::move(r);
+                             done = true;
+                           });
+    if (!run_until(io, done, timeout, [&] { resolver.cancel(); }) || ec || results.empty()) {
+      v.phase = kPhaseConnect;
+      v.reason = "upstream_resolve_failed";
+      v.by = "proxy";
+      v.close = "never";
+      return false;
+    }
+    done = false;
+    tcp::endpoint chosen;
+    asio::async_connect(sock, results, [&](std::error_code e, const tcp::endpoint& ep) {
+      ec = e;
+      chosen = ep;
+      done = true;
+    });
+    const auto left =
+        timeout - std::chrono::duration_cast<std::chrono::milliseconds>(steady::now() - t0);
+    bool in_time = run_until(io, done, std::max(left, std::chrono::milliseconds(1)), [&] {
+      std::error_code ignored;
+      sock.close(ignored);
+    });
+    v.close = "never";
+    v.phase = kPhaseConnect;
+    v.by = "upstream";
+    if (!in_time) {
+      v.reason = "upstream_timeout";
+      v.errno_name = "ETIMEDOUT";
+      return false;
+    }
+    if (ec) {
+      v.errno_name = errno_name(ec);
+      if (ec == asio::error::connection_refused) {
+        v.reason = "upstream_refused";
+      } else if (ec == asio::error::host_unreachable || ec == asio::error::network_unreachable) {
+        v.reason = "upstream_unreachable";
+      } else if (ec == asio::error::timed_out) {
+        v.reason = "upstream_timeout";
+      } else {
+        v.reason = "upstream_error";
+        v.by = "proxy";
+      }
+      return false;
+    }
+    v.phase.clear();
+    v.by.clear();
+    v.close.clear();
+    v.ip = chosen.address().to_string();
+    v.port = chosen.port();
+    v.connect_ms = ms_since(t0);
+    std::error_code ignored;
+    // Each write is its own segment, so --chunks 1 really sends one-byte segments.
+    sock.set_option(tcp::no_delay(true), ignored);
+    return true;
+  }
+
+  enum class read_end { data, eof, reset, timeout, error };
+
+  // read_some: one read within `timeout`, appended to `out` (bounded by `max`).
+  read_end read_some(std::vector<std::uint8_t>& out, std::size_t max, steady::duration timeout,
+                     std::error_code& err) {
+    std::array<std::uint8_t, 16384> buf{};
+    const std::size_t room = max > out.size() ? std::min(buf.size(), max - out.size()) : 0;
+    if (room == 0) {
+      return read_end::data;
+    }
+    bool done = false;
+    std::error_code ec;
+    std::size_t n = 0;
+    sock.async_read_some(asio::buffer(buf.data(), room), [&](std::error_code e, std::size_t k) {
+      ec = e;
+      n = k;
+      done = true;
+    });
+    bool in_time = run_until(io, done, timeout, [&] {
+      std::error_code ignored;
+      sock.cancel(ignored);
+    });
+    if (n > 0) {
+      out.insert(out.end(), buf.begin(), buf.begin() + static_cast<long>(n));
+      return read_end::data;
+    }
+    if (!in_time) {
+      return read_end::timeout;
+    }
+    err = ec;
+    if (ec == asio::error::eof) {
+      return read_end::eof;
+    }
+    if (ec == asio::error::connection_reset) {
+      return read_end::reset;
+    }
+    return ec ? read_end::error : read_end::data;
+  }
+
+  // write_all: one write of `bytes` within `timeout`.
+  std::error_code write_all(std::span<const std::uint8_t> bytes, steady::duration timeout) {
+    bool done = false;
+    std::error_code ec;
+    asio::async_write(sock, asio::buffer(bytes.data(), bytes.size()),
+                      [&](std::error_code e, std::size_t) {
+                        ec = e;
+                        done = true;
+                      });
+    if (!run_until(io, done, timeout, [&] {
+          std::error_code ignored;
+          sock.cancel(ignored);
+        })) {
+      return asio::error::timed_out;
+    }
+    return ec;
+  }
+};
+
 // classify: fill upstream_first, server_tls and stop from the reply. `tls_part` is the reply
 // from where the server answered the TLS bytes (after a PostgreSQL 'S', for instance).
 void classify(std::span<const std::uint8_t> reply, std::span<const std::uint8_t> tls_part,
