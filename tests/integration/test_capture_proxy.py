@@ -156,6 +156,7 @@ def test_capture_bytes_flag_small_bound(reg, tmp_path):
 @pytest.mark.parametrize("mode,extra,reason", [
     ("close", [], "upstream_closed_silently"),
     ("http400", [], "upstream_not_tls"),
+    ("rst", [], "upstream_reset"),
 ])
 def test_replay_reproduces_stop_reason(reg, tmp_path, mode, extra, reason):
     """A capture linesman made, replayed to the same kind of upstream, gets the same stop."""
@@ -173,6 +174,14 @@ def test_replay_reproduces_stop_reason(reg, tmp_path, mode, extra, reason):
     # What was replayed is the client's ClientHello, whole, with its SNI.
     assert v["sent"]["protocol"] == "tls" and v["sent"]["sni"] == "replay.example.test", v
     assert v["sent"]["bytes"] == rec["bytes"]["from_client"], v
+    # How the upstream ended reached the client, and the capture shows it the same way.
+    ends = tshark("-r", str(path), "-Y", f"tcp.srcport=={rec['local']['port']}", "-T", "fields",
+                  "-e", "tcp.flags.fin", "-e", "tcp.flags.reset").split("\n")
+    flags = {tuple(x.split("\t")) for x in ends if x.strip()}
+    if reason == "upstream_reset":
+        assert any(f[1] in ("1", "True") for f in flags), flags
+    else:
+        assert any(f[0] in ("1", "True") for f in flags), flags
 
 
 def test_capture_yaml_per_listener(reg, tmp_path):

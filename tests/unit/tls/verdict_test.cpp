@@ -17,7 +17,12 @@ detection reply(std::string_view s) {
 TEST(Verdict, RefusalsByProtocol) {
   EXPECT_TRUE(is_refusal(reply("554 5.7.1 no relay here\r\n")));
   EXPECT_TRUE(is_refusal(reply("421-busy\r\n")));
-  EXPECT_TRUE(is_refusal(reply("-ERR go away\r\n")));
+  // "-ERR" alone is not detected as POP3 (Redis says it too), so the POP3 rule is checked on a
+  // detection that already names the protocol.
+  detection pop3;
+  pop3.proto = protocol::pop3;
+  pop3.summary.append("-ERR go away");
+  EXPECT_TRUE(is_refusal(pop3));
   EXPECT_TRUE(is_refusal(reply("* BYE too many connections\r\n")));
   EXPECT_FALSE(is_refusal(reply("220 mail.example ESMTP ready\r\n")));
   EXPECT_FALSE(is_refusal(reply("+OK POP3 ready\r\n")));
