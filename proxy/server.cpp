@@ -168,7 +168,7 @@ struct server::impl {
     o.bytes_per_direction = c.bytes_per_direction;
     o.max_total_bytes = c.max_total_bytes;
     // One message when capture stops (full disk, budget, write error); forwarding goes on.
-    o.on_stop = [](const std::string& msg) { spdlog::error("{}; forwarding continues", msg); };
+    o.on_stop = [](const std::string& msg) { spdlog::error("{}", msg); };
     std::error_code ec;
     auto d = capture::capture_dir::open(std::move(o), ec);
     if (!d) {
