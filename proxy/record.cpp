@@ -120,6 +120,9 @@ void to_json(nlohmann::json& j, const record& r) {
   if (r.server_tls) {
     j["server_tls"] = *r.server_tls;
   }
+  if (r.open_state) {
+    j["state"] = "open";
+  }
 }
 
 }  // namespace linesman::proxy

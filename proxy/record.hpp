@@ -79,6 +79,9 @@ struct record {
   std::optional<first_flight_obs> upstream_first;
   std::optional<tls_obs> tls;
   std::optional<server_tls_obs> server_tls;
+  // open_state: an interim record of a connection still open (--log-open-every): serialized as
+  // "state": "open". Final records carry no "state" field.
+  bool open_state = false;
 };
 
 // format_rfc3339_us: "2026-11-26T12:00:00.123456Z".
