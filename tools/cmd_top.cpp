@@ -128,7 +128,7 @@ std::string render(const top_options& o, const nlohmann::json& conns, const std:
          std::to_string(by_phase[2]) + ", stream " + std::to_string(by_phase[3]));
   }
   // AGE PHASE IN-PHASE CLIENT TARGET C>U U>C; TARGET (SNI, else upstream) takes what is left.
-  constexpr std::size_t kAge = 7, kPhase = 11, kInPh = 7, kClient = 21, kBytes = 7;
+  constexpr std::size_t kAge = 6, kPhase = 11, kInPh = 6, kClient = 21, kBytes = 6;
   const std::size_t fixed = kAge + kPhase + kInPh + kClient + 2 * kBytes + 6;
   const std::size_t target = width > fixed + 8 ? width - fixed : 8;
   const auto row = [&](const std::string& a, const std::string& p, const std::string& i,
