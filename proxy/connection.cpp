@@ -650,6 +650,13 @@ void connection::classify_after_relay(std::optional<watch_fire> fired) {
     set_stop(stop_phase::stream, stop_reason::proxy_shutdown, stop_by::proxy);
     return;
   }
+  // The reply was judged when it arrived. A server that speaks first (SSH, SMTP) can answer
+  // before the client's hello is complete, so judge the pair again now that both are known:
+  // a TLS client answered in plaintext is upstream_not_tls whichever came first.
+  if (uverdict_ == reply_verdict::good && client_spoke_tls() && rec_.upstream_first &&
+      rec_.upstream_first->bytes > 0 && rec_.upstream_first->protocol != "tls") {
+    uverdict_ = reply_verdict::not_tls;
+  }
   switch (uverdict_) {
     case reply_verdict::tls_alert:
       set_stop(stop_phase::first_reply, stop_reason::upstream_tls_alert, stop_by::upstream);

@@ -274,7 +274,7 @@ class child {
   std::string wait_listening(const std::vector<std::string>& names,
                              std::map<std::string, std::uint16_t>& ports) {
     std::unique_lock lock(mu_);
-    const bool all = cv_.wait_for(lock, kLinesmanStart, [&] {
+    cv_.wait_for(lock, kLinesmanStart, [&] {
       if (eof_) {
         return true;
       }
@@ -292,7 +292,7 @@ class child {
                " before listening on '" + n + "'";
       }
     }
-    return all ? "" : "linesman did not start in time";
+    return "";
   }
 
   // stop: SIGTERM, wait up to kStopWait, then SIGKILL. Returns the exit status text ("" = 0).
@@ -592,20 +592,16 @@ int run_demo(const demo_options& opt, std::ostream& out, std::ostream& err) {
   }
   const auto took = std::chrono::duration_cast<ms>(clock::now() - started).count();
   int failed = 0;
+  for (const auto& o : results) {
+    failed += o.mismatch.empty() ? 0 : 1;
+  }
   if (!opt.json) {
-    out << "\n" << render_table(results);
-    for (const auto& o : results) {
-      failed += o.mismatch.empty() ? 0 : 1;
-    }
     out << "\n"
+        << render_table(results) << "\n"
         << (failed == 0 ? "every scenario produced the record it should"
                         : std::to_string(failed) + " of " + std::to_string(results.size()) +
                               " scenarios did not")
         << " (" << took << " ms; full hints in the JSON above)\n";
-  } else {
-    for (const auto& o : results) {
-      failed += o.mismatch.empty() ? 0 : 1;
-    }
   }
   for (const auto& o : results) {
     if (!o.mismatch.empty()) {
