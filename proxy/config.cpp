@@ -231,7 +231,7 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
   if (!root.IsMap()) {
     fail(file + ": expected a mapping with 'listeners' (and optionally 'defaults')");
   }
-  check_keys(file, root, "", {"defaults", "listeners"});
+  check_keys(file, root, "", {"defaults", "listeners", "admin"});
   timeouts defaults = base;
   if (const auto d = root["defaults"]) {
     check_keys(file, d, "defaults", {"timeouts"});
@@ -330,6 +330,59 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
   return out;
 }
 
+admin_config load_yaml_admin(const std::string& text, const std::string& file) {
+  admin_config out;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (!root.IsMap() || !root["admin"]) {
+    return out;
+  }
+  const auto a = root["admin"];
+  check_keys(file, a, "admin", {"listen", "token", "allow_remote"});
+  if (const auto l = a["listen"]) {
+    out.listen = yaml_scalar(file, l, "admin.listen");
+    (void)parse_host_port(out.listen, yaml_where(file, l, "admin.listen"), true);
+  }
+  if (const auto t = a["token"]) {
+    out.token = yaml_scalar(file, t, "admin.token");
+  }
+  if (const auto r = a["allow_remote"]) {
+    const auto v = yaml_scalar(file, r, "admin.allow_remote");
+    if (v != "true" && v != "false") {
+      fail(yaml_where(file, r, "admin.allow_remote") + ": expected true or false");
+    }
+    out.allow_remote = v == "true";
+  }
+  return out;
+}
+
+void check_admin(const admin_config& a, std::string_view what) {
+  if (a.listen.empty()) {
+    return;
+  }
+  const auto hp = parse_host_port(a.listen, what, true);
+  if (!is_ip_literal(hp.host)) {
+    fail(std::string(what) + ": '" + a.listen + "' must be an IP address and port");
+  }
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, hp.host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) {
+    return;
+  }
+  if (::inet_pton(AF_INET6, hp.host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6)) {
+    return;
+  }
+  if (!a.allow_remote || a.token.empty()) {
+    fail(std::string(what) + ": '" + a.listen +
+         "' is not a loopback address; the admin endpoint shows every connection, so a "
+         "non-loopback bind needs --admin-allow-remote and --admin-token");
+  }
+}
+
 run_config build_run_config(const cli_listener& cli,
                             const std::optional<std::string>& config_path) {
   run_config out;
@@ -342,6 +395,7 @@ run_config build_run_config(const cli_listener& cli,
     std::stringstream ss;
     ss << in.rdbuf();
     out.listeners = load_yaml_listeners(ss.str(), *config_path, base, cli);
+    out.admin = load_yaml_admin(ss.str(), *config_path);
   }
   if (cli.listen) {
     listener_config l;

@@ -69,8 +69,17 @@ struct listener_config {
   capture_config capture;
 };
 
+// admin_config: the read-only admin endpoint (proxy/admin.hpp); off when `listen` is empty.
+struct admin_config {
+  std::string listen;  // HOST:PORT, an IP literal; port 0 = any
+  std::string token;   // Bearer token; empty = no authentication
+  bool allow_remote = false;
+};
+
 struct run_config {
   std::vector<listener_config> listeners;
+  admin_config admin;
+  duration log_open_every{0};  // 0 = no interim "state": "open" records
   unsigned threads = 0;             // 0 = hardware_concurrency
   std::size_t max_connections = 0;  // 0 = derived from RLIMIT_NOFILE
   bool no_splice = false;
@@ -98,6 +107,14 @@ std::uint64_t parse_capture_bytes(std::string_view text, std::string_view what);
 // own `timeouts`. The flag listener (when --listen is given) is added after the file's listeners.
 // Throws config_error.
 run_config build_run_config(const cli_listener& cli, const std::optional<std::string>& config_path);
+
+// load_yaml_admin: the optional top-level `admin: {listen, token, allow_remote}` of a YAML config
+// text (empty admin_config when absent). Throws config_error naming the file, line and key.
+admin_config load_yaml_admin(const std::string& text, const std::string& file);
+
+// check_admin: refuses a non-loopback admin address unless allow_remote is set with a token.
+// Throws config_error naming `what` (the flag or key).
+void check_admin(const admin_config& a, std::string_view what);
 
 // load_yaml_listeners: parses a YAML config text (for tests; `file` names it in messages).
 // Returns the listeners with `base` as the starting timeouts (overridden by `defaults`).

@@ -83,9 +83,14 @@ connection::connection(asio::ip::tcp::socket client, const listener_runtime& l, 
   w_.live.push_front(this);
   reg_ = w_.live.begin();
   rec_.id = std::move(id);
+  live_.id = rec_.id;
+  live_.listener = l_.stats;
 }
 
 connection::~connection() {
+  if (w_.registry != nullptr) {
+    w_.registry->unlink(live_);
+  }
   w_.live.erase(reg_);
   if (w_.active != nullptr) {
     w_.active->fetch_sub(1, std::memory_order_relaxed);
@@ -133,6 +138,109 @@ void connection::start_record() {
     }
   }
   tune(client_);
+  live_.client = rec_.client.ip.find(':') != std::string::npos
+                     ? "[" + rec_.client.ip + "]:" + std::to_string(rec_.client.port)
+                     : rec_.client.ip + ":" + std::to_string(rec_.client.port);
+  live_.accepted_wall = rec_.ts;
+  live_.accepted_ns.store(steady_ns(), std::memory_order_relaxed);
+  live_.from_client = &rec_.bytes.from_client;
+  live_.from_upstream = &rec_.bytes.from_upstream;
+  set_phase(live_, live_phase::inspect);
+  if (w_.registry != nullptr) {
+    w_.registry->link(live_);
+  }
+  started_ = true;
+}
+
+void connection::enter_phase(live_phase p) {
+  if (w_.registry != nullptr) {
+    const std::string* sni = nullptr;
+    if (live_.sni.empty() && rec_.tls && rec_.tls->sni) {
+      sni = &*rec_.tls->sni;  // read on this thread; written under the lock below
+    }
+    const std::string* route = rec_.route ? &*rec_.route : nullptr;
+    const std::string* up = rec_.upstream ? &rec_.upstream->address : nullptr;
+    w_.registry->set_strings(live_, sni, route, up);
+  }
+  set_phase(live_, p);
+}
+
+void connection::account_end() {
+  listener_stats* st = l_.stats;
+  const auto account = [&] {
+    if (st == nullptr) {
+      return;
+    }
+    const auto p = static_cast<std::size_t>(rec_.stop.phase);
+    const auto r = static_cast<std::size_t>(rec_.stop.reason);
+    if (p < kStopPhases && r < kStopReasons) {
+      st->ended[p][r].fetch_add(1, std::memory_order_relaxed);
+    }
+    st->closed_from_client.fetch_add(rec_.bytes.from_client, std::memory_order_relaxed);
+    st->closed_from_upstream.fetch_add(rec_.bytes.from_upstream, std::memory_order_relaxed);
+    peek_outcome o = peek_outcome::incomplete;
+    if (rec_.bytes.from_client == 0) {
+      o = peek_outcome::none;
+    } else if (ccheck_.hello_complete) {
+      o = peek_outcome::complete;
+    } else if (ccheck_.verdict == client_verdict::malformed) {
+      o = peek_outcome::malformed;
+    } else if (ccheck_.verdict == client_verdict::too_large) {
+      o = peek_outcome::too_large;
+    } else if (!ccheck_.tls && ccheck_.verdict == client_verdict::done) {
+      o = peek_outcome::not_tls;
+    }
+    st->peek[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
+  };
+  if (w_.registry != nullptr) {
+    // Counted and unlinked in one step: a scrape sees this connection either open or ended.
+    w_.registry->unlink(live_, account);
+  } else {
+    account();
+  }
+}
+
+void connection::publish_open_record() {
+  if (!started_ || live_.linked == false) {
+    return;
+  }
+  record r = rec_;
+  r.open_state = true;
+  r.duration_us = since_accept_us();
+  r.close.first.reset();
+  r.close.client = side_end::open;
+  r.close.upstream = upstream_open_ ? side_end::open : side_end::never;
+  r.ok = false;
+  r.stop.errno_name.clear();
+  // stop: the phase it waits in, with the reason its timer would record if it fired now.
+  switch (static_cast<live_phase>(live_.phase.load(std::memory_order_relaxed))) {
+    case live_phase::inspect:
+      r.stop.phase = stop_phase::inspect;
+      r.stop.reason = rec_.bytes.from_client == 0 ? stop_reason::client_silent
+                                                  : stop_reason::hello_incomplete;
+      r.stop.by = stop_by::client;
+      break;
+    case live_phase::connect:
+      r.stop.phase = stop_phase::connect;
+      r.stop.reason = stop_reason::upstream_timeout;
+      r.stop.by = stop_by::upstream;
+      break;
+    case live_phase::first_reply:
+      r.stop.phase = stop_phase::first_reply;
+      r.stop.reason = stop_reason::upstream_silent;
+      r.stop.by = stop_by::upstream;
+      break;
+    case live_phase::stream:
+      r.stop.phase = stop_phase::stream;
+      r.stop.reason = stop_reason::idle_timeout;
+      r.stop.by = stop_by::proxy;
+      break;
+  }
+  if (!r.client_first) {
+    r.client_first = first_flight_obs{};
+  }
+  r.hint = hint_for(r);
+  l_.sink->push(std::move(r));
 }
 
 void connection::cap_data(dir d, const std::uint8_t* p, std::size_t n) {
@@ -184,15 +292,20 @@ void connection::on_client_bytes(std::size_t n) {
   if (rec_.timing.client_first_byte < 0) {
     rec_.timing.client_first_byte = since_accept_us();
   }
-  rec_.bytes.from_client += n;
+  bump_counter(rec_.bytes.from_client, n);
   last_activity_ = steady::now();
 }
 
 void connection::on_upstream_bytes(std::size_t n) {
   if (rec_.timing.upstream_first_byte < 0) {
     rec_.timing.upstream_first_byte = since_accept_us();
+    if (l_.stats != nullptr && rec_.timing.upstream_connected >= 0) {
+      l_.stats->first_reply_seconds.observe_us(rec_.timing.upstream_first_byte -
+                                               rec_.timing.upstream_connected);
+    }
+    enter_phase(live_phase::stream);
   }
-  rec_.bytes.from_upstream += n;
+  bump_counter(rec_.bytes.from_upstream, n);
   last_activity_ = steady::now();
 }
 
@@ -568,6 +681,9 @@ asio::awaitable<void> connection::relay(dir d) {
       }
     }
     if (fallback) {
+      if (!w_.no_splice && l_.stats != nullptr) {
+        l_.stats->splice_fallbacks.fetch_add(1, std::memory_order_relaxed);
+      }
       auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
       res = co_await copy_pump(src, dst, {buf.get(), kCopyBufferBytes}, counters);
     }
@@ -743,6 +859,7 @@ void connection::finish() {
     rec_.client_first = first_flight_obs{};
   }
   rec_.hint = hint_for(rec_);
+  account_end();
   l_.sink->push(std::move(rec_));
 }
 
@@ -823,6 +940,8 @@ asio::awaitable<void> connection::run() {
   // connect: with a single upstream, at once, while the client's first flight is read (a
   // server-speaks-first protocol must get its greeting through).
   rec_.upstream = upstream_value{route != nullptr ? route->name : "default", target->text, {}, 0, 0};
+  connect_start_us_ = since_accept_us();
+  enter_phase(live_phase::connect);
   auto c = co_await (connect_upstream(*target) || watch(steady::now() + cfg.limits.connect) ||
                      read_client_flight(true));
   std::optional<stop_reason> connect_failed;
@@ -899,6 +1018,10 @@ asio::awaitable<void> connection::run() {
   upstream_end_ = side_end::none;
   tune(upstream_);
   rec_.timing.upstream_connected = since_accept_us();
+  if (l_.stats != nullptr) {
+    l_.stats->connect_seconds.observe_us(rec_.timing.upstream_connected - connect_start_us_);
+  }
+  enter_phase(live_phase::first_reply);
   std::error_code ec;
   const auto rep = upstream_.remote_endpoint(ec);
   if (!ec) {

@@ -20,6 +20,7 @@
 #include "capture/pcapng_writer.hpp"
 #include "proxy/config.hpp"
 #include "proxy/inspect.hpp"
+#include "proxy/live.hpp"
 #include "proxy/log_sink.hpp"
 #include "proxy/record.hpp"
 #include "proxy/route.hpp"
@@ -36,6 +37,7 @@ struct listener_runtime {
   route_table routes;
   log_sink* sink = nullptr;
   capture::capture_dir* capture = nullptr;  // null when capture is off; owned by the server
+  listener_stats* stats = nullptr;  // metrics (proxy/live.hpp); may be null in tests
 };
 
 // worker_state: per event loop (one thread); nothing in it is shared between workers.
@@ -44,6 +46,7 @@ struct worker_state {
   pipe_pool pipes;
   std::list<connection*> live;  // for the drain: every connection alive on this worker
   std::atomic<std::size_t>* active = nullptr;  // process-wide count (max-connections)
+  live_registry* registry = nullptr;  // the admin's view of this worker; may be null
 };
 
 class connection {
@@ -62,6 +65,11 @@ class connection {
   // request_shutdown: the drain timeout passed; end now and record proxy_shutdown.
   void request_shutdown();
   [[nodiscard]] duration drain_timeout() const { return l_.cfg.limits.drain; }
+
+  // publish_open_record: hands a copy of the record so far to the sink as an interim record
+  // ("state": "open"; stop = the phase it waits in and what its timer would record). Runs on the
+  // connection's own worker thread. No-op before the record was started.
+  void publish_open_record();
 
  private:
   enum class dir : std::uint8_t { c2u, u2c };
@@ -107,6 +115,8 @@ class connection {
   void close_sockets();
   void finish();
   std::int64_t since_accept_us() const;
+  void enter_phase(live_phase p);
+  void account_end();
 
   asio::ip::tcp::socket client_;
   asio::ip::tcp::socket upstream_;
@@ -135,6 +145,9 @@ class connection {
   bool rst_upstream_ = false;
   bool upstream_open_ = false;
   int relays_left_ = 0;
+  bool started_ = false;
+  live_conn live_;
+  std::int64_t connect_start_us_ = -1;
 };
 
 }  // namespace linesman::proxy

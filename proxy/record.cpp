@@ -123,6 +123,9 @@ void to_json(nlohmann::json& j, const record& r) {
   if (r.capture) {
     j["capture"] = *r.capture;
   }
+  if (r.open_state) {
+    j["state"] = "open";
+  }
 }
 
 }  // namespace linesman::proxy
