@@ -265,6 +265,29 @@ duration parse_duration(std::string_view text, std::string_view what) {
   return duration(static_cast<duration::rep>(ms));
 }
 
+std::uint64_t parse_capture_bytes(std::string_view text, std::string_view what) {
+  if (text == "all") {
+    return ~std::uint64_t{0};
+  }
+  std::string_view digits = text;
+  std::uint64_t unit = 1;
+  if (!digits.empty() && (digits.back() == 'k' || digits.back() == 'K')) {
+    unit = 1024;
+    digits.remove_suffix(1);
+  } else if (!digits.empty() && (digits.back() == 'm' || digits.back() == 'M')) {
+    unit = 1024 * 1024;
+    digits.remove_suffix(1);
+  }
+  std::uint64_t v = 0;
+  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size() || v == 0 ||
+      v > (std::uint64_t{1} << 50) / unit) {
+    fail(std::string(what) + ": '" + std::string(text) +
+         "' is not a byte count (like 65536, 64k, 10M) or 'all'");
+  }
+  return v * unit;
+}
+
 host_port parse_host_port(std::string_view text, std::string_view what, bool allow_zero_port) {
   const std::string bad = std::string(what) + ": bad address '" + std::string(text) +
                           "' (use HOST:PORT, or [IPv6]:PORT)";
@@ -321,7 +344,7 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
   if (!root.IsMap()) {
     fail(file + ": expected a mapping with 'listeners' (and optionally 'defaults')");
   }
-  check_keys(file, root, "", {"defaults", "listeners"});
+  check_keys(file, root, "", {"defaults", "listeners", "admin"});
   timeouts defaults = base;
   if (const auto d = root["defaults"]) {
     check_keys(file, d, "defaults", {"timeouts"});
@@ -339,7 +362,7 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     const auto node = ls[i];
     const std::string path = "listeners[" + std::to_string(i) + "]";
     check_keys(file, node, path,
-               {"name", "listen", "upstream", "routes", "access_log", "timeouts",
+               {"name", "listen", "upstream", "routes", "access_log", "timeouts", "capture",
                 "proxy_protocol_in", "proxy_protocol_in_action", "proxy_protocol_out",
                 "trusted", "transparent"});
     listener_config l;
@@ -372,6 +395,30 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     }
     if (const auto t = node["timeouts"]) {
       yaml_timeouts(file, t, path + ".timeouts", l.limits);
+    }
+    if (const auto c = node["capture"]) {
+      const std::string cpath = path + ".capture";
+      if (!c.IsMap()) {
+        fail(yaml_where(file, c, cpath) + ": expected a mapping with dir, bytes, max_total_bytes");
+      }
+      check_keys(file, c, cpath, {"dir", "bytes", "max_total_bytes"});
+      const auto d = c["dir"];
+      if (!d) {
+        fail(yaml_where(file, c, cpath + ".dir") + ": missing");
+      }
+      l.capture.dir = yaml_scalar(file, d, cpath + ".dir");
+      if (l.capture.dir.empty()) {
+        fail(yaml_where(file, d, cpath + ".dir") + ": empty");
+      }
+      if (const auto b = c["bytes"]) {
+        l.capture.bytes_per_direction = parse_capture_bytes(
+            yaml_scalar(file, b, cpath + ".bytes"), yaml_where(file, b, cpath + ".bytes"));
+      }
+      if (const auto m = c["max_total_bytes"]) {
+        const auto v = parse_capture_bytes(yaml_scalar(file, m, cpath + ".max_total_bytes"),
+                                           yaml_where(file, m, cpath + ".max_total_bytes"));
+        l.capture.max_total_bytes = v;
+      }
     }
     if (const auto rs = node["routes"]) {
       if (!rs.IsSequence()) {
@@ -411,6 +458,59 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
   return out;
 }
 
+admin_config load_yaml_admin(const std::string& text, const std::string& file) {
+  admin_config out;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (!root.IsMap() || !root["admin"]) {
+    return out;
+  }
+  const auto a = root["admin"];
+  check_keys(file, a, "admin", {"listen", "token", "allow_remote"});
+  if (const auto l = a["listen"]) {
+    out.listen = yaml_scalar(file, l, "admin.listen");
+    (void)parse_host_port(out.listen, yaml_where(file, l, "admin.listen"), true);
+  }
+  if (const auto t = a["token"]) {
+    out.token = yaml_scalar(file, t, "admin.token");
+  }
+  if (const auto r = a["allow_remote"]) {
+    const auto v = yaml_scalar(file, r, "admin.allow_remote");
+    if (v != "true" && v != "false") {
+      fail(yaml_where(file, r, "admin.allow_remote") + ": expected true or false");
+    }
+    out.allow_remote = v == "true";
+  }
+  return out;
+}
+
+void check_admin(const admin_config& a, std::string_view what) {
+  if (a.listen.empty()) {
+    return;
+  }
+  const auto hp = parse_host_port(a.listen, what, true);
+  if (!is_ip_literal(hp.host)) {
+    fail(std::string(what) + ": '" + a.listen + "' must be an IP address and port");
+  }
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, hp.host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) {
+    return;
+  }
+  if (::inet_pton(AF_INET6, hp.host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6)) {
+    return;
+  }
+  if (!a.allow_remote || a.token.empty()) {
+    fail(std::string(what) + ": '" + a.listen +
+         "' is not a loopback address; the admin endpoint shows every connection, so a "
+         "non-loopback bind needs --admin-allow-remote and --admin-token");
+  }
+}
+
 run_config build_run_config(const cli_listener& cli,
                             const std::optional<std::string>& config_path) {
   run_config out;
@@ -423,6 +523,7 @@ run_config build_run_config(const cli_listener& cli,
     std::stringstream ss;
     ss << in.rdbuf();
     out.listeners = load_yaml_listeners(ss.str(), *config_path, base, cli);
+    out.admin = load_yaml_admin(ss.str(), *config_path);
   }
   if (cli.listen) {
     listener_config l;
@@ -481,6 +582,24 @@ run_config build_run_config(const cli_listener& cli,
   }
   if (out.listeners.empty()) {
     fail("--listen or --config: nothing to listen on");
+  }
+  if (cli.capture_bytes && !cli.capture) {
+    fail("--capture-bytes: needs --capture DIR");
+  }
+  if (cli.capture) {
+    if (cli.capture->empty()) {
+      fail("--capture: empty directory name");
+    }
+    const std::uint64_t bytes = cli.capture_bytes
+                                    ? parse_capture_bytes(*cli.capture_bytes, "--capture-bytes")
+                                    : capture_config{}.bytes_per_direction;
+    // The flag covers every listener without its own `capture:` in the file.
+    for (auto& l : out.listeners) {
+      if (l.capture.dir.empty()) {
+        l.capture.dir = *cli.capture;
+        l.capture.bytes_per_direction = bytes;
+      }
+    }
   }
   return out;
 }

@@ -84,6 +84,14 @@ struct proxy_protocol_config {
   std::vector<cidr> trusted;
 };
 
+// capture_config: `--capture DIR [--capture-bytes N|all]` or a listener's YAML `capture:` map.
+// Off (dir empty) by default: plaintext first flights may hold credentials.
+struct capture_config {
+  std::string dir;                                 // empty: no capture
+  std::uint64_t bytes_per_direction = 64 * 1024;   // ~0 for `all`
+  std::uint64_t max_total_bytes = std::uint64_t{1} << 30;
+};
+
 struct listener_config {
   std::string name;
   host_port listen;  // host is an IP literal
@@ -95,10 +103,20 @@ struct listener_config {
   // transparent: the upstream is each connection's original destination (SO_ORIGINAL_DST after
   // an nftables/iptables REDIRECT); routes still apply, `upstream` is then not needed.
   bool transparent = false;
+  capture_config capture;
+};
+
+// admin_config: the read-only admin endpoint (proxy/admin.hpp); off when `listen` is empty.
+struct admin_config {
+  std::string listen;  // HOST:PORT, an IP literal; port 0 = any
+  std::string token;   // Bearer token; empty = no authentication
+  bool allow_remote = false;
 };
 
 struct run_config {
   std::vector<listener_config> listeners;
+  admin_config admin;
+  duration log_open_every{0};  // 0 = no interim "state": "open" records
   unsigned threads = 0;             // 0 = hardware_concurrency
   std::size_t max_connections = 0;  // 0 = derived from RLIMIT_NOFILE
   bool no_splice = false;
@@ -118,13 +136,27 @@ struct cli_listener {
   std::optional<std::string> proxy_out;                   // v1|v2
   std::vector<std::string> proxy_trusted;                 // CIDRs
   bool transparent = false;
+  std::optional<std::string> capture;        // --capture DIR
+  std::optional<std::string> capture_bytes;  // --capture-bytes N|all
 };
+
+// parse_capture_bytes: "all" (no bound) or a byte count >= 1, optionally with a k/K (KiB) or
+// m/M (MiB) suffix. Throws config_error naming `what`.
+std::uint64_t parse_capture_bytes(std::string_view text, std::string_view what);
 
 // build_run_config: validates the flags and, when `config_path` is set, the YAML file, into one
 // run_config. Precedence: built-in defaults < YAML `defaults` < timeout flags < a YAML listener's
 // own `timeouts`. The flag listener (when --listen is given) is added after the file's listeners.
 // Throws config_error.
 run_config build_run_config(const cli_listener& cli, const std::optional<std::string>& config_path);
+
+// load_yaml_admin: the optional top-level `admin: {listen, token, allow_remote}` of a YAML config
+// text (empty admin_config when absent). Throws config_error naming the file, line and key.
+admin_config load_yaml_admin(const std::string& text, const std::string& file);
+
+// check_admin: refuses a non-loopback admin address unless allow_remote is set with a token.
+// Throws config_error naming `what` (the flag or key).
+void check_admin(const admin_config& a, std::string_view what);
 
 // load_yaml_listeners: parses a YAML config text (for tests; `file` names it in messages).
 // Returns the listeners with `base` as the starting timeouts (overridden by `defaults`).

@@ -16,6 +16,7 @@
 
 #include "proxy/hint.hpp"
 #include "tls/proxy_header.hpp"
+#include "tls/verdict.hpp"
 
 namespace linesman::proxy {
 namespace {
@@ -213,9 +214,14 @@ connection::connection(asio::ip::tcp::socket client, const listener_runtime& l, 
   w_.live.push_front(this);
   reg_ = w_.live.begin();
   rec_.id = std::move(id);
+  live_.id = rec_.id;
+  live_.listener = l_.stats;
 }
 
 connection::~connection() {
+  if (w_.registry != nullptr) {
+    w_.registry->unlink(live_);
+  }
   w_.live.erase(reg_);
   if (w_.active != nullptr) {
     w_.active->fetch_sub(1, std::memory_order_relaxed);
@@ -248,7 +254,145 @@ void connection::start_record() {
   if (!ec) {
     rec_.local = to_value(local);
   }
+  if (l_.capture != nullptr && !l_.capture->stopped()) {
+    // The capture shows the conversation as the client had it: client <-> linesman's listener,
+    // its SYN stamped with the accept time.
+    std::error_code rec_ec;
+    const auto cep = client_.remote_endpoint(rec_ec);
+    const auto lep = client_.local_endpoint(ec);
+    if (!rec_ec && !ec) {
+      std::string name;
+      cap_ = l_.capture->start(rec_.id, cep, lep, name, rec_.ts);
+      if (cap_) {
+        rec_.capture = std::move(name);
+      }
+    }
+  }
   tune(client_);
+  live_.client = rec_.client.ip.find(':') != std::string::npos
+                     ? "[" + rec_.client.ip + "]:" + std::to_string(rec_.client.port)
+                     : rec_.client.ip + ":" + std::to_string(rec_.client.port);
+  live_.accepted_wall = rec_.ts;
+  live_.accepted_ns.store(steady_ns(), std::memory_order_relaxed);
+  live_.from_client = &rec_.bytes.from_client;
+  live_.from_upstream = &rec_.bytes.from_upstream;
+  set_phase(live_, live_phase::inspect);
+  if (w_.registry != nullptr) {
+    w_.registry->link(live_);
+  }
+  started_ = true;
+}
+
+void connection::enter_phase(live_phase p) {
+  if (w_.registry != nullptr) {
+    const std::string* sni = nullptr;
+    if (live_.sni.empty() && rec_.tls && rec_.tls->sni) {
+      sni = &*rec_.tls->sni;  // read on this thread; written under the lock below
+    }
+    const std::string* route = rec_.route ? &*rec_.route : nullptr;
+    const std::string* up = rec_.upstream ? &rec_.upstream->address : nullptr;
+    w_.registry->set_strings(live_, sni, route, up);
+  }
+  set_phase(live_, p);
+}
+
+void connection::account_end() {
+  listener_stats* st = l_.stats;
+  const auto account = [&] {
+    if (st == nullptr) {
+      return;
+    }
+    const auto p = static_cast<std::size_t>(rec_.stop.phase);
+    const auto r = static_cast<std::size_t>(rec_.stop.reason);
+    if (p < kStopPhases && r < kStopReasons) {
+      st->ended[p][r].fetch_add(1, std::memory_order_relaxed);
+    }
+    st->closed_from_client.fetch_add(rec_.bytes.from_client, std::memory_order_relaxed);
+    st->closed_from_upstream.fetch_add(rec_.bytes.from_upstream, std::memory_order_relaxed);
+    peek_outcome o = peek_outcome::incomplete;
+    if (rec_.bytes.from_client == 0) {
+      o = peek_outcome::none;
+    } else if (ccheck_.hello_complete) {
+      o = peek_outcome::complete;
+    } else if (ccheck_.verdict == client_verdict::malformed) {
+      o = peek_outcome::malformed;
+    } else if (ccheck_.verdict == client_verdict::too_large) {
+      o = peek_outcome::too_large;
+    } else if (!ccheck_.tls && ccheck_.verdict == client_verdict::done) {
+      o = peek_outcome::not_tls;
+    }
+    st->peek[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
+  };
+  if (w_.registry != nullptr) {
+    // Counted and unlinked in one step: a scrape sees this connection either open or ended.
+    w_.registry->unlink(live_, account);
+  } else {
+    account();
+  }
+}
+
+void connection::publish_open_record() {
+  if (!started_ || live_.linked == false) {
+    return;
+  }
+  record r = rec_;
+  r.open_state = true;
+  r.duration_us = since_accept_us();
+  r.close.first.reset();
+  r.close.client = side_end::open;
+  r.close.upstream = upstream_open_ ? side_end::open : side_end::never;
+  r.ok = false;
+  r.stop.errno_name.clear();
+  // stop: the phase it waits in, with the reason its timer would record if it fired now.
+  switch (static_cast<live_phase>(live_.phase.load(std::memory_order_relaxed))) {
+    case live_phase::inspect:
+      r.stop.phase = stop_phase::inspect;
+      r.stop.reason = rec_.bytes.from_client == 0 ? stop_reason::client_silent
+                                                  : stop_reason::hello_incomplete;
+      r.stop.by = stop_by::client;
+      break;
+    case live_phase::connect:
+      r.stop.phase = stop_phase::connect;
+      r.stop.reason = stop_reason::upstream_timeout;
+      r.stop.by = stop_by::upstream;
+      break;
+    case live_phase::first_reply:
+      r.stop.phase = stop_phase::first_reply;
+      r.stop.reason = stop_reason::upstream_silent;
+      r.stop.by = stop_by::upstream;
+      break;
+    case live_phase::stream:
+      r.stop.phase = stop_phase::stream;
+      r.stop.reason = stop_reason::idle_timeout;
+      r.stop.by = stop_by::proxy;
+      break;
+  }
+  if (!r.client_first) {
+    r.client_first = first_flight_obs{};
+  }
+  r.hint = hint_for(r);
+  l_.sink->push(std::move(r));
+}
+
+void connection::cap_data(dir d, const std::uint8_t* p, std::size_t n) {
+  if (cap_) {
+    cap_->data(d == dir::c2u ? capture::direction::client_to_server
+                             : capture::direction::server_to_client,
+               {p, n});
+  }
+}
+
+void connection::cap_end(dir d, bool reset) {
+  if (!cap_) {
+    return;
+  }
+  const auto cd =
+      d == dir::c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
+  if (reset) {
+    cap_->rst(cd);
+  } else {
+    cap_->fin(cd);
+  }
 }
 
 void connection::stop_relays() {
@@ -262,7 +406,8 @@ void connection::stop_relays() {
 bool connection::client_spoke_tls() const {
   // Only a whole ClientHello (or one too large to inspect) counts: a single 0x16 or 0x80 byte
   // merely starts like TLS, and an echo of it is not an upstream_not_tls.
-  return ccheck_.hello_complete || ccheck_.verdict == client_verdict::too_large;
+  return tls::client_sent_tls(ccheck_.hello_complete,
+                              ccheck_.verdict == client_verdict::too_large);
 }
 
 void connection::set_stop(stop_phase p, stop_reason r, stop_by by, int err) {
@@ -278,15 +423,20 @@ void connection::on_client_bytes(std::size_t n) {
   if (rec_.timing.client_first_byte < 0) {
     rec_.timing.client_first_byte = since_accept_us();
   }
-  rec_.bytes.from_client += n;
+  bump_counter(rec_.bytes.from_client, n);
   last_activity_ = steady::now();
 }
 
 void connection::on_upstream_bytes(std::size_t n) {
   if (rec_.timing.upstream_first_byte < 0) {
     rec_.timing.upstream_first_byte = since_accept_us();
+    if (l_.stats != nullptr && rec_.timing.upstream_connected >= 0) {
+      l_.stats->first_reply_seconds.observe_us(rec_.timing.upstream_first_byte -
+                                               rec_.timing.upstream_connected);
+    }
+    enter_phase(live_phase::stream);
   }
-  rec_.bytes.from_upstream += n;
+  bump_counter(rec_.bytes.from_upstream, n);
   last_activity_ = steady::now();
 }
 
@@ -362,6 +512,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
       if (cancelled_state(lm_state.cancelled())) {
         if (!ec) {
           on_client_bytes(n);
+          cap_data(dir::c2u, f.buf.get() + f.len, n);
           f.len += n;
           ++f.reads;
           const bool full = f.len == kFlightBufferBytes;
@@ -378,6 +529,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
     if (ec) {
       ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, true, rec_);
       f.done = true;
+      cap_end(dir::c2u, ec == asio::error::connection_reset);
       if (ec == asio::error::eof) {
         client_end_ = side_end::fin;
         if (f.len == 0 || !park) {
@@ -390,6 +542,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
       co_return ec == asio::error::connection_reset ? peek_end::reset : peek_end::error;
     }
     on_client_bytes(n);
+    cap_data(dir::c2u, f.buf.get() + f.len, n);
     f.len += n;
     ++f.reads;
     const bool full = f.len == kFlightBufferBytes;
@@ -485,6 +638,7 @@ asio::awaitable<connection::peek_end> connection::read_proxy_header() {
     pp_in_.resize(len + (ec ? 0 : n));
     if (!ec && n > 0) {
       on_client_bytes(n);
+      cap_data(dir::c2u, pp_in_.data() + len, n);
     }
     if (ec == asio::error::operation_aborted) {
       co_return peek_end::cancelled;
@@ -692,6 +846,13 @@ void connection::note_end(dir d, const pump_result& r) {
     client_.cancel(ignored);
     upstream_.cancel(ignored);
   };
+  // The capture gets each FIN/RST when it happens: a source's own end, or the reset a
+  // destination answered with (which ends the other direction).
+  if (r.end == pump_end::src_eof || r.end == pump_end::src_reset) {
+    cap_end(d, r.end == pump_end::src_reset);
+  } else if (r.end == pump_end::dst_reset) {
+    cap_end(c2u ? dir::u2c : dir::c2u, true);
+  }
   switch (r.end) {
     case pump_end::src_eof: {
       if (open(src_end)) {
@@ -790,6 +951,7 @@ asio::awaitable<void> connection::relay(dir d) {
       break;
     }
     const std::size_t start = f.len;
+    cap_data(d, f.buf.get() + start, n);
     f.len += n;
     ++f.reads;
     const bool full = f.len == kFlightBufferBytes;
@@ -834,6 +996,21 @@ asio::awaitable<void> connection::relay(dir d) {
   // 3. Stream: splice through a pipe, or the read/write fallback.
   if (res.end == pump_end::cancelled) {
     const pump_counters counters{&from, &to, &last_activity_, &abort_};
+    const auto cd =
+        c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
+    if (cap_ && cap_->wants_more(cd)) {
+      // The recorder still wants bytes: copy through userspace until its bound, then splice.
+      if (auto r = co_await capture_copy(d, counters)) {
+        res = *r;
+      }
+      if (abort_) {
+        co_return;
+      }
+    }
+  }
+  if (res.end == pump_end::cancelled) {
+    const pump_counters counters{&from, &to, &last_activity_, &abort_};
+    const std::uint64_t from_before = from;
     bool fallback = w_.no_splice;
     if (!fallback) {
       int perr = 0;
@@ -852,13 +1029,54 @@ asio::awaitable<void> connection::relay(dir d) {
       }
     }
     if (fallback) {
+      if (!w_.no_splice && l_.stats != nullptr) {
+        l_.stats->splice_fallbacks.fetch_add(1, std::memory_order_relaxed);
+      }
       auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
       res = co_await copy_pump(src, dst, {buf.get(), kCopyBufferBytes}, counters);
+    }
+    if (cap_) {
+      // Past the bound: only counted, so later sequence numbers (and the FIN) stay honest.
+      cap_->skipped(c2u ? capture::direction::client_to_server
+                        : capture::direction::server_to_client,
+                    from - from_before);
     }
   }
   if (!abort_) {
     note_end(d, res);
   }
+}
+
+asio::awaitable<std::optional<pump_result>> connection::capture_copy(dir d, pump_counters c) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  const bool c2u = d == dir::c2u;
+  auto& src = c2u ? client_ : upstream_;
+  auto& dst = c2u ? upstream_ : client_;
+  const auto cd =
+      c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
+  auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
+  while (cap_->wants_more(cd)) {
+    auto [rec, n] = co_await src.async_read_some(asio::buffer(buf.get(), kCopyBufferBytes), kTuple);
+    if (abort_) {
+      co_return pump_result{pump_end::cancelled, 0};
+    }
+    if (rec) {
+      co_return classify_read_error(rec);
+    }
+    *c.from += n;
+    *c.last_activity = steady::now();
+    cap_->data(cd, {buf.get(), n});
+    auto [wec, m] = co_await asio::async_write(dst, asio::buffer(buf.get(), n), kTuple);
+    *c.to += m;
+    if (wec) {
+      co_return classify_write_error(wec);
+    }
+    *c.last_activity = steady::now();
+    if (abort_) {
+      co_return pump_result{pump_end::cancelled, 0};
+    }
+  }
+  co_return std::nullopt;
 }
 
 void connection::classify_after_relay(std::optional<watch_fire> fired) {
@@ -960,6 +1178,15 @@ void connection::classify_after_relay(std::optional<watch_fire> fired) {
 }
 
 void connection::close_sockets() {
+  if (cap_) {
+    // FIN/RST the recorder has not seen yet (each is written at most once per direction): the
+    // client's own end, and what the client got from us (the upstream's end, or ours).
+    if (client_end_ == side_end::fin || client_end_ == side_end::rst) {
+      cap_end(dir::c2u, client_end_ == side_end::rst);
+    }
+    cap_end(dir::u2c, rst_client_ || upstream_end_ == side_end::rst);
+    cap_->close();
+  }
   std::error_code ignored;
   if (rst_client_) {
     reset_on_close(client_);
@@ -980,6 +1207,7 @@ void connection::finish() {
     rec_.client_first = first_flight_obs{};
   }
   rec_.hint = hint_for(rec_);
+  account_end();
   l_.sink->push(std::move(rec_));
 }
 
@@ -1091,6 +1319,8 @@ asio::awaitable<void> connection::run() {
   rec_.upstream = upstream_value{
       route != nullptr ? route->name : (cfg.transparent ? "original_dst" : "default"),
       target->text, {}, 0, 0};
+  connect_start_us_ = since_accept_us();
+  enter_phase(live_phase::connect);
   auto c = co_await (connect_upstream(*target) || watch(steady::now() + cfg.limits.connect) ||
                      read_client_flight(true));
   std::optional<stop_reason> connect_failed;
@@ -1167,6 +1397,10 @@ asio::awaitable<void> connection::run() {
   upstream_end_ = side_end::none;
   tune(upstream_);
   rec_.timing.upstream_connected = since_accept_us();
+  if (l_.stats != nullptr) {
+    l_.stats->connect_seconds.observe_us(rec_.timing.upstream_connected - connect_start_us_);
+  }
+  enter_phase(live_phase::first_reply);
   std::error_code ec;
   const auto rep = upstream_.remote_endpoint(ec);
   if (!ec) {

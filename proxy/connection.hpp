@@ -18,8 +18,10 @@
 
 #include <asio.hpp>
 
+#include "capture/pcapng_writer.hpp"
 #include "proxy/config.hpp"
 #include "proxy/inspect.hpp"
+#include "proxy/live.hpp"
 #include "proxy/log_sink.hpp"
 #include "proxy/record.hpp"
 #include "proxy/route.hpp"
@@ -35,6 +37,8 @@ struct listener_runtime {
   listener_config cfg;
   route_table routes;
   log_sink* sink = nullptr;
+  capture::capture_dir* capture = nullptr;  // null when capture is off; owned by the server
+  listener_stats* stats = nullptr;  // metrics (proxy/live.hpp); may be null in tests
 };
 
 // worker_state: per event loop (one thread); nothing in it is shared between workers.
@@ -43,6 +47,7 @@ struct worker_state {
   pipe_pool pipes;
   std::list<connection*> live;  // for the drain: every connection alive on this worker
   std::atomic<std::size_t>* active = nullptr;  // process-wide count (max-connections)
+  live_registry* registry = nullptr;  // the admin's view of this worker; may be null
 };
 
 class connection {
@@ -61,6 +66,11 @@ class connection {
   // request_shutdown: the drain timeout passed; end now and record proxy_shutdown.
   void request_shutdown();
   [[nodiscard]] duration drain_timeout() const { return l_.cfg.limits.drain; }
+
+  // publish_open_record: hands a copy of the record so far to the sink as an interim record
+  // ("state": "open"; stop = the phase it waits in and what its timer would record). Runs on the
+  // connection's own worker thread. No-op before the record was started.
+  void publish_open_record();
 
  private:
   enum class dir : std::uint8_t { c2u, u2c };
@@ -98,6 +108,11 @@ class connection {
   asio::awaitable<void> send_proxy_header();
   void end_at_inspect(stop_reason r, const char* pp_error);
   asio::awaitable<void> relay(dir d);
+  // capture_copy: the stream phase's read/write path while the recorder still wants bytes in
+  // `d`; returns nullopt once the bound is reached (the caller splices the rest).
+  asio::awaitable<std::optional<pump_result>> capture_copy(dir d, pump_counters c);
+  void cap_data(dir d, const std::uint8_t* p, std::size_t n);
+  void cap_end(dir d, bool reset);
 
   void start_record();
   [[nodiscard]] bool client_spoke_tls() const;
@@ -110,6 +125,8 @@ class connection {
   void close_sockets();
   void finish();
   std::int64_t since_accept_us() const;
+  void enter_phase(live_phase p);
+  void account_end();
 
   asio::ip::tcp::socket client_;
   asio::ip::tcp::socket upstream_;
@@ -136,10 +153,14 @@ class connection {
   int err_ = 0;
   bool shutdown_ = false;
   bool abort_ = false;
+  std::unique_ptr<capture::recorder> cap_;  // null when capture is off
   bool rst_client_ = false;
   bool rst_upstream_ = false;
   bool upstream_open_ = false;
   int relays_left_ = 0;
+  bool started_ = false;
+  live_conn live_;
+  std::int64_t connect_start_us_ = -1;
 };
 
 }  // namespace linesman::proxy

@@ -105,6 +105,12 @@ struct record {
   std::optional<proxy_out_value> proxy_out;
   std::optional<endpoint_value> original_dst;  // transparent mode
   std::string transparent_error;                // "redirect_loop", "no_original_dst"
+  // capture: the connection's capture file name, relative to the listener's capture directory
+  // (`<id>.pcapng`); omitted when capture is off or could not start.
+  std::optional<std::string> capture;
+  // open_state: an interim record of a connection still open (--log-open-every): serialized as
+  // "state": "open". Final records carry no "state" field.
+  bool open_state = false;
 };
 
 // format_rfc3339_us: "2026-11-26T12:00:00.123456Z".
