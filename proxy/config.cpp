@@ -575,6 +575,12 @@ run_config build_run_config(const cli_listener& cli,
     }
     out.listeners.push_back(std::move(l));
   } else {
+    if (cli.proxy_in || cli.proxy_out || cli.proxy_strip || !cli.proxy_trusted.empty() ||
+        cli.transparent) {
+      fail("--listen: required with the --proxy-protocol-* / --proxy-trusted / --transparent flags "
+           "(in a --config file use the listener keys proxy_protocol_in, trusted, "
+           "proxy_protocol_in_action, proxy_protocol_out, transparent)");
+    }
     if (cli.upstream || !cli.routes.empty() || cli.name) {
       fail("--listen: required with --upstream, --route and --listener-name");
     }
