@@ -489,19 +489,10 @@ asio::awaitable<void> connection::relay(dir d) {
     const pump_counters counters{&from, &to, &last_activity_, &abort_};
     bool fallback = w_.no_splice;
     if (!fallback) {
-      int perr = 0;
-      pipe_fds pipe = w_.pipes.take(perr);
-      if (!pipe.valid()) {
-        spdlog::debug("{} pipe2 failed ({}); using read/write", rec_.id, errno_name(perr));
+      res = co_await splice_pump(src, dst, w_.pipes, counters);
+      if (res.end == pump_end::no_splice) {
+        spdlog::debug("{} splice unavailable ({}); using read/write", rec_.id, errno_name(res.err));
         fallback = true;
-      } else {
-        res = co_await splice_pump(src, dst, pipe, counters);
-        if (res.end == pump_end::no_splice) {
-          fallback = true;
-        }
-        if (res.end == pump_end::src_eof || res.end == pump_end::no_splice) {
-          w_.pipes.give(std::move(pipe));  // empty: reusable
-        }
       }
     }
     if (fallback) {
