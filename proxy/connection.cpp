@@ -309,6 +309,20 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
 
 asio::awaitable<connection::connect_result> connection::connect_upstream(const host_port& target) {
   co_await asio::this_coro::throw_if_cancelled(false);
+  std::error_code aec;
+  const auto numeric = asio::ip::make_address(target.host, aec);
+  if (!aec) {
+    // A numeric address needs no resolver (asio's resolves on a helper thread: two thread hops
+    // and a getaddrinfo per connection).
+    auto [cec] = co_await upstream_.async_connect({numeric, target.port}, kTuple);
+    if (cec == asio::error::operation_aborted) {
+      co_return connect_result{connect_kind::cancelled, cec};
+    }
+    if (cec) {
+      co_return connect_result{connect_kind::failed, cec};
+    }
+    co_return connect_result{connect_kind::ok, {}};
+  }
   asio::ip::tcp::resolver resolver(client_.get_executor());
   // Resolved at connect time, every time: a container address may change between connections.
   auto [rec, results] = co_await resolver.async_resolve(
