@@ -6,6 +6,7 @@
 #include "tls/detect.hpp"
 #include "tls/names.hpp"
 #include "tls/server_hello.hpp"
+#include "tls/verdict.hpp"
 #include "tls/x509.hpp"
 
 #include <fcntl.h>
@@ -100,39 +101,6 @@ std::string errno_name(const std::error_code& ec) {
 
 double ms_since(steady::time_point t0) {
   return std::chrono::duration<double, std::milli>(steady::now() - t0).count();
-}
-
-// reply_code_refuses: "554 ...", "421-...": an SMTP/FTP-style reply code in the 4xx/5xx classes.
-bool reply_code_refuses(std::string_view s) {
-  return s.size() >= 3 && (s[0] == '4' || s[0] == '5') && s[1] >= '0' && s[1] <= '9' &&
-         s[2] >= '0' && s[2] <= '9' && (s.size() == 3 || s[3] == ' ' || s[3] == '-');
-}
-
-// is_refusal: a protocol-level "no" in the upstream's first line. Must stay the same rules as the
-// proxy's access log (proxy/inspect.cpp is_refusal; capture/ cannot link proxy/), read from
-// tls::detect's protocol and printable summary only.
-bool is_refusal(const tls::detection& d) {
-  const std::string_view s = d.summary.view();
-  auto starts = [&](std::string_view p) { return s.substr(0, p.size()) == p; };
-  if (d.proto == tls::protocol::unknown && starts("text: ")) {
-    return reply_code_refuses(s.substr(6));
-  }
-  switch (d.proto) {
-    case tls::protocol::smtp:
-    case tls::protocol::ftp:
-      return reply_code_refuses(s);
-    case tls::protocol::pop3:
-      return starts("-ERR");
-    case tls::protocol::imap:
-      return starts("* BYE");
-    case tls::protocol::postgres:
-      return s.find("ErrorResponse") != std::string_view::npos || starts("FATAL") ||
-             starts("ERROR") || starts("PANIC");
-    case tls::protocol::mysql:
-      return starts("ERR") || s.find("error") != std::string_view::npos;
-    default:
-      return false;
-  }
 }
 
 std::string tm_rfc3339(const ASN1_TIME* t) {
@@ -410,23 +378,22 @@ void classify(std::span<const std::uint8_t> reply, std::span<const std::uint8_t>
     v.reason = reason;
     v.by = "upstream";
   };
-  if (f.alert) {
-    failed("upstream_tls_alert");
-    return;
+  // The decision is tls::classify_first_reply, shared with the proxy's access log.
+  switch (tls::classify_first_reply(st, f.alert.has_value(), client_tls, d)) {
+    case tls::first_reply::tls_alert:
+      failed("upstream_tls_alert");
+      return;
+    case tls::first_reply::not_tls:
+      failed("upstream_not_tls");
+      return;
+    case tls::first_reply::refusal:
+      failed("upstream_error_reply");
+      return;
+    case tls::first_reply::tls:
+    case tls::first_reply::plaintext:
+      good();
+      return;
   }
-  if (st != tls::server_status::not_tls) {
-    good();
-    return;
-  }
-  if (client_tls) {
-    failed("upstream_not_tls");
-    return;
-  }
-  if (is_refusal(d)) {
-    failed("upstream_error_reply");
-    return;
-  }
-  good();
 }
 
 // reply_decided: whether the reply so far is enough to judge (no need to wait for more).
@@ -773,8 +740,8 @@ bool replay(const replay_input& in, const replay_options& opts, verdict& out, st
   const hello_facts hello = read_hello(flight);
   // As in the proxy: only a whole ClientHello (or one too large to inspect) makes a non-TLS
   // reply upstream_not_tls; bytes that merely start like TLS could be echoed back legitimately.
-  const bool client_tls =
-      hello.status == tls::hello_status::complete || hello.status == tls::hello_status::too_large;
+  const bool client_tls = tls::client_sent_tls(hello.status == tls::hello_status::complete,
+                                               hello.status == tls::hello_status::too_large);
   out.client_protocol = std::string(
       tls::protocol_name(tls::detect_first_flight(flight, tls::direction::client_to_server).proto));
   if (hello.status != tls::hello_status::not_tls) {

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -104,12 +105,124 @@ void check_listener(const listener_config& l, const std::string& where) {
   if (!is_ip_literal(l.listen.host)) {
     fail(where + ": listen address '" + l.listen.text + "' must be an IP address and port");
   }
-  if (!l.upstream && l.routes.empty()) {
-    fail(where + ": a listener needs an upstream or at least one route");
+  if (!l.upstream && l.routes.empty() && !l.transparent) {
+    fail(where + ": a listener needs an upstream, at least one route, or transparent: true");
+  }
+}
+
+proxy_in_mode parse_proxy_in(const std::string& v, const std::string& where) {
+  if (v == "off") {
+    return proxy_in_mode::off;
+  }
+  if (v == "auto") {
+    return proxy_in_mode::auto_detect;
+  }
+  if (v == "v1") {
+    return proxy_in_mode::v1;
+  }
+  if (v == "v2") {
+    return proxy_in_mode::v2;
+  }
+  fail(where + ": '" + v + "' is not one of off, auto, v1, v2");
+}
+
+int parse_proxy_out(const std::string& v, const std::string& where) {
+  if (v == "v1") {
+    return 1;
+  }
+  if (v == "v2") {
+    return 2;
+  }
+  if (v == "off") {
+    return 0;
+  }
+  fail(where + ": '" + v + "' is not one of v1, v2, off");
+}
+
+std::vector<cidr> default_trusted() {
+  return {parse_cidr("127.0.0.0/8", "trusted"), parse_cidr("::1/128", "trusted")};
+}
+
+// yaml_proxy_protocol: a listener's proxy_protocol_in, proxy_protocol_in_action, trusted and
+// proxy_protocol_out keys.
+void yaml_proxy_protocol(const std::string& file, const YAML::Node& node, const std::string& path,
+                         proxy_protocol_config& pp) {
+  if (const auto v = node["proxy_protocol_in"]) {
+    pp.in = parse_proxy_in(yaml_scalar(file, v, path + ".proxy_protocol_in"),
+                           yaml_where(file, v, path + ".proxy_protocol_in"));
+  }
+  if (const auto v = node["proxy_protocol_in_action"]) {
+    const auto a = yaml_scalar(file, v, path + ".proxy_protocol_in_action");
+    if (a != "forward" && a != "strip") {
+      fail(yaml_where(file, v, path + ".proxy_protocol_in_action") + ": '" + a +
+           "' is not one of forward, strip");
+    }
+    pp.strip = a == "strip";
+  }
+  if (const auto v = node["proxy_protocol_out"]) {
+    pp.out = parse_proxy_out(yaml_scalar(file, v, path + ".proxy_protocol_out"),
+                             yaml_where(file, v, path + ".proxy_protocol_out"));
+  }
+  if (const auto v = node["trusted"]) {
+    if (!v.IsSequence()) {
+      fail(yaml_where(file, v, path + ".trusted") + ": expected a list of CIDRs");
+    }
+    pp.trusted.clear();
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const std::string key = path + ".trusted[" + std::to_string(i) + "]";
+      pp.trusted.push_back(
+          parse_cidr(yaml_scalar(file, v[i], key), yaml_where(file, v[i], key)));
+    }
   }
 }
 
 }  // namespace
+
+cidr parse_cidr(std::string_view text, std::string_view what) {
+  const std::string bad = std::string(what) + ": bad network '" + std::string(text) +
+                          "' (use 10.0.0.0/8, 2001:db8::/32 or an address)";
+  cidr out;
+  out.text = std::string(text);
+  const auto slash = text.find('/');
+  const std::string host(text.substr(0, slash));
+  if (inet_pton(AF_INET, host.c_str(), out.addr.data()) == 1) {
+    out.len = 4;
+  } else if (inet_pton(AF_INET6, host.c_str(), out.addr.data()) == 1) {
+    out.len = 16;
+  } else {
+    fail(bad);
+  }
+  unsigned prefix = out.len * 8u;
+  if (slash != std::string_view::npos) {
+    const auto p = text.substr(slash + 1);
+    const auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), prefix);
+    if (p.empty() || ec != std::errc() || ptr != p.data() + p.size() || prefix > out.len * 8u) {
+      fail(bad);
+    }
+  }
+  out.prefix = static_cast<std::uint8_t>(prefix);
+  return out;
+}
+
+bool cidr_contains(const cidr& net, std::span<const std::uint8_t> addr) {
+  static constexpr std::array<std::uint8_t, 12> kMapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (addr.size() == 16 && net.len == 4 && std::equal(kMapped.begin(), kMapped.end(), addr.begin())) {
+    addr = addr.subspan(12);
+  }
+  if (addr.size() != net.len) {
+    return false;
+  }
+  unsigned bits = net.prefix;
+  for (std::size_t i = 0; i < addr.size() && bits > 0; ++i) {
+    const unsigned take = bits >= 8 ? 8u : bits;
+    const auto mask = static_cast<std::uint8_t>(0xffu << (8u - take));
+    if ((addr[i] & mask) != (net.addr[i] & mask)) {
+      return false;
+    }
+    bits -= take;
+  }
+  return true;
+}
 
 duration parse_duration(std::string_view text, std::string_view what) {
   const std::string bad = std::string(what) + ": bad duration '" + std::string(text) +
@@ -150,6 +263,29 @@ duration parse_duration(std::string_view text, std::string_view what) {
     fail(bad);
   }
   return duration(static_cast<duration::rep>(ms));
+}
+
+std::uint64_t parse_capture_bytes(std::string_view text, std::string_view what) {
+  if (text == "all") {
+    return ~std::uint64_t{0};
+  }
+  std::string_view digits = text;
+  std::uint64_t unit = 1;
+  if (!digits.empty() && (digits.back() == 'k' || digits.back() == 'K')) {
+    unit = 1024;
+    digits.remove_suffix(1);
+  } else if (!digits.empty() && (digits.back() == 'm' || digits.back() == 'M')) {
+    unit = 1024 * 1024;
+    digits.remove_suffix(1);
+  }
+  std::uint64_t v = 0;
+  const auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size() || v == 0 ||
+      v > (std::uint64_t{1} << 50) / unit) {
+    fail(std::string(what) + ": '" + std::string(text) +
+         "' is not a byte count (like 65536, 64k, 10M) or 'all'");
+  }
+  return v * unit;
 }
 
 host_port parse_host_port(std::string_view text, std::string_view what, bool allow_zero_port) {
@@ -208,7 +344,7 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
   if (!root.IsMap()) {
     fail(file + ": expected a mapping with 'listeners' (and optionally 'defaults')");
   }
-  check_keys(file, root, "", {"defaults", "listeners"});
+  check_keys(file, root, "", {"defaults", "listeners", "admin"});
   timeouts defaults = base;
   if (const auto d = root["defaults"]) {
     check_keys(file, d, "defaults", {"timeouts"});
@@ -226,9 +362,20 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     const auto node = ls[i];
     const std::string path = "listeners[" + std::to_string(i) + "]";
     check_keys(file, node, path,
-               {"name", "listen", "upstream", "routes", "access_log", "timeouts"});
+               {"name", "listen", "upstream", "routes", "access_log", "timeouts", "capture",
+                "proxy_protocol_in", "proxy_protocol_in_action", "proxy_protocol_out",
+                "trusted", "transparent"});
     listener_config l;
     l.limits = defaults;
+    l.pp.trusted = default_trusted();
+    yaml_proxy_protocol(file, node, path, l.pp);
+    if (const auto t = node["transparent"]) {
+      const auto v = yaml_scalar(file, t, path + ".transparent");
+      if (v != "true" && v != "false") {
+        fail(yaml_where(file, t, path + ".transparent") + ": expected true or false");
+      }
+      l.transparent = v == "true";
+    }
     const auto listen = node["listen"];
     if (!listen) {
       fail(yaml_where(file, node, path + ".listen") + ": missing");
@@ -249,6 +396,30 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     if (const auto t = node["timeouts"]) {
       yaml_timeouts(file, t, path + ".timeouts", l.limits);
     }
+    if (const auto c = node["capture"]) {
+      const std::string cpath = path + ".capture";
+      if (!c.IsMap()) {
+        fail(yaml_where(file, c, cpath) + ": expected a mapping with dir, bytes, max_total_bytes");
+      }
+      check_keys(file, c, cpath, {"dir", "bytes", "max_total_bytes"});
+      const auto d = c["dir"];
+      if (!d) {
+        fail(yaml_where(file, c, cpath + ".dir") + ": missing");
+      }
+      l.capture.dir = yaml_scalar(file, d, cpath + ".dir");
+      if (l.capture.dir.empty()) {
+        fail(yaml_where(file, d, cpath + ".dir") + ": empty");
+      }
+      if (const auto b = c["bytes"]) {
+        l.capture.bytes_per_direction = parse_capture_bytes(
+            yaml_scalar(file, b, cpath + ".bytes"), yaml_where(file, b, cpath + ".bytes"));
+      }
+      if (const auto m = c["max_total_bytes"]) {
+        const auto v = parse_capture_bytes(yaml_scalar(file, m, cpath + ".max_total_bytes"),
+                                           yaml_where(file, m, cpath + ".max_total_bytes"));
+        l.capture.max_total_bytes = v;
+      }
+    }
     if (const auto rs = node["routes"]) {
       if (!rs.IsSequence()) {
         fail(yaml_where(file, rs, path + ".routes") + ": expected a list");
@@ -256,7 +427,7 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
       for (std::size_t j = 0; j < rs.size(); ++j) {
         const auto r = rs[j];
         const std::string rpath = path + ".routes[" + std::to_string(j) + "]";
-        check_keys(file, r, rpath, {"sni", "upstream", "name"});
+        check_keys(file, r, rpath, {"sni", "upstream", "name", "proxy_protocol_out"});
         route_config rc;
         const auto sni = r["sni"];
         const auto up = r["upstream"];
@@ -274,6 +445,10 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
         if (const auto n = r["name"]) {
           rc.name = yaml_scalar(file, n, rpath + ".name");
         }
+        if (const auto po = r["proxy_protocol_out"]) {
+          rc.proxy_out = parse_proxy_out(yaml_scalar(file, po, rpath + ".proxy_protocol_out"),
+                                         yaml_where(file, po, rpath + ".proxy_protocol_out"));
+        }
         l.routes.push_back(std::move(rc));
       }
     }
@@ -281,6 +456,59 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     out.push_back(std::move(l));
   }
   return out;
+}
+
+admin_config load_yaml_admin(const std::string& text, const std::string& file) {
+  admin_config out;
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    fail(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  if (!root.IsMap() || !root["admin"]) {
+    return out;
+  }
+  const auto a = root["admin"];
+  check_keys(file, a, "admin", {"listen", "token", "allow_remote"});
+  if (const auto l = a["listen"]) {
+    out.listen = yaml_scalar(file, l, "admin.listen");
+    (void)parse_host_port(out.listen, yaml_where(file, l, "admin.listen"), true);
+  }
+  if (const auto t = a["token"]) {
+    out.token = yaml_scalar(file, t, "admin.token");
+  }
+  if (const auto r = a["allow_remote"]) {
+    const auto v = yaml_scalar(file, r, "admin.allow_remote");
+    if (v != "true" && v != "false") {
+      fail(yaml_where(file, r, "admin.allow_remote") + ": expected true or false");
+    }
+    out.allow_remote = v == "true";
+  }
+  return out;
+}
+
+void check_admin(const admin_config& a, std::string_view what) {
+  if (a.listen.empty()) {
+    return;
+  }
+  const auto hp = parse_host_port(a.listen, what, true);
+  if (!is_ip_literal(hp.host)) {
+    fail(std::string(what) + ": '" + a.listen + "' must be an IP address and port");
+  }
+  in_addr v4{};
+  in6_addr v6{};
+  if (::inet_pton(AF_INET, hp.host.c_str(), &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) {
+    return;
+  }
+  if (::inet_pton(AF_INET6, hp.host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6)) {
+    return;
+  }
+  if (!a.allow_remote || a.token.empty()) {
+    fail(std::string(what) + ": '" + a.listen +
+         "' is not a loopback address; the admin endpoint shows every connection, so a "
+         "non-loopback bind needs --admin-allow-remote and --admin-token");
+  }
 }
 
 run_config build_run_config(const cli_listener& cli,
@@ -295,6 +523,7 @@ run_config build_run_config(const cli_listener& cli,
     std::stringstream ss;
     ss << in.rdbuf();
     out.listeners = load_yaml_listeners(ss.str(), *config_path, base, cli);
+    out.admin = load_yaml_admin(ss.str(), *config_path);
   }
   if (cli.listen) {
     listener_config l;
@@ -320,14 +549,38 @@ run_config build_run_config(const cli_listener& cli,
     }
     l.limits = base;
     apply_timeout_flags(cli, l.limits);
+    l.pp.trusted = default_trusted();
+    if (cli.proxy_in) {
+      l.pp.in = parse_proxy_in(*cli.proxy_in, "--proxy-protocol-in");
+    }
+    l.pp.strip = cli.proxy_strip;
+    if (cli.proxy_out) {
+      l.pp.out = parse_proxy_out(*cli.proxy_out, "--proxy-protocol-out");
+    }
+    if (!cli.proxy_trusted.empty()) {
+      l.pp.trusted.clear();
+      for (const auto& t : cli.proxy_trusted) {
+        l.pp.trusted.push_back(parse_cidr(t, "--proxy-trusted"));
+      }
+    }
+    if ((l.pp.strip || !cli.proxy_trusted.empty()) && l.pp.in == proxy_in_mode::off) {
+      fail("--proxy-protocol-in: required with --proxy-protocol-strip and --proxy-trusted");
+    }
     if (!is_ip_literal(l.listen.host)) {
       fail("--listen: '" + l.listen.text + "' must be an IP address and port");
     }
-    if (!l.upstream && l.routes.empty()) {
-      fail("--upstream: required (or at least one --route) with --listen");
+    l.transparent = cli.transparent;
+    if (!l.upstream && l.routes.empty() && !l.transparent) {
+      fail("--upstream: required (or at least one --route, or --transparent) with --listen");
     }
     out.listeners.push_back(std::move(l));
   } else {
+    if (cli.proxy_in || cli.proxy_out || cli.proxy_strip || !cli.proxy_trusted.empty() ||
+        cli.transparent) {
+      fail("--listen: required with the --proxy-protocol-* / --proxy-trusted / --transparent flags "
+           "(in a --config file use the listener keys proxy_protocol_in, trusted, "
+           "proxy_protocol_in_action, proxy_protocol_out, transparent)");
+    }
     if (cli.upstream || !cli.routes.empty() || cli.name) {
       fail("--listen: required with --upstream, --route and --listener-name");
     }
@@ -335,6 +588,24 @@ run_config build_run_config(const cli_listener& cli,
   }
   if (out.listeners.empty()) {
     fail("--listen or --config: nothing to listen on");
+  }
+  if (cli.capture_bytes && !cli.capture) {
+    fail("--capture-bytes: needs --capture DIR");
+  }
+  if (cli.capture) {
+    if (cli.capture->empty()) {
+      fail("--capture: empty directory name");
+    }
+    const std::uint64_t bytes = cli.capture_bytes
+                                    ? parse_capture_bytes(*cli.capture_bytes, "--capture-bytes")
+                                    : capture_config{}.bytes_per_direction;
+    // The flag covers every listener without its own `capture:` in the file.
+    for (auto& l : out.listeners) {
+      if (l.capture.dir.empty()) {
+        l.capture.dir = *cli.capture;
+        l.capture.bytes_per_direction = bytes;
+      }
+    }
   }
   return out;
 }

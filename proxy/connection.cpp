@@ -1,15 +1,22 @@
 #include "proxy/connection.hpp"
 
+#include <arpa/inet.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
 
 #include "proxy/hint.hpp"
+#include "tls/proxy_header.hpp"
+#include "tls/verdict.hpp"
 
 namespace linesman::proxy {
 namespace {
@@ -70,6 +77,131 @@ bool cancelled_state(asio::cancellation_type t) { return t != asio::cancellation
     }                                                                  \
   } while (false)
 
+// pp_endpoint_value: a PROXY header endpoint as the record shows it.
+endpoint_value pp_endpoint_value(const tls::proxy_endpoint& ep) {
+  endpoint_value v;
+  std::array<char, INET6_ADDRSTRLEN> text{};
+  const int af = ep.addr_len == 4 ? AF_INET : AF_INET6;
+  if (inet_ntop(af, ep.addr.data(), text.data(), static_cast<socklen_t>(text.size())) != nullptr) {
+    v.ip = text.data();
+  }
+  v.port = ep.port;
+  return v;
+}
+
+// to_pp_endpoint: a recorded endpoint back into PROXY header form; addr_len 0 if unparsable.
+tls::proxy_endpoint to_pp_endpoint(const endpoint_value& v) {
+  tls::proxy_endpoint ep;
+  if (inet_pton(AF_INET, v.ip.c_str(), ep.addr.data()) == 1) {
+    ep.addr_len = 4;
+  } else if (inet_pton(AF_INET6, v.ip.c_str(), ep.addr.data()) == 1) {
+    ep.addr_len = 16;
+  }
+  ep.port = v.port;
+  return ep;
+}
+
+// tlv_text: a TLV value as text when printable, else as lowercase hex.
+std::string tlv_text(std::span<const std::uint8_t> v) {
+  bool printable = true;
+  for (const auto b : v) {
+    printable = printable && b >= 0x20 && b < 0x7f;
+  }
+  std::string out;
+  if (printable) {
+    out.assign(v.begin(), v.end());
+    return out;
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (const auto b : v) {
+    out += kHex[b >> 4];
+    out += kHex[b & 0x0f];
+  }
+  return out;
+}
+
+// pp_tlvs_json: the v2 TLVs by name (first occurrence of each; unknown types listed by number).
+nlohmann::json pp_tlvs_json(const tls::proxy_header& h) {
+  nlohmann::json t = nlohmann::json::object();
+  if (!h.alpn.empty()) {
+    t["alpn"] = tlv_text(h.alpn);
+  }
+  if (!h.authority.empty()) {
+    t["authority"] = tlv_text(h.authority);
+  }
+  if (!h.unique_id.empty()) {
+    t["unique_id"] = tlv_text(h.unique_id);
+  }
+  if (!h.netns.empty()) {
+    t["netns"] = tlv_text(h.netns);
+  }
+  if (h.has_crc32c) {
+    t["crc32c"] = h.crc32c_ok ? "ok" : "mismatch";
+  }
+  if (h.ssl.present) {
+    nlohmann::json ssl{{"client", h.ssl.client}, {"verify", h.ssl.verify}};
+    if (!h.ssl.version.empty()) {
+      ssl["version"] = tlv_text(h.ssl.version);
+    }
+    if (!h.ssl.cn.empty()) {
+      ssl["cn"] = tlv_text(h.ssl.cn);
+    }
+    if (!h.ssl.cipher.empty()) {
+      ssl["cipher"] = tlv_text(h.ssl.cipher);
+    }
+    t["ssl"] = std::move(ssl);
+  }
+  nlohmann::json other = nlohmann::json::array();
+  tls::byte_reader block(h.tlvs);
+  tls::proxy_tlv tlv;
+  for (int i = 0; i < 4096 && tls::next_proxy_tlv(block, tlv); ++i) {
+    switch (tlv.type) {
+      case tls::kPp2TypeAlpn:
+      case tls::kPp2TypeAuthority:
+      case tls::kPp2TypeCrc32c:
+      case tls::kPp2TypeNoop:
+      case tls::kPp2TypeUniqueId:
+      case tls::kPp2TypeSsl:
+      case tls::kPp2TypeNetns: break;
+      default: other.push_back(tlv.type);
+    }
+  }
+  if (!other.empty()) {
+    t["other_types"] = std::move(other);
+  }
+  return t;
+}
+
+// original_dst: the destination the client dialled before a REDIRECT rewrote it (conntrack's
+// original tuple). nullopt when the socket has none (not redirected, no conntrack).
+std::optional<endpoint_value> original_dst(int fd, bool v6) {
+  endpoint_value v;
+  std::array<char, INET6_ADDRSTRLEN> text{};
+  if (v6) {
+    sockaddr_in6 sa{};
+    socklen_t len = sizeof(sa);
+    if (::getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, &sa, &len) != 0) {
+      return std::nullopt;
+    }
+    if (inet_ntop(AF_INET6, &sa.sin6_addr, text.data(), text.size()) == nullptr) {
+      return std::nullopt;
+    }
+    v.port = ntohs(sa.sin6_port);
+  } else {
+    sockaddr_in sa{};
+    socklen_t len = sizeof(sa);
+    if (::getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, &sa, &len) != 0) {
+      return std::nullopt;
+    }
+    if (inet_ntop(AF_INET, &sa.sin_addr, text.data(), text.size()) == nullptr) {
+      return std::nullopt;
+    }
+    v.port = ntohs(sa.sin_port);
+  }
+  v.ip = text.data();
+  return v;
+}
+
 }  // namespace
 
 connection::connection(asio::ip::tcp::socket client, const listener_runtime& l, worker_state& w,
@@ -82,9 +214,14 @@ connection::connection(asio::ip::tcp::socket client, const listener_runtime& l, 
   w_.live.push_front(this);
   reg_ = w_.live.begin();
   rec_.id = std::move(id);
+  live_.id = rec_.id;
+  live_.listener = l_.stats;
 }
 
 connection::~connection() {
+  if (w_.registry != nullptr) {
+    w_.registry->unlink(live_);
+  }
   w_.live.erase(reg_);
   if (w_.active != nullptr) {
     w_.active->fetch_sub(1, std::memory_order_relaxed);
@@ -117,7 +254,145 @@ void connection::start_record() {
   if (!ec) {
     rec_.local = to_value(local);
   }
+  if (l_.capture != nullptr && !l_.capture->stopped()) {
+    // The capture shows the conversation as the client had it: client <-> linesman's listener,
+    // its SYN stamped with the accept time.
+    std::error_code rec_ec;
+    const auto cep = client_.remote_endpoint(rec_ec);
+    const auto lep = client_.local_endpoint(ec);
+    if (!rec_ec && !ec) {
+      std::string name;
+      cap_ = l_.capture->start(rec_.id, cep, lep, name, rec_.ts);
+      if (cap_) {
+        rec_.capture = std::move(name);
+      }
+    }
+  }
   tune(client_);
+  live_.client = rec_.client.ip.find(':') != std::string::npos
+                     ? "[" + rec_.client.ip + "]:" + std::to_string(rec_.client.port)
+                     : rec_.client.ip + ":" + std::to_string(rec_.client.port);
+  live_.accepted_wall = rec_.ts;
+  live_.accepted_ns.store(steady_ns(), std::memory_order_relaxed);
+  live_.from_client = &rec_.bytes.from_client;
+  live_.from_upstream = &rec_.bytes.from_upstream;
+  set_phase(live_, live_phase::inspect);
+  if (w_.registry != nullptr) {
+    w_.registry->link(live_);
+  }
+  started_ = true;
+}
+
+void connection::enter_phase(live_phase p) {
+  if (w_.registry != nullptr) {
+    const std::string* sni = nullptr;
+    if (live_.sni.empty() && rec_.tls && rec_.tls->sni) {
+      sni = &*rec_.tls->sni;  // read on this thread; written under the lock below
+    }
+    const std::string* route = rec_.route ? &*rec_.route : nullptr;
+    const std::string* up = rec_.upstream ? &rec_.upstream->address : nullptr;
+    w_.registry->set_strings(live_, sni, route, up);
+  }
+  set_phase(live_, p);
+}
+
+void connection::account_end() {
+  listener_stats* st = l_.stats;
+  const auto account = [&] {
+    if (st == nullptr) {
+      return;
+    }
+    const auto p = static_cast<std::size_t>(rec_.stop.phase);
+    const auto r = static_cast<std::size_t>(rec_.stop.reason);
+    if (p < kStopPhases && r < kStopReasons) {
+      st->ended[p][r].fetch_add(1, std::memory_order_relaxed);
+    }
+    st->closed_from_client.fetch_add(rec_.bytes.from_client, std::memory_order_relaxed);
+    st->closed_from_upstream.fetch_add(rec_.bytes.from_upstream, std::memory_order_relaxed);
+    peek_outcome o = peek_outcome::incomplete;
+    if (rec_.bytes.from_client == 0) {
+      o = peek_outcome::none;
+    } else if (ccheck_.hello_complete) {
+      o = peek_outcome::complete;
+    } else if (ccheck_.verdict == client_verdict::malformed) {
+      o = peek_outcome::malformed;
+    } else if (ccheck_.verdict == client_verdict::too_large) {
+      o = peek_outcome::too_large;
+    } else if (!ccheck_.tls && ccheck_.verdict == client_verdict::done) {
+      o = peek_outcome::not_tls;
+    }
+    st->peek[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
+  };
+  if (w_.registry != nullptr) {
+    // Counted and unlinked in one step: a scrape sees this connection either open or ended.
+    w_.registry->unlink(live_, account);
+  } else {
+    account();
+  }
+}
+
+void connection::publish_open_record() {
+  if (!started_ || live_.linked == false) {
+    return;
+  }
+  record r = rec_;
+  r.open_state = true;
+  r.duration_us = since_accept_us();
+  r.close.first.reset();
+  r.close.client = side_end::open;
+  r.close.upstream = upstream_open_ ? side_end::open : side_end::never;
+  r.ok = false;
+  r.stop.errno_name.clear();
+  // stop: the phase it waits in, with the reason its timer would record if it fired now.
+  switch (static_cast<live_phase>(live_.phase.load(std::memory_order_relaxed))) {
+    case live_phase::inspect:
+      r.stop.phase = stop_phase::inspect;
+      r.stop.reason = rec_.bytes.from_client == 0 ? stop_reason::client_silent
+                                                  : stop_reason::hello_incomplete;
+      r.stop.by = stop_by::client;
+      break;
+    case live_phase::connect:
+      r.stop.phase = stop_phase::connect;
+      r.stop.reason = stop_reason::upstream_timeout;
+      r.stop.by = stop_by::upstream;
+      break;
+    case live_phase::first_reply:
+      r.stop.phase = stop_phase::first_reply;
+      r.stop.reason = stop_reason::upstream_silent;
+      r.stop.by = stop_by::upstream;
+      break;
+    case live_phase::stream:
+      r.stop.phase = stop_phase::stream;
+      r.stop.reason = stop_reason::idle_timeout;
+      r.stop.by = stop_by::proxy;
+      break;
+  }
+  if (!r.client_first) {
+    r.client_first = first_flight_obs{};
+  }
+  r.hint = hint_for(r);
+  l_.sink->push(std::move(r));
+}
+
+void connection::cap_data(dir d, const std::uint8_t* p, std::size_t n) {
+  if (cap_) {
+    cap_->data(d == dir::c2u ? capture::direction::client_to_server
+                             : capture::direction::server_to_client,
+               {p, n});
+  }
+}
+
+void connection::cap_end(dir d, bool reset) {
+  if (!cap_) {
+    return;
+  }
+  const auto cd =
+      d == dir::c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
+  if (reset) {
+    cap_->rst(cd);
+  } else {
+    cap_->fin(cd);
+  }
 }
 
 void connection::stop_relays() {
@@ -131,7 +406,8 @@ void connection::stop_relays() {
 bool connection::client_spoke_tls() const {
   // Only a whole ClientHello (or one too large to inspect) counts: a single 0x16 or 0x80 byte
   // merely starts like TLS, and an echo of it is not an upstream_not_tls.
-  return ccheck_.hello_complete || ccheck_.verdict == client_verdict::too_large;
+  return tls::client_sent_tls(ccheck_.hello_complete,
+                              ccheck_.verdict == client_verdict::too_large);
 }
 
 void connection::set_stop(stop_phase p, stop_reason r, stop_by by, int err) {
@@ -147,15 +423,20 @@ void connection::on_client_bytes(std::size_t n) {
   if (rec_.timing.client_first_byte < 0) {
     rec_.timing.client_first_byte = since_accept_us();
   }
-  rec_.bytes.from_client += n;
+  bump_counter(rec_.bytes.from_client, n);
   last_activity_ = steady::now();
 }
 
 void connection::on_upstream_bytes(std::size_t n) {
   if (rec_.timing.upstream_first_byte < 0) {
     rec_.timing.upstream_first_byte = since_accept_us();
+    if (l_.stats != nullptr && rec_.timing.upstream_connected >= 0) {
+      l_.stats->first_reply_seconds.observe_us(rec_.timing.upstream_first_byte -
+                                               rec_.timing.upstream_connected);
+    }
+    enter_phase(live_phase::stream);
   }
-  rec_.bytes.from_upstream += n;
+  bump_counter(rec_.bytes.from_upstream, n);
   last_activity_ = steady::now();
 }
 
@@ -231,6 +512,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
       if (cancelled_state(lm_state.cancelled())) {
         if (!ec) {
           on_client_bytes(n);
+          cap_data(dir::c2u, f.buf.get() + f.len, n);
           f.len += n;
           ++f.reads;
           const bool full = f.len == kFlightBufferBytes;
@@ -247,6 +529,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
     if (ec) {
       ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, true, rec_);
       f.done = true;
+      cap_end(dir::c2u, ec == asio::error::connection_reset);
       if (ec == asio::error::eof) {
         client_end_ = side_end::fin;
         if (f.len == 0 || !park) {
@@ -259,6 +542,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
       co_return ec == asio::error::connection_reset ? peek_end::reset : peek_end::error;
     }
     on_client_bytes(n);
+    cap_data(dir::c2u, f.buf.get() + f.len, n);
     f.len += n;
     ++f.reads;
     const bool full = f.len == kFlightBufferBytes;
@@ -344,6 +628,223 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
   co_return connect_result{connect_kind::ok, {}};
 }
 
+asio::awaitable<connection::peek_end> connection::read_proxy_header() {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  // Each read asks for at most what the header can still need (v1: one byte at a time after the
+  // 12 that both signatures share; v2: up to the length its fixed part gives), so the client's
+  // own bytes after the header stay in the socket for inspection. Every read adds at least one
+  // byte and a header is at most 16 + 65535 bytes: the loop is bounded.
+  pp_in_.reserve(tls::kProxyV1MaxLen);
+  for (std::size_t i = 0; i <= tls::kProxyV2HeaderLen + 65535; ++i) {
+    const std::size_t len = pp_in_.size();
+    std::size_t want = 1;
+    if (len < tls::kProxyV2Signature.size()) {
+      want = tls::kProxyV2Signature.size() - len;
+    } else if (pp_in_.front() != 'P' && len < tls::kProxyV2HeaderLen) {
+      want = tls::kProxyV2HeaderLen - len;
+    } else if (pp_in_.front() != 'P') {
+      const std::size_t total =
+          tls::kProxyV2HeaderLen + (std::size_t{pp_in_[14]} << 8u) + std::size_t{pp_in_[15]};
+      want = total > len ? total - len : 1;
+    }
+    pp_in_.resize(len + want);
+    auto [ec, n] = co_await client_.async_read_some(asio::buffer(pp_in_.data() + len, want), kTuple);
+    pp_in_.resize(len + (ec ? 0 : n));
+    if (!ec && n > 0) {
+      on_client_bytes(n);
+      cap_data(dir::c2u, pp_in_.data() + len, n);
+    }
+    if (ec == asio::error::operation_aborted) {
+      co_return peek_end::cancelled;
+    }
+    if (ec == asio::error::eof) {
+      client_end_ = side_end::fin;
+      co_return peek_end::eof;
+    }
+    if (ec) {
+      err_ = errno_of(ec);
+      client_end_ = ec == asio::error::connection_reset ? side_end::rst : side_end::error;
+      co_return ec == asio::error::connection_reset ? peek_end::reset : peek_end::error;
+    }
+    tls::proxy_header h;
+    if (tls::parse_proxy_header(pp_in_, h) != tls::proxy_status::incomplete) {
+      co_return peek_end::decided;
+    }
+    LINESMAN_RETURN_IF_CANCELLED(peek_end::cancelled);
+  }
+  co_return peek_end::decided;
+}
+
+void connection::end_at_inspect(stop_reason r, const char* pp_error) {
+  if (!rec_.proxy_protocol) {
+    rec_.proxy_protocol = proxy_protocol_value{};
+  }
+  rec_.proxy_protocol->error = pp_error;
+  first_ = first_ ? first_ : std::optional<stop_by>(client_end_ == side_end::none
+                                                         ? stop_by::proxy
+                                                         : stop_by::client);
+  if (client_end_ == side_end::none) {
+    client_end_ = side_end::proxy;
+  }
+  // What the client sent is its first flight as far as the record goes (a PROXY header shows
+  // as client_first.protocol proxy_v1/proxy_v2).
+  if (!pp_in_.empty()) {
+    (void)inspect_client_flight(pp_in_, 1, true, rec_);
+  }
+  set_stop(stop_phase::inspect, r, stop_by::client, r == stop_reason::client_reset ? err_ : 0);
+  close_sockets();
+  finish();
+}
+
+asio::awaitable<bool> connection::accept_proxy_header() {
+  const auto& pp = l_.cfg.pp;
+  auto r = co_await (read_proxy_header() || watch(accepted_ + l_.cfg.limits.peek));
+  if (r.index() == 1) {
+    if (std::get<1>(r) == watch_fire::shutdown) {
+      client_end_ = side_end::proxy;
+      first_ = stop_by::proxy;
+      set_stop(stop_phase::stream, stop_reason::proxy_shutdown, stop_by::proxy);
+      close_sockets();
+      finish();
+      co_return false;
+    }
+    client_end_ = side_end::timeout;
+    first_ = stop_by::proxy;
+    end_at_inspect(pp_in_.empty() ? stop_reason::client_silent : stop_reason::hello_incomplete,
+                   pp_in_.empty() ? "missing" : "incomplete");
+    co_return false;
+  }
+  switch (std::get<0>(r)) {
+    case peek_end::eof:
+      end_at_inspect(stop_reason::client_closed, pp_in_.empty() ? "missing" : "incomplete");
+      co_return false;
+    case peek_end::reset:
+    case peek_end::error:
+      end_at_inspect(stop_reason::client_reset, pp_in_.empty() ? "missing" : "incomplete");
+      co_return false;
+    case peek_end::cancelled:
+    case peek_end::decided: break;
+  }
+  tls::proxy_header h;
+  const auto status = tls::parse_proxy_header(pp_in_, h);
+  if (status == tls::proxy_status::not_proxy) {
+    if (pp.in != proxy_in_mode::auto_detect) {
+      end_at_inspect(stop_reason::hello_malformed, "missing");
+      co_return false;
+    }
+    // auto: no header; what was read is the start of the client's first flight.
+    auto& f = cflight_;
+    f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
+    std::memcpy(f.buf.get(), pp_in_.data(), pp_in_.size());
+    f.len = pp_in_.size();
+    f.reads = 1;
+    ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, false, rec_);
+    if (ccheck_.hello_complete) {
+      rec_.timing.hello_complete = since_accept_us();
+    }
+    f.done = ccheck_.verdict != client_verdict::need_more;
+    pp_in_.clear();
+    co_return true;
+  }
+  if (status != tls::proxy_status::complete) {
+    end_at_inspect(stop_reason::hello_malformed, "malformed");
+    co_return false;
+  }
+  pp_parsed_ = true;
+  proxy_protocol_value v;
+  v.version = h.version == tls::proxy_version::v1 ? 1 : 2;
+  v.command = h.command == tls::proxy_command::local ? "local" : "proxy";
+  if (h.source.addr_len != 0) {
+    v.source = pp_endpoint_value(h.source);
+  }
+  if (h.destination.addr_len != 0) {
+    v.destination = pp_endpoint_value(h.destination);
+  }
+  if (h.version == tls::proxy_version::v2) {
+    v.tlvs = pp_tlvs_json(h);
+  }
+  v.forwarded = false;  // true once send_proxy_header wrote it upstream unchanged
+  rec_.proxy_protocol = std::move(v);
+  if ((pp.in == proxy_in_mode::v1 && h.version != tls::proxy_version::v1) ||
+      (pp.in == proxy_in_mode::v2 && h.version != tls::proxy_version::v2)) {
+    rec_.proxy_protocol->forwarded = false;
+    end_at_inspect(stop_reason::hello_malformed, "version_mismatch");
+    co_return false;
+  }
+  const auto peer = to_pp_endpoint(rec_.client);
+  bool trusted = false;
+  for (const auto& net : pp.trusted) {
+    trusted = trusted || cidr_contains(net, peer.address());
+  }
+  if (!trusted) {
+    rec_.proxy_protocol->forwarded = false;
+    end_at_inspect(stop_reason::hello_malformed, "untrusted_source");
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<void> connection::send_proxy_header() {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  const auto& pp = l_.cfg.pp;
+  // (A forwarded header counts as "sent" only when no route or listener writes its own.)
+  if (pp_out_ == 0) {
+    if (pp_parsed_ && !pp.strip) {
+      auto [ec, n] = co_await asio::async_write(upstream_, asio::buffer(pp_in_), kTuple);
+      rec_.bytes.to_upstream += n;
+      rec_.proxy_protocol->forwarded = n == pp_in_.size();
+      (void)ec;  // a failed write shows again in the relay, which classifies it
+    }
+    co_return;
+  }
+  // v2 carries the SNI: give the client's first flight a moment to arrive (bounded by the peek
+  // timeout and kAuthorityWait, so a server-speaks-first protocol is delayed by little).
+  if (pp_out_ == 2 && !cflight_.done && client_end_ == side_end::none) {
+    constexpr auto kAuthorityWait = std::chrono::milliseconds(500);
+    const auto until = std::min(accepted_ + l_.cfg.limits.peek, steady::now() + kAuthorityWait);
+    co_await (read_client_flight(false) || watch(until));
+  }
+  proxy_out_value out;
+  out.version = pp_out_;
+  out.source = rec_.client;
+  out.destination = rec_.local;
+  if (rec_.proxy_protocol && rec_.proxy_protocol->source && rec_.proxy_protocol->destination) {
+    out.source = *rec_.proxy_protocol->source;  // the real client, as the hop before us said
+    out.destination = *rec_.proxy_protocol->destination;
+  }
+  auto src = to_pp_endpoint(out.source);
+  auto dst = to_pp_endpoint(out.destination);
+  if (src.addr_len != dst.addr_len) {
+    out.source = rec_.client;
+    out.destination = rec_.local;
+    src = to_pp_endpoint(out.source);
+    dst = to_pp_endpoint(out.destination);
+  }
+  std::array<std::uint8_t, 512> buf{};
+  std::size_t len = 0;
+  if (pp_out_ == 1) {
+    len = tls::write_proxy_v1(src, dst, buf);
+  } else {
+    tls::proxy_v2_tlvs t;
+    if (rec_.tls && rec_.tls->sni && rec_.tls->sni->size() <= 255) {
+      out.authority = *rec_.tls->sni;
+      t.authority = out.authority;
+    }
+    t.unique_id = std::span<const std::uint8_t>(
+        reinterpret_cast<const std::uint8_t*>(rec_.id.data()),
+        std::min(rec_.id.size(), tls::kProxyV2MaxUniqueId));
+    len = tls::write_proxy_v2(src, dst, t, buf);
+  }
+  if (len == 0) {
+    spdlog::warn("{} could not build a PROXY v{} header", rec_.id, pp_out_);
+    co_return;
+  }
+  auto [ec, n] = co_await asio::async_write(upstream_, asio::buffer(buf.data(), len), kTuple);
+  out.bytes = n;
+  (void)ec;  // a failed write shows again in the relay, which classifies it
+  rec_.proxy_out = std::move(out);
+}
+
 void connection::note_end(dir d, const pump_result& r) {
   const bool c2u = d == dir::c2u;
   side_end& src_end = c2u ? client_end_ : upstream_end_;
@@ -359,6 +860,13 @@ void connection::note_end(dir d, const pump_result& r) {
     client_.cancel(ignored);
     upstream_.cancel(ignored);
   };
+  // The capture gets each FIN/RST when it happens: a source's own end, or the reset a
+  // destination answered with (which ends the other direction).
+  if (r.end == pump_end::src_eof || r.end == pump_end::src_reset) {
+    cap_end(d, r.end == pump_end::src_reset);
+  } else if (r.end == pump_end::dst_reset) {
+    cap_end(c2u ? dir::u2c : dir::c2u, true);
+  }
   switch (r.end) {
     case pump_end::src_eof: {
       if (open(src_end)) {
@@ -457,6 +965,7 @@ asio::awaitable<void> connection::relay(dir d) {
       break;
     }
     const std::size_t start = f.len;
+    cap_data(d, f.buf.get() + start, n);
     f.len += n;
     ++f.reads;
     const bool full = f.len == kFlightBufferBytes;
@@ -501,6 +1010,21 @@ asio::awaitable<void> connection::relay(dir d) {
   // 3. Stream: splice through a pipe, or the read/write fallback.
   if (res.end == pump_end::cancelled) {
     const pump_counters counters{&from, &to, &last_activity_, &abort_};
+    const auto cd =
+        c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
+    if (cap_ && cap_->wants_more(cd)) {
+      // The recorder still wants bytes: copy through userspace until its bound, then splice.
+      if (auto r = co_await capture_copy(d, counters)) {
+        res = *r;
+      }
+      if (abort_) {
+        co_return;
+      }
+    }
+  }
+  if (res.end == pump_end::cancelled) {
+    const pump_counters counters{&from, &to, &last_activity_, &abort_};
+    const std::uint64_t from_before = from;
     bool fallback = w_.no_splice;
     if (!fallback) {
       res = co_await splice_pump(src, dst, w_.pipes, counters);
@@ -510,13 +1034,54 @@ asio::awaitable<void> connection::relay(dir d) {
       }
     }
     if (fallback) {
+      if (!w_.no_splice && l_.stats != nullptr) {
+        l_.stats->splice_fallbacks.fetch_add(1, std::memory_order_relaxed);
+      }
       auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
       res = co_await copy_pump(src, dst, {buf.get(), kCopyBufferBytes}, counters);
+    }
+    if (cap_) {
+      // Past the bound: only counted, so later sequence numbers (and the FIN) stay honest.
+      cap_->skipped(c2u ? capture::direction::client_to_server
+                        : capture::direction::server_to_client,
+                    from - from_before);
     }
   }
   if (!abort_) {
     note_end(d, res);
   }
+}
+
+asio::awaitable<std::optional<pump_result>> connection::capture_copy(dir d, pump_counters c) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  const bool c2u = d == dir::c2u;
+  auto& src = c2u ? client_ : upstream_;
+  auto& dst = c2u ? upstream_ : client_;
+  const auto cd =
+      c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
+  auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
+  while (cap_->wants_more(cd)) {
+    auto [rec, n] = co_await src.async_read_some(asio::buffer(buf.get(), kCopyBufferBytes), kTuple);
+    if (abort_) {
+      co_return pump_result{pump_end::cancelled, 0};
+    }
+    if (rec) {
+      co_return classify_read_error(rec);
+    }
+    *c.from += n;
+    *c.last_activity = steady::now();
+    cap_->data(cd, {buf.get(), n});
+    auto [wec, m] = co_await asio::async_write(dst, asio::buffer(buf.get(), n), kTuple);
+    *c.to += m;
+    if (wec) {
+      co_return classify_write_error(wec);
+    }
+    *c.last_activity = steady::now();
+    if (abort_) {
+      co_return pump_result{pump_end::cancelled, 0};
+    }
+  }
+  co_return std::nullopt;
 }
 
 void connection::classify_after_relay(std::optional<watch_fire> fired) {
@@ -538,6 +1103,13 @@ void connection::classify_after_relay(std::optional<watch_fire> fired) {
   if (fired && *fired == watch_fire::shutdown) {
     set_stop(stop_phase::stream, stop_reason::proxy_shutdown, stop_by::proxy);
     return;
+  }
+  // The reply was judged when it arrived. A server that speaks first (SSH, SMTP) can answer
+  // before the client's hello is complete, so judge the pair again now that both are known:
+  // a TLS client answered in plaintext is upstream_not_tls whichever came first.
+  if (uverdict_ == reply_verdict::good && client_spoke_tls() && rec_.upstream_first &&
+      rec_.upstream_first->bytes > 0 && rec_.upstream_first->protocol != "tls") {
+    uverdict_ = reply_verdict::not_tls;
   }
   switch (uverdict_) {
     case reply_verdict::tls_alert:
@@ -611,6 +1183,15 @@ void connection::classify_after_relay(std::optional<watch_fire> fired) {
 }
 
 void connection::close_sockets() {
+  if (cap_) {
+    // FIN/RST the recorder has not seen yet (each is written at most once per direction): the
+    // client's own end, and what the client got from us (the upstream's end, or ours).
+    if (client_end_ == side_end::fin || client_end_ == side_end::rst) {
+      cap_end(dir::c2u, client_end_ == side_end::rst);
+    }
+    cap_end(dir::u2c, rst_client_ || upstream_end_ == side_end::rst);
+    cap_->close();
+  }
   std::error_code ignored;
   if (rst_client_) {
     reset_on_close(client_);
@@ -631,6 +1212,7 @@ void connection::finish() {
     rec_.client_first = first_flight_obs{};
   }
   rec_.hint = hint_for(rec_);
+  account_end();
   l_.sink->push(std::move(rec_));
 }
 
@@ -638,8 +1220,37 @@ asio::awaitable<void> connection::run() {
   co_await asio::this_coro::throw_if_cancelled(false);
   start_record();
   const auto& cfg = l_.cfg;
+  // PROXY protocol in: the header comes before anything the client says.
+  if (cfg.pp.in != proxy_in_mode::off && !co_await accept_proxy_header()) {
+    co_return;
+  }
   const host_port* target = cfg.upstream ? &*cfg.upstream : nullptr;
   const route_config* route = nullptr;
+  host_port od_target;
+  if (cfg.transparent) {
+    std::error_code lec;
+    const bool v6 = client_.local_endpoint(lec).address().is_v6() &&
+                    !client_.local_endpoint(lec).address().to_v6().is_v4_mapped();
+    rec_.original_dst = original_dst(client_.native_handle(), v6);
+    // Without a redirect the original destination is the listener itself: connecting there
+    // would loop back into linesman.
+    const bool loop = rec_.original_dst && rec_.original_dst->ip == rec_.local.ip &&
+                      rec_.original_dst->port == rec_.local.port;
+    if (!rec_.original_dst || loop) {
+      rec_.transparent_error = loop ? "redirect_loop" : "no_original_dst";
+      client_end_ = side_end::proxy;
+      first_ = stop_by::proxy;
+      set_stop(stop_phase::route, stop_reason::no_route, stop_by::proxy);
+      close_sockets();
+      finish();
+      co_return;
+    }
+    od_target.host = rec_.original_dst->ip;
+    od_target.port = rec_.original_dst->port;
+    od_target.text = (v6 ? "[" + od_target.host + "]" : od_target.host) + ":" +
+                     std::to_string(od_target.port);
+    target = &od_target;
+  }
 
   // inspect + route: SNI routes need the whole ClientHello before we know where to connect.
   if (!l_.routes.empty()) {
@@ -710,7 +1321,11 @@ asio::awaitable<void> connection::run() {
 
   // connect: with a single upstream, at once, while the client's first flight is read (a
   // server-speaks-first protocol must get its greeting through).
-  rec_.upstream = upstream_value{route != nullptr ? route->name : "default", target->text, {}, 0, 0};
+  rec_.upstream = upstream_value{
+      route != nullptr ? route->name : (cfg.transparent ? "original_dst" : "default"),
+      target->text, {}, 0, 0};
+  connect_start_us_ = since_accept_us();
+  enter_phase(live_phase::connect);
   auto c = co_await (connect_upstream(*target) || watch(steady::now() + cfg.limits.connect) ||
                      read_client_flight(true));
   std::optional<stop_reason> connect_failed;
@@ -787,6 +1402,10 @@ asio::awaitable<void> connection::run() {
   upstream_end_ = side_end::none;
   tune(upstream_);
   rec_.timing.upstream_connected = since_accept_us();
+  if (l_.stats != nullptr) {
+    l_.stats->connect_seconds.observe_us(rec_.timing.upstream_connected - connect_start_us_);
+  }
+  enter_phase(live_phase::first_reply);
   std::error_code ec;
   const auto rep = upstream_.remote_endpoint(ec);
   if (!ec) {
@@ -799,6 +1418,10 @@ asio::awaitable<void> connection::run() {
     rec_.upstream->local_port = lep.port();
   }
   rec_.upstream_first = first_flight_obs{};
+  pp_out_ = route != nullptr && route->proxy_out ? *route->proxy_out : cfg.pp.out;
+  if (pp_parsed_ || pp_out_ != 0) {
+    co_await send_proxy_header();
+  }
   last_activity_ = steady::now();
   // The two directions run as their own coroutines and this one is their watchdog. (Not
   // `(relay && relay) || watchdog`: the operators' frames and groups would stay allocated

@@ -14,11 +14,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <asio.hpp>
 
+#include "capture/pcapng_writer.hpp"
 #include "proxy/config.hpp"
 #include "proxy/inspect.hpp"
+#include "proxy/live.hpp"
 #include "proxy/log_sink.hpp"
 #include "proxy/record.hpp"
 #include "proxy/route.hpp"
@@ -34,6 +37,8 @@ struct listener_runtime {
   listener_config cfg;
   route_table routes;
   log_sink* sink = nullptr;
+  capture::capture_dir* capture = nullptr;  // null when capture is off; owned by the server
+  listener_stats* stats = nullptr;  // metrics (proxy/live.hpp); may be null in tests
 };
 
 // worker_state: per event loop (one thread); nothing in it is shared between workers.
@@ -42,6 +47,7 @@ struct worker_state {
   pipe_pool pipes;
   std::list<connection*> live;  // for the drain: every connection alive on this worker
   std::atomic<std::size_t>* active = nullptr;  // process-wide count (max-connections)
+  live_registry* registry = nullptr;  // the admin's view of this worker; may be null
 };
 
 class connection {
@@ -60,6 +66,11 @@ class connection {
   // request_shutdown: the drain timeout passed; end now and record proxy_shutdown.
   void request_shutdown();
   [[nodiscard]] duration drain_timeout() const { return l_.cfg.limits.drain; }
+
+  // publish_open_record: hands a copy of the record so far to the sink as an interim record
+  // ("state": "open"; stop = the phase it waits in and what its timer would record). Runs on the
+  // connection's own worker thread. No-op before the record was started.
+  void publish_open_record();
 
  private:
   enum class dir : std::uint8_t { c2u, u2c };
@@ -87,7 +98,21 @@ class connection {
   void relay_done();
   asio::awaitable<peek_end> read_client_flight(bool park);
   asio::awaitable<connect_result> connect_upstream(const host_port& target);
+  // read_proxy_header: reads exactly the PROXY header (never a byte past it) into pp_in_.
+  asio::awaitable<peek_end> read_proxy_header();
+  // accept_proxy_header: the listener's proxy_protocol_in step; false when the connection was
+  // ended (record finished).
+  asio::awaitable<bool> accept_proxy_header();
+  // send_proxy_header: the received header (forward) or a generated one (proxy_protocol_out),
+  // written upstream before any client byte.
+  asio::awaitable<void> send_proxy_header();
+  void end_at_inspect(stop_reason r, const char* pp_error);
   asio::awaitable<void> relay(dir d);
+  // capture_copy: the stream phase's read/write path while the recorder still wants bytes in
+  // `d`; returns nullopt once the bound is reached (the caller splices the rest).
+  asio::awaitable<std::optional<pump_result>> capture_copy(dir d, pump_counters c);
+  void cap_data(dir d, const std::uint8_t* p, std::size_t n);
+  void cap_end(dir d, bool reset);
 
   void start_record();
   [[nodiscard]] bool client_spoke_tls() const;
@@ -100,6 +125,8 @@ class connection {
   void close_sockets();
   void finish();
   std::int64_t since_accept_us() const;
+  void enter_phase(live_phase p);
+  void account_end();
 
   asio::ip::tcp::socket client_;
   asio::ip::tcp::socket upstream_;
@@ -112,6 +139,9 @@ class connection {
   std::chrono::steady_clock::time_point accepted_;
   std::chrono::steady_clock::time_point last_activity_;
 
+  std::vector<std::uint8_t> pp_in_;  // the received PROXY header (only its bytes)
+  bool pp_parsed_ = false;
+  int pp_out_ = 0;  // the PROXY version to write upstream: the route's, else the listener's
   flight cflight_;
   flight uflight_;
   client_check ccheck_;
@@ -123,10 +153,14 @@ class connection {
   int err_ = 0;
   bool shutdown_ = false;
   bool abort_ = false;
+  std::unique_ptr<capture::recorder> cap_;  // null when capture is off
   bool rst_client_ = false;
   bool rst_upstream_ = false;
   bool upstream_open_ = false;
   int relays_left_ = 0;
+  bool started_ = false;
+  live_conn live_;
+  std::int64_t connect_start_us_ = -1;
 };
 
 }  // namespace linesman::proxy

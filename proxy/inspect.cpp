@@ -7,6 +7,7 @@
 #include "tls/detect.hpp"
 #include "tls/names.hpp"
 #include "tls/server_hello.hpp"
+#include "tls/verdict.hpp"
 #if __has_include("proxy/observe_server.hpp")
 #include "proxy/observe_server.hpp"
 #define LINESMAN_HAVE_OBSERVE_SERVER 1
@@ -26,36 +27,6 @@ first_flight_obs flight_obs(const tls::detection& d, std::size_t bytes) {
   out.summary = std::string(d.summary.view());
   out.bytes = bytes;
   return out;
-}
-
-bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
-
-// is_refusal: the upstream's first line refuses the connection at the protocol level. Reads only
-// tls::detect's protocol and printable summary, never the raw bytes.
-bool reply_code_refuses(std::string_view s) {
-  // "554 ...", "421-...": an SMTP/FTP-style reply code in the 4xx/5xx classes.
-  return s.size() >= 3 && (s[0] == '4' || s[0] == '5') && s[1] >= '0' && s[1] <= '9' &&
-         s[2] >= '0' && s[2] <= '9' && (s.size() == 3 || s[3] == ' ' || s[3] == '-');
-}
-
-bool is_refusal(const tls::detection& d) {
-  const std::string_view s = d.summary.view();
-  if (d.proto == tls::protocol::unknown && starts_with(s, "text: ")) {
-    return reply_code_refuses(s.substr(6));
-  }
-  switch (d.proto) {
-    case tls::protocol::smtp:
-    case tls::protocol::ftp:
-      return reply_code_refuses(s);
-    case tls::protocol::pop3: return starts_with(s, "-ERR");
-    case tls::protocol::imap: return starts_with(s, "* BYE");
-    case tls::protocol::postgres:
-      return s.find("ErrorResponse") != std::string_view::npos || starts_with(s, "FATAL") ||
-             starts_with(s, "ERROR") || starts_with(s, "PANIC");
-    case tls::protocol::mysql:
-      return starts_with(s, "ERR") || s.find("error") != std::string_view::npos;
-    default: return false;
-  }
 }
 
 #ifndef LINESMAN_HAVE_OBSERVE_SERVER
@@ -134,24 +105,17 @@ reply_verdict inspect_upstream_flight(std::span<const std::uint8_t> in, bool cli
     rec.server_tls = observe_server_flight(f);
 #endif
   }
-  if (f.alert) {
-    // An alert as the answer (to a ClientHello, or to plaintext a TLS server could not read).
-    return reply_verdict::tls_alert;
+  if (st == tls::server_status::incomplete && !f.alert) {
+    // A TLS 1.2 ServerHello is followed by the Certificate we want to name: keep reading.
+    return final ? reply_verdict::good : reply_verdict::need_more;
   }
-  switch (st) {
-    case tls::server_status::complete: return reply_verdict::good;
-    case tls::server_status::incomplete:
-      // A TLS 1.2 ServerHello is followed by the Certificate we want to name: keep reading.
-      return final ? reply_verdict::good : reply_verdict::need_more;
-    case tls::server_status::malformed:
-    case tls::server_status::too_large: return reply_verdict::good;
-    case tls::server_status::not_tls: break;
-  }
-  if (client_tls) {
-    return reply_verdict::not_tls;
-  }
-  if (is_refusal(d)) {
-    return reply_verdict::error_reply;
+  // The decision itself is tls::classify_first_reply, shared with `linesman replay`.
+  switch (tls::classify_first_reply(st, f.alert.has_value(), client_tls, d)) {
+    case tls::first_reply::tls: return reply_verdict::good;
+    case tls::first_reply::tls_alert: return reply_verdict::tls_alert;
+    case tls::first_reply::not_tls: return reply_verdict::not_tls;
+    case tls::first_reply::refusal: return reply_verdict::error_reply;
+    case tls::first_reply::plaintext: break;
   }
   return d.complete || final ? reply_verdict::good : reply_verdict::need_more;
 }

@@ -120,6 +120,50 @@ void to_json(nlohmann::json& j, const record& r) {
   if (r.server_tls) {
     j["server_tls"] = *r.server_tls;
   }
+  if (r.proxy_protocol) {
+    const auto& p = *r.proxy_protocol;
+    nlohmann::json pj = nlohmann::json::object();
+    if (p.version != 0) {
+      pj["version"] = p.version;
+      pj["command"] = p.command;
+    }
+    if (p.source) {
+      pj["source"] = endpoint_json(*p.source);
+    }
+    if (p.destination) {
+      pj["destination"] = endpoint_json(*p.destination);
+    }
+    if (!p.tlvs.is_null()) {
+      pj["tlvs"] = p.tlvs;
+    }
+    pj["forwarded"] = p.forwarded;
+    if (!p.error.empty()) {
+      pj["error"] = p.error;
+    }
+    j["proxy_protocol"] = std::move(pj);
+  }
+  if (r.original_dst) {
+    j["original_dst"] = endpoint_json(*r.original_dst);
+  }
+  if (!r.transparent_error.empty()) {
+    j["transparent_error"] = r.transparent_error;
+  }
+  if (r.proxy_out) {
+    nlohmann::json pj{{"version", r.proxy_out->version},
+                      {"source", endpoint_json(r.proxy_out->source)},
+                      {"destination", endpoint_json(r.proxy_out->destination)},
+                      {"bytes", r.proxy_out->bytes}};
+    if (!r.proxy_out->authority.empty()) {
+      pj["authority"] = r.proxy_out->authority;
+    }
+    j["proxy_protocol_out"] = std::move(pj);
+  }
+  if (r.capture) {
+    j["capture"] = *r.capture;
+  }
+  if (r.open_state) {
+    j["state"] = "open";
+  }
 }
 
 }  // namespace linesman::proxy

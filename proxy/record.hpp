@@ -60,6 +60,28 @@ struct stop_value {
   std::string errno_name;  // "ECONNREFUSED"; omitted when empty
 };
 
+// proxy_protocol_value: a PROXY protocol header received from the client side (schema
+// `proxy_protocol`). `error` names what was wrong with it (untrusted_source, malformed,
+// incomplete, missing, version_mismatch) when the connection was ended for it; empty otherwise.
+struct proxy_protocol_value {
+  int version = 0;  // 1 or 2; 0 when no header could be read
+  std::string command;  // "proxy" or "local"
+  std::optional<endpoint_value> source;
+  std::optional<endpoint_value> destination;
+  nlohmann::json tlvs;  // by name: alpn, authority, unique_id, netns, ssl, crc32c, other
+  bool forwarded = false;
+  std::string error;
+};
+
+// proxy_out_value: the PROXY header linesman wrote upstream (record `proxy_protocol_out`).
+struct proxy_out_value {
+  int version = 0;
+  endpoint_value source;
+  endpoint_value destination;
+  std::string authority;  // v2: the SNI sent as PP2_TYPE_AUTHORITY
+  std::size_t bytes = 0;
+};
+
 struct record {
   std::chrono::system_clock::time_point ts;  // accept time
   std::string id;
@@ -79,6 +101,16 @@ struct record {
   std::optional<first_flight_obs> upstream_first;
   std::optional<tls_obs> tls;
   std::optional<server_tls_obs> server_tls;
+  std::optional<proxy_protocol_value> proxy_protocol;
+  std::optional<proxy_out_value> proxy_out;
+  std::optional<endpoint_value> original_dst;  // transparent mode
+  std::string transparent_error;                // "redirect_loop", "no_original_dst"
+  // capture: the connection's capture file name, relative to the listener's capture directory
+  // (`<id>.pcapng`); omitted when capture is off or could not start.
+  std::optional<std::string> capture;
+  // open_state: an interim record of a connection still open (--log-open-every): serialized as
+  // "state": "open". Final records carry no "state" field.
+  bool open_state = false;
 };
 
 // format_rfc3339_us: "2026-11-26T12:00:00.123456Z".

@@ -20,7 +20,9 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <spdlog/spdlog.h>
 
+#include "proxy/admin.hpp"
 #include "proxy/connection.hpp"
+#include "proxy/live.hpp"
 #include "proxy/log_sink.hpp"
 #include "proxy/port_owner.hpp"
 #include "proxy/route.hpp"
@@ -95,15 +97,19 @@ std::size_t default_max_connections(bool no_splice) {
 
 struct server::impl {
   struct worker {
+    live_registry registry;  // first: outlives the connections' frames owned by io
     asio::io_context io{1};
     worker_state state;
     std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;  // one per listener
     bool draining = false;
     std::thread thread;
+    std::unique_ptr<asio::steady_timer> interim;  // --log-open-every
   };
 
   run_config cfg;
   std::vector<std::unique_ptr<log_sink>> sinks;
+  // captures: one per capture directory (listeners naming the same one share it: one budget).
+  std::vector<std::unique_ptr<capture::capture_dir>> captures;
   std::vector<std::unique_ptr<listener_runtime>> listeners;
   std::vector<std::unique_ptr<worker>> workers;
   std::atomic<std::size_t> active{0};
@@ -111,6 +117,9 @@ struct server::impl {
   std::string id_tag;
   std::size_t max_connections = 0;
   std::atomic<std::int64_t> last_limit_log{0};
+  std::vector<std::unique_ptr<listener_stats>> stats;
+  live_hub hub;
+  std::unique_ptr<admin_server> admin;  // last: stopped before what it reads goes away
 
   explicit impl(run_config c) : cfg(std::move(c)) {
     unsigned threads = cfg.threads != 0 ? cfg.threads : std::thread::hardware_concurrency();
@@ -141,17 +150,74 @@ struct server::impl {
         sink = sinks.back().get();
       }
       rt->sink = sink;
+      if (!lc.capture.dir.empty()) {
+        rt->capture = open_capture(lc.capture);
+      }
+      stats.push_back(std::make_unique<listener_stats>());
+      stats.back()->name = lc.name;
+      rt->stats = stats.back().get();
+      hub.listeners.push_back(rt->stats);
       listeners.push_back(std::move(rt));
     }
     for (unsigned i = 0; i < threads; ++i) {
       auto w = std::make_unique<worker>();
       w->state.no_splice = cfg.no_splice;
       w->state.active = &active;
+      w->state.registry = &w->registry;
+      hub.registries.push_back(&w->registry);
       workers.push_back(std::move(w));
     }
     for (auto& l : listeners) {
       bind_listener(*l);
     }
+    if (!cfg.admin.listen.empty()) {
+      admin = std::make_unique<admin_server>(cfg.admin, hub);
+    }
+  }
+
+  // interim_loop: every --log-open-every, an interim record for each connection of this worker
+  // that is still open. Ends when the worker drains (start_drain cancels the timer).
+  asio::awaitable<void> interim_loop(worker& w) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    auto& t = *w.interim;
+    while (!w.draining) {
+      t.expires_after(cfg.log_open_every);
+      auto [ec] = co_await t.async_wait(kTuple);
+      if (ec || w.draining) {
+        co_return;
+      }
+      for (auto* c : w.state.live) {
+        c->publish_open_record();
+      }
+    }
+  }
+
+  // open_capture: the capture_dir for `c` (shared with an earlier listener naming the same
+  // directory). Throws config_error naming the directory when it cannot be created or read.
+  capture::capture_dir* open_capture(const capture_config& c) {
+    for (const auto& d : captures) {
+      if (d->dir() == std::filesystem::path(c.dir)) {
+        return d.get();
+      }
+    }
+    capture::capture_dir::options o;
+    o.dir = c.dir;
+    o.bytes_per_direction = c.bytes_per_direction;
+    o.max_total_bytes = c.max_total_bytes;
+    // One message when capture stops (full disk, budget, write error); forwarding goes on.
+    o.on_stop = [](const std::string& msg) { spdlog::error("{}", msg); };
+    std::error_code ec;
+    auto d = capture::capture_dir::open(std::move(o), ec);
+    if (!d) {
+      throw config_error("--capture: cannot use capture directory '" + c.dir + "': " +
+                         ec.message());
+    }
+    spdlog::info("capturing to {} ({} per direction)", c.dir,
+                 c.bytes_per_direction == ~std::uint64_t{0}
+                     ? std::string("all bytes")
+                     : std::to_string(c.bytes_per_direction) + " bytes");
+    captures.push_back(std::move(d));
+    return captures.back().get();
   }
 
   void bind_listener(listener_runtime& l) {
@@ -198,6 +264,9 @@ struct server::impl {
       w->acceptors.push_back(std::move(acc));
     }
     // Tests parse this line to find the port; keep its shape.
+    if (l.stats != nullptr) {
+      l.stats->listen = format_endpoint(ep.address().to_string(), ep.port());
+    }
     std::fprintf(stderr, "linesman: listening on %s (listener %s)\n",
                  format_endpoint(ep.address().to_string(), ep.port()).c_str(), l.cfg.name.c_str());
     std::fflush(stderr);
@@ -285,6 +354,9 @@ struct server::impl {
         return;
       }
       w.draining = true;
+      if (w.interim) {
+        w.interim->cancel();
+      }
       for (auto& a : w.acceptors) {
         std::error_code ignored;
         a->close(ignored);
@@ -309,6 +381,10 @@ struct server::impl {
     for (auto& w : workers) {
       for (std::size_t i = 0; i < listeners.size(); ++i) {
         asio::co_spawn(w->io, accept_loop(*w, *listeners[i], *w->acceptors[i]), asio::detached);
+      }
+      if (cfg.log_open_every.count() > 0) {
+        w->interim = std::make_unique<asio::steady_timer>(w->io);
+        asio::co_spawn(w->io, interim_loop(*w), asio::detached);
       }
       w->thread = std::thread([this, &w = *w, &running, &ctl, &sigs] {
         w.io.run();

@@ -1,5 +1,7 @@
 #include "proxy/splice_pump.hpp"
 
+#include "proxy/live.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -146,7 +148,7 @@ asio::awaitable<pump_result> splice_pump(asio::ip::tcp::socket& src, asio::ip::t
       co_return pump_result{pump_end::src_eof, 0};
     }
     moved_any = true;
-    *c.from += static_cast<std::uint64_t>(n);
+    bump_counter(*c.from, static_cast<std::uint64_t>(n));  // read live by the admin
     touch(c);
     // Drain: everything in the pipe goes out before we read again, so a slow destination pushes
     // back on the source through TCP flow control instead of our memory.
@@ -193,7 +195,7 @@ asio::awaitable<pump_result> copy_pump(asio::ip::tcp::socket& src, asio::ip::tcp
     if (rec) {
       co_return classify_read_error(rec);
     }
-    *c.from += n;
+    bump_counter(*c.from, n);
     touch(c);
     auto [wec, m] = co_await asio::async_write(dst, asio::buffer(buf.data(), n), kTuple);
     *c.to += m;

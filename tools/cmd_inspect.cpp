@@ -1,4 +1,7 @@
-// `linesman inspect [--json] PATH...`: what each file of raw first-flight bytes is.
+// `linesman inspect [--json] [--stream N] PATH...`: what each file of raw first-flight bytes is;
+// a pcap or pcapng file stands for the client's first flight of its TCP stream N (as `linesman
+// replay` reads it).
+#include "capture/replay.hpp"
 #include "tools/commands.hpp"
 #include "tools/inspect.hpp"
 
@@ -42,6 +45,18 @@ bool read_file(const std::string& path, std::vector<std::uint8_t>& out, std::str
   return true;
 }
 
+// is_capture: the pcap (either byte order, micro- or nanosecond) or pcapng magic number.
+bool is_capture(const std::vector<std::uint8_t>& b) {
+  if (b.size() < 4) {
+    return false;
+  }
+  const std::uint32_t m = static_cast<std::uint32_t>(b[0]) << 24 |
+                          static_cast<std::uint32_t>(b[1]) << 16 |
+                          static_cast<std::uint32_t>(b[2]) << 8 | b[3];
+  return m == 0xa1b2c3d4U || m == 0xd4c3b2a1U || m == 0xa1b23c4dU || m == 0x4d3cb2a1U ||
+         m == 0x0a0d0d0aU;
+}
+
 }  // namespace
 
 void add_inspect_command(CLI::App& app) {
@@ -51,8 +66,11 @@ void add_inspect_command(CLI::App& app) {
       "fields, JA3/JA4, or the plaintext protocol)");
   static std::vector<std::string> paths;
   static bool json = false;
-  cmd->add_option("paths", paths, "files of raw first-flight bytes")->required();
+  static std::size_t stream = 0;
+  cmd->add_option("paths", paths, "files of raw first-flight bytes, or pcap/pcapng captures")
+      ->required();
   cmd->add_flag("--json", json, "one JSON object per line");
+  cmd->add_option("--stream", stream, "TCP stream of a capture to read (tshark's tcp.stream)");
   cmd->callback([] {
     int failures = 0;
     for (const std::string& path : paths) {
@@ -63,7 +81,22 @@ void add_inspect_command(CLI::App& app) {
         ++failures;
         continue;
       }
-      const nlohmann::ordered_json line = inspect_json(path, bytes);
+      std::string format;
+      if (is_capture(bytes)) {
+        capture::replay_input in;
+        if (!capture::load_replay_input(path, stream, in, error)) {
+          std::cerr << "linesman inspect: " << error << "\n";
+          ++failures;
+          continue;
+        }
+        bytes = std::move(in.bytes);
+        format = in.format;
+      }
+      nlohmann::ordered_json line = inspect_json(path, bytes);
+      if (!format.empty()) {
+        // Where the bytes came from: the client's first flight of one TCP stream.
+        line["capture"] = {{"format", format}, {"stream", stream}};
+      }
       if (json) {
         std::cout << line.dump() << "\n";
       } else {

@@ -27,6 +27,8 @@ struct run_options {
   std::optional<std::size_t> max_connections;
   bool no_splice = false;
   std::string log_level = "info";
+  std::optional<std::string> admin, admin_token, log_open_every;
+  bool admin_allow_remote = false;
 };
 
 // opt: a CLI11 option into a std::optional<std::string> ("given or not").
@@ -61,13 +63,33 @@ void add_run_command(CLI::App& app) {
   opt(cmd, "--connect-timeout", l.connect, "upstream TCP connect timeout (default 10s)");
   opt(cmd, "--idle-timeout", l.idle, "close after no byte moved for this long (default 300s)");
   opt(cmd, "--drain-timeout", l.drain, "on SIGTERM, time left to open connections (default 10s)");
+  opt(cmd, "--proxy-protocol-in", l.proxy_in,
+      "off|auto|v1|v2: expect a PROXY protocol header from trusted clients (default off)");
+  cmd->add_option("--proxy-trusted", l.proxy_trusted,
+                  "CIDR whose PROXY headers are believed (repeatable; default 127.0.0.0/8, ::1)");
+  cmd->add_flag("--proxy-protocol-strip", l.proxy_strip,
+                "drop the received PROXY header instead of forwarding it upstream");
+  opt(cmd, "--proxy-protocol-out", l.proxy_out,
+      "v1|v2: send a PROXY header with the real client address upstream");
+  cmd->add_flag("--transparent", l.transparent,
+                "upstream = the original destination after an nftables REDIRECT (SO_ORIGINAL_DST)");
   opt(cmd, "--config", o.config, "YAML file with listeners, routes and timeouts");
+  opt(cmd, "--capture", l.capture,
+      "DIR: one pcapng file per connection (<id>.pcapng, mode 0600); off by default");
+  opt(cmd, "--capture-bytes", l.capture_bytes,
+      "payload kept per direction with --capture: N (64k default, k/M suffixes) or all");
   // Numbers and the log level are read as text and checked here, so that bad input exits 2 with
   // the flag named, like every other `run` error (CLI11's own errors have other exit codes).
   opt(cmd, "--threads", o.threads_text, "worker event loops (default: number of cores)");
   opt(cmd, "--max-connections", o.max_connections_text,
       "open connections at most (default: from RLIMIT_NOFILE)");
   cmd->add_flag("--no-splice", o.no_splice, "force the read/write fallback instead of splice(2)");
+  opt(cmd, "--admin", o.admin, "ADDR:PORT of the read-only admin endpoint (off by default)");
+  opt(cmd, "--admin-token", o.admin_token, "Bearer token the admin endpoint requires");
+  cmd->add_flag("--admin-allow-remote", o.admin_allow_remote,
+                "let --admin bind a non-loopback address (needs --admin-token)");
+  opt(cmd, "--log-open-every", o.log_open_every,
+      "also log an interim \"state\": \"open\" record per open connection this often");
   cmd->add_option("--log-level", o.log_level, "trace|debug|info|warn|error (operator log, stderr)");
   cmd->allow_extras();
   cmd->callback([cmd] {
@@ -97,6 +119,22 @@ void add_run_command(CLI::App& app) {
     cfg.max_connections = o.max_connections.value_or(0);
     cfg.no_splice = o.no_splice;
     cfg.log_level = o.log_level;
+    if (o.admin) {
+      cfg.admin.listen = *o.admin;  // flags beat the file's admin section
+    }
+    if (o.admin_token) {
+      cfg.admin.token = *o.admin_token;
+    }
+    if (o.admin_allow_remote) {
+      cfg.admin.allow_remote = true;
+    }
+    proxy::check_admin(cfg.admin, o.admin ? "--admin" : "admin.listen");
+    if (o.log_open_every) {
+      cfg.log_open_every = proxy::parse_duration(*o.log_open_every, "--log-open-every");
+      if (cfg.log_open_every.count() <= 0) {
+        throw proxy::config_error("--log-open-every: must be more than 0");
+      }
+    }
     try {
       proxy::server srv(std::move(cfg));
       exit_code() = srv.run();

@@ -17,5 +17,6 @@ void add_summary_command(CLI::App& app);    // tools/cmd_summary.cpp
 void add_correlate_command(CLI::App& app);  // tools/cmd_correlate.cpp
 void add_replay_command(CLI::App& app);     // tools/cmd_replay.cpp
 void add_demo_command(CLI::App& app);       // tools/cmd_demo.cpp
+void add_top_command(CLI::App& app);        // tools/cmd_top.cpp
 
 }  // namespace linesman::tools

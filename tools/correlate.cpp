@@ -1,4 +1,5 @@
 #include "tools/correlate.hpp"
+#include "tools/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -114,41 +115,7 @@ void take_greedy(std::vector<candidate>& cands, pair_method how,
   }
 }
 
-std::string fit(std::string_view s, std::size_t width) {
-  if (s.size() <= width) {
-    return std::string(s);
-  }
-  return std::string(s.substr(0, width - 3)) + "...";
-}
 
-std::string wrap(std::string_view text, std::string_view indent) {
-  std::string out;
-  std::string line(indent);
-  bool empty = true;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto end = text.find(' ', pos);
-    if (end == std::string_view::npos) {
-      end = text.size();
-    }
-    std::string word = fit(text.substr(pos, end - pos), kWidth - indent.size());
-    pos = end + 1;
-    if (word.empty()) {
-      continue;
-    }
-    if (!empty && line.size() + 1 + word.size() > kWidth) {
-      out += line + "\n";
-      line = std::string(indent);
-      empty = true;
-    }
-    line += (empty ? "" : " ") + word;
-    empty = false;
-  }
-  if (!empty) {
-    out += line + "\n";
-  }
-  return out;
-}
 
 std::string sni_text(const std::optional<std::string>& sni) { return sni ? *sni : "(no SNI)"; }
 
@@ -362,7 +329,7 @@ std::string render_text(const correlate_input& in, const correlation& c) {
                              std::filesystem::path(r.file).filename().string(), r.line),
                  kWidth) +
              "\n";
-      out += wrap("hint: " + u.hint, "     ");
+      out += wrap("hint: " + u.hint, "     ", kWidth);
     }
   };
   list("A only (reached A, nothing in B)", c.a_only, a);

@@ -74,6 +74,10 @@ std::string inspect_text(const nlohmann::ordered_json& line) {
   std::ostringstream out;
   const auto& first = line["client_first"];
   out << line["file"].get<std::string>() << ": " << line["status"].get<std::string>() << "\n";
+  if (line.contains("capture")) {
+    out << "  from: " << line["capture"]["format"].get<std::string>() << " TCP stream "
+        << line["capture"]["stream"].get<std::size_t>() << ", the client's first flight\n";
+  }
   out << "  first flight: " << first["protocol"].get<std::string>() << ", "
       << first["bytes"].get<std::uint64_t>() << " bytes";
   if (first.contains("summary")) {

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   linesman::tools::add_correlate_command(app);
   linesman::tools::add_replay_command(app);
   linesman::tools::add_demo_command(app);
+  linesman::tools::add_top_command(app);
 
   // `linesman --listen ...` means `linesman run --listen ...`.
   std::vector<char*> args(argv, argv + argc);

@@ -12,6 +12,7 @@ packages=(
   # real peers and independent readers used by the tests
   openssl haproxy nginx libnginx-mod-stream tshark postgresql redis-server redis-tools
   iproute2 nftables procps psmisc python3 python3-pytest python3-jsonschema tmux
+  prometheus  # promtool check metrics (admin endpoint test)
   # benchmarks
   iperf3 wrk socat gnuplot-nox
   linux-perf  # bench/e2e/run.py --perf (optional profiles of a contender)

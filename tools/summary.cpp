@@ -1,4 +1,5 @@
 #include "tools/summary.hpp"
+#include "tools/text.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -97,45 +98,6 @@ struct group_builder {
   }
 };
 
-std::string fit(std::string_view s, std::size_t width) {
-  if (s.size() <= width) {
-    return std::string(s);
-  }
-  if (width <= 3) {
-    return std::string(s.substr(0, width));
-  }
-  return std::string(s.substr(0, width - 3)) + "...";
-}
-
-// wrap: words of `text` into lines of at most `width` columns, each prefixed by `indent`.
-std::string wrap(std::string_view text, std::string_view indent, std::size_t width) {
-  std::string out;
-  std::string line(indent);
-  bool empty = true;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto end = text.find(' ', pos);
-    if (end == std::string_view::npos) {
-      end = text.size();
-    }
-    std::string word = fit(text.substr(pos, end - pos), width - indent.size());
-    pos = end + 1;
-    if (word.empty()) {
-      continue;
-    }
-    if (!empty && line.size() + 1 + word.size() > width) {
-      out += line + "\n";
-      line = std::string(indent);
-      empty = true;
-    }
-    line += (empty ? "" : " ") + word;
-    empty = false;
-  }
-  if (!empty) {
-    out += line + "\n";
-  }
-  return out;
-}
 
 std::string ms(double v) { return fmt::format("{:.2f}", v); }
 

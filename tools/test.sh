@@ -6,8 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/build.sh
 
-echo "== unit and integration tests (build/release)"
-ctest --test-dir build/release --output-on-failure -j "$(nproc)" --timeout 900
+echo "== unit tests (build/release)"
+ctest --test-dir build/release --output-on-failure -j "$(nproc)" --timeout 900 -L unit
+
+# Integration tests start real peers and some assert on timeouts and CPU use: one file at a time.
+echo "== integration tests with real peers (build/release)"
+ctest --test-dir build/release --output-on-failure --timeout 900 -L integration
 
 echo "== tls/ under ASan+UBSan, fuzz smoke runs (build/fuzz, clang)"
 if [[ ! -f build/fuzz/build.ninja ]]; then

@@ -164,5 +164,43 @@ TEST(YamlConfig, ErrorsNameFileLineAndKey) {
   }, {"c.yaml:2", "listeners[0]", "upstream"});
 }
 
+TEST(Capture, FlagsAndYaml) {
+  EXPECT_EQ(parse_capture_bytes("all", "x"), ~std::uint64_t{0});
+  EXPECT_EQ(parse_capture_bytes("65536", "x"), 65536U);
+  EXPECT_EQ(parse_capture_bytes("64k", "x"), 65536U);
+  EXPECT_EQ(parse_capture_bytes("2M", "x"), 2U * 1024 * 1024);
+  for (const char* bad : {"", "0", "-1", "k", "1.5k", "ALL", "1G", "99999999999999999999"}) {
+    expect_error([&] { parse_capture_bytes(bad, "--capture-bytes"); }, {"--capture-bytes"});
+  }
+  cli_listener cli;
+  cli.listen = "127.0.0.1:0";
+  cli.upstream = "127.0.0.1:9";
+  EXPECT_TRUE(build_run_config(cli, std::nullopt).listeners[0].capture.dir.empty());  // off
+  cli.capture_bytes = "all";
+  expect_error([&] { build_run_config(cli, std::nullopt); }, {"--capture-bytes", "--capture"});
+  cli.capture = "/tmp/caps";
+  const auto c = build_run_config(cli, std::nullopt).listeners[0].capture;
+  EXPECT_EQ(c.dir, "/tmp/caps");
+  EXPECT_EQ(c.bytes_per_direction, ~std::uint64_t{0});
+
+  const auto ls = load_yaml_listeners(
+      "listeners:\n  - listen: 127.0.0.1:1\n    upstream: 127.0.0.1:2\n"
+      "    capture: {dir: /var/caps, bytes: 1k, max_total_bytes: 10M}\n",
+      "c.yaml", {}, {});
+  EXPECT_EQ(ls[0].capture.dir, "/var/caps");
+  EXPECT_EQ(ls[0].capture.bytes_per_direction, 1024U);
+  EXPECT_EQ(ls[0].capture.max_total_bytes, 10U * 1024 * 1024);
+  expect_error([&] {
+    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:1\n    upstream: 127.0.0.1:2\n"
+                        "    capture: {dir: /x, bites: 1}\n",
+                        "c.yaml", {}, {});
+  }, {"c.yaml", "capture", "bites"});
+  expect_error([&] {
+    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:1\n    upstream: 127.0.0.1:2\n"
+                        "    capture: {bytes: 1}\n",
+                        "c.yaml", {}, {});
+  }, {"c.yaml", "capture.dir", "missing"});
+}
+
 }  // namespace
 }  // namespace linesman::proxy

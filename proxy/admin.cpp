@@ -1,0 +1,194 @@
+#include "proxy/admin.hpp"
+
+#include "proxy/record.hpp"
+#include "proxy/server.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <thread>
+
+#include <httplib.h>
+
+namespace linesman::proxy {
+namespace {
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) {
+    return static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  });
+  return s;
+}
+
+bool sni_matches(const std::string& sni, const std::string& pattern) {
+  const auto s = lower(sni);
+  const auto p = lower(pattern);
+  if (p.size() > 2 && p.starts_with("*.")) {
+    const auto suffix = p.substr(1);
+    return s.size() > suffix.size() && s.ends_with(suffix);
+  }
+  return s == p;
+}
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& j) {
+  res.status = status;
+  res.set_content(j.dump(2) + "\n", "application/json");
+}
+
+void send_error(httplib::Response& res, int status, const std::string& msg) {
+  send_json(res, status, nlohmann::json{{"error", msg}});
+}
+
+}  // namespace
+
+nlohmann::json connections_json(std::vector<live_copy> open, const connection_filter& f) {
+  std::sort(open.begin(), open.end(),
+            [](const live_copy& a, const live_copy& b) { return a.age_seconds > b.age_seconds; });
+  auto arr = nlohmann::json::array();
+  for (const auto& c : open) {
+    if (f.phase && c.phase != *f.phase) {
+      continue;
+    }
+    if (f.older_than_seconds && !(c.age_seconds > *f.older_than_seconds)) {
+      continue;
+    }
+    if (f.sni && !sni_matches(c.sni, *f.sni)) {
+      continue;
+    }
+    arr.push_back({
+        {"id", c.id},
+        {"listener", c.listener},
+        {"client", c.client},
+        {"sni", c.sni.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.sni)},
+        {"route", c.route.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.route)},
+        {"upstream", c.upstream.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.upstream)},
+        {"phase", to_string(c.phase)},
+        {"phase_seconds", std::round(c.phase_seconds * 1000) / 1000},
+        {"age_seconds", std::round(c.age_seconds * 1000) / 1000},
+        {"accepted", format_rfc3339_us(c.accepted_wall)},
+        {"bytes", {{"from_client", c.from_client}, {"from_upstream", c.from_upstream}}},
+    });
+  }
+  return arr;
+}
+
+struct admin_server::impl {
+  admin_config cfg;
+  const live_hub& hub;
+  httplib::Server http;
+  std::thread thread;
+
+  impl(const admin_config& c, const live_hub& h) : cfg(c), hub(h) {}
+
+  bool authorized(const httplib::Request& req) const {
+    if (cfg.token.empty()) {
+      return true;
+    }
+    return req.get_header_value("Authorization") == "Bearer " + cfg.token;
+  }
+
+  void routes() {
+    http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (req.path == "/healthz" || authorized(req)) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      res.set_header("WWW-Authenticate", "Bearer realm=\"linesman\"");
+      send_error(res, 401, "missing or wrong bearer token");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("ok\n", "text/plain");
+    });
+    http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(format_metrics(hub, hub.snapshot()), "text/plain; version=0.0.4");
+    });
+    http.Get("/api/listeners", [this](const httplib::Request&, httplib::Response& res) {
+      const auto open = hub.snapshot();
+      auto arr = nlohmann::json::array();
+      for (const auto* l : hub.listeners) {
+        const auto n = std::count_if(open.begin(), open.end(),
+                                     [&](const live_copy& c) { return c.listener == l->name; });
+        arr.push_back({{"name", l->name}, {"listen", l->listen}, {"open", n}});
+      }
+      send_json(res, 200, arr);
+    });
+    http.Get("/api/connections", [this](const httplib::Request& req, httplib::Response& res) {
+      connection_filter f;
+      if (req.has_param("phase")) {
+        f.phase = parse_live_phase(req.get_param_value("phase"));
+        if (!f.phase) {
+          send_error(res, 400, "phase: use inspect, connect, first_reply or stream");
+          return;
+        }
+      }
+      if (req.has_param("older_than")) {
+        try {
+          f.older_than_seconds =
+              static_cast<double>(
+                  parse_duration(req.get_param_value("older_than"), "older_than").count()) /
+              1000.0;
+        } catch (const config_error& e) {
+          send_error(res, 400, e.what());
+          return;
+        }
+      }
+      if (req.has_param("sni")) {
+        f.sni = req.get_param_value("sni");
+      }
+      send_json(res, 200, connections_json(hub.snapshot(), f));
+    });
+    // Known paths answer other methods with 405 (and say which one is allowed).
+    const auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Allow", "GET, HEAD");
+      send_error(res, 405, "method not allowed (read-only: GET)");
+    };
+    for (const char* p : {"/healthz", "/metrics", "/api/listeners", "/api/connections"}) {
+      http.Post(p, not_allowed);
+      http.Put(p, not_allowed);
+      http.Delete(p, not_allowed);
+      http.Patch(p, not_allowed);
+      http.Options(p, not_allowed);
+    }
+    http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+      if (res.status == 404 && res.body.empty()) {
+        send_error(res, 404,
+                   "not found (try /api/connections, /api/listeners, /metrics, /healthz)");
+      }
+    });
+  }
+};
+
+admin_server::admin_server(const admin_config& cfg, const live_hub& hub)
+    : impl_(std::make_unique<impl>(cfg, hub)) {
+  const auto hp = parse_host_port(cfg.listen, "--admin", true);
+  impl_->routes();
+  int port = hp.port;
+  bool ok = false;
+  if (hp.port == 0) {
+    port = impl_->http.bind_to_any_port(hp.host);
+    ok = port > 0;
+  } else {
+    ok = impl_->http.bind_to_port(hp.host, hp.port);
+  }
+  if (!ok) {
+    throw listen_error("cannot listen on " + cfg.listen + " (--admin): bind failed");
+  }
+  std::fprintf(stderr, "linesman: admin on %s\n",
+               format_endpoint(hp.host, static_cast<unsigned>(port)).c_str());
+  std::fflush(stderr);
+  impl_->thread = std::thread([this] { impl_->http.listen_after_bind(); });
+  // stop() is a no-op before the loop runs; wait for it (bounded) so the destructor can end it.
+  for (int i = 0; i < 200 && !impl_->http.is_running(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+admin_server::~admin_server() {
+  impl_->http.stop();
+  if (impl_->thread.joinable()) {
+    impl_->thread.join();
+  }
+}
+
+}  // namespace linesman::proxy

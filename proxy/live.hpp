@@ -1,0 +1,178 @@
+// live: what the admin endpoint shows while connections are still open - a per-worker registry of
+// live-connection snapshots and the process-wide counters behind /metrics.
+//
+// Cost model: a connection owns its live_conn and links it into its worker's live_registry (one
+// mutex, taken at register/unregister, at the few phase changes that set strings, and when the
+// admin thread reads). Phase, phase start and byte counts are relaxed atomics the connection
+// already updates; nothing is added per byte.
+#pragma once
+
+#include "proxy/stop.hpp"
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace linesman::proxy {
+
+// live_phase: where an open connection is waiting (the first four stop phases, without route,
+// which never waits).
+enum class live_phase : std::uint8_t { inspect, connect, first_reply, stream };
+inline constexpr std::size_t kLivePhases = 4;
+std::string_view to_string(live_phase p);
+std::optional<live_phase> parse_live_phase(std::string_view s);
+
+// histogram: a Prometheus histogram of seconds with fixed upper bounds (kBounds) plus +Inf.
+// observe() is lock-free; a scrape may see a count and sum from slightly different instants.
+class histogram {
+ public:
+  static constexpr std::array<double, 12> kBounds{0.001, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                  0.25,  0.5,   1.0,  2.5,   5.0,  10.0};
+  void observe_us(std::int64_t us);
+  // snapshot: cumulative counts per bound (kBounds.size() + 1 entries, the last is +Inf), the
+  // sum in seconds and the count.
+  struct view {
+    std::array<std::uint64_t, kBounds.size() + 1> cumulative{};
+    double sum_seconds = 0;
+    std::uint64_t count = 0;
+  };
+  [[nodiscard]] view snapshot() const;
+
+ private:
+  std::array<std::atomic<std::uint64_t>, kBounds.size() + 1> buckets_{};  // not cumulative
+  std::atomic<std::uint64_t> sum_us_{0};
+  std::atomic<std::uint64_t> count_{0};
+};
+
+// peek_outcome: what inspection made of the client's first flight (metrics label).
+enum class peek_outcome : std::uint8_t {
+  complete,
+  incomplete,
+  malformed,
+  too_large,
+  not_tls,
+  none
+};
+inline constexpr std::size_t kPeekOutcomes = 6;
+std::string_view to_string(peek_outcome o);
+
+inline constexpr std::size_t kStopPhases = 5;
+inline constexpr std::size_t kStopReasons = static_cast<std::size_t>(stop_reason::proxy_error) + 1;
+
+// listener_stats: one listener's counters; lives as long as the server (listener_runtime points
+// at it). Connection-ended counters and bytes are added by the connection when it unregisters,
+// under its worker's registry mutex, so a scrape never counts a connection twice or not at all.
+struct listener_stats {
+  std::string name;
+  std::string listen;  // as bound, "127.0.0.1:8080"
+  std::array<std::array<std::atomic<std::uint64_t>, kStopReasons>, kStopPhases> ended{};
+  std::atomic<std::uint64_t> closed_from_client{0};
+  std::atomic<std::uint64_t> closed_from_upstream{0};
+  std::array<std::atomic<std::uint64_t>, kPeekOutcomes> peek{};
+  std::atomic<std::uint64_t> splice_fallbacks{0};
+  histogram connect_seconds;
+  histogram first_reply_seconds;
+};
+
+// live_conn: the published snapshot of one open connection. Owned by the connection (a member),
+// linked into exactly one live_registry between link() and unlink(). Strings are written only
+// under the registry mutex (registry::set_*), atomics by the owning worker thread alone.
+struct live_conn {
+  std::string id;
+  const listener_stats* listener = nullptr;
+  std::string client;    // "127.0.0.1:50000"
+  std::string sni;       // empty when none seen
+  std::string route;     // empty when no route
+  std::string upstream;  // as configured, empty before connect
+  std::chrono::system_clock::time_point accepted_wall{};
+  std::atomic<std::uint8_t> phase{0};
+  std::atomic<std::int64_t> phase_start_ns{0};  // steady_clock, since its epoch
+  std::atomic<std::int64_t> accepted_ns{0};
+  // The connection's own record counters (record::bytes), written by its worker with
+  // bump_counter and read here through std::atomic_ref; valid while linked.
+  std::uint64_t* from_client = nullptr;
+  std::uint64_t* from_upstream = nullptr;
+  live_conn* prev = nullptr;
+  live_conn* next = nullptr;
+  bool linked = false;
+};
+
+// bump_counter: `x += n` for a counter another thread may read through std::atomic_ref (a single
+// writer, so a relaxed load and store: no locked instruction).
+inline void bump_counter(std::uint64_t& x, std::uint64_t n) {
+  std::atomic_ref<std::uint64_t> a(x);
+  a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
+// live_copy: a plain copy of a live_conn taken under the registry mutex (for the admin thread).
+struct live_copy {
+  std::string id, listener, client, sni, route, upstream;
+  live_phase phase = live_phase::inspect;
+  double age_seconds = 0;    // since accept
+  double phase_seconds = 0;  // time in the current phase
+  std::uint64_t from_client = 0;
+  std::uint64_t from_upstream = 0;
+  std::chrono::system_clock::time_point accepted_wall{};
+};
+
+// live_registry: the open connections of one worker (an intrusive list).
+class live_registry {
+ public:
+  void link(live_conn& c);
+  // unlink: removes `c` (no-op when not linked) and, in the same critical section, adds its final
+  // figures to its listener's counters via `account` (may be empty).
+  template <class F>
+  void unlink(live_conn& c, F&& account) {
+    std::lock_guard lock(mu_);
+    account();
+    unlink_locked(c);
+  }
+  void unlink(live_conn& c) {
+    std::lock_guard lock(mu_);
+    unlink_locked(c);
+  }
+  // set_strings: sets sni/route/upstream (a nullptr leaves that one unchanged).
+  void set_strings(live_conn& c, const std::string* sni, const std::string* route,
+                   const std::string* upstream);
+  // copy_all: appends every linked connection to `out`; `now_ns` is steady_clock now.
+  void copy_all(std::vector<live_copy>& out, std::int64_t now_ns) const;
+
+ private:
+  void unlink_locked(live_conn& c);
+  mutable std::mutex mu_;
+  live_conn* head_ = nullptr;
+};
+
+// steady_ns: steady_clock::now() in nanoseconds since its epoch.
+std::int64_t steady_ns();
+
+// set_phase: the owning worker thread moves `c` to phase `p` now.
+void set_phase(live_conn& c, live_phase p);
+
+// live_hub: everything the admin endpoint reads; owned by the server for its lifetime.
+struct live_hub {
+  std::vector<listener_stats*> listeners;
+  std::vector<live_registry*> registries;
+  std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+
+  [[nodiscard]] std::vector<live_copy> snapshot() const;
+};
+
+// format_metrics: the Prometheus text exposition (format 0.0.4) of `hub` and `open` (a snapshot
+// taken just before). Every family has HELP and TYPE lines; label values are escaped.
+std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& open);
+
+// append_histogram: one histogram family member in text format (for format_metrics and tests).
+void append_histogram(std::string& out, std::string_view name, std::string_view labels,
+                      const histogram::view& v);
+
+// escape_label: a Prometheus label value (backslash, double quote and newline escaped).
+std::string escape_label(std::string_view v);
+
+}  // namespace linesman::proxy
