@@ -593,6 +593,20 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
 
 asio::awaitable<connection::connect_result> connection::connect_upstream(const host_port& target) {
   co_await asio::this_coro::throw_if_cancelled(false);
+  std::error_code aec;
+  const auto numeric = asio::ip::make_address(target.host, aec);
+  if (!aec) {
+    // A numeric address needs no resolver (asio's resolves on a helper thread: two thread hops
+    // and a getaddrinfo per connection).
+    auto [cec] = co_await upstream_.async_connect({numeric, target.port}, kTuple);
+    if (cec == asio::error::operation_aborted) {
+      co_return connect_result{connect_kind::cancelled, cec};
+    }
+    if (cec) {
+      co_return connect_result{connect_kind::failed, cec};
+    }
+    co_return connect_result{connect_kind::ok, {}};
+  }
   asio::ip::tcp::resolver resolver(client_.get_executor());
   // Resolved at connect time, every time: a container address may change between connections.
   auto [rec, results] = co_await resolver.async_resolve(
@@ -1013,19 +1027,10 @@ asio::awaitable<void> connection::relay(dir d) {
     const std::uint64_t from_before = from;
     bool fallback = w_.no_splice;
     if (!fallback) {
-      int perr = 0;
-      pipe_fds pipe = w_.pipes.take(perr);
-      if (!pipe.valid()) {
-        spdlog::debug("{} pipe2 failed ({}); using read/write", rec_.id, errno_name(perr));
+      res = co_await splice_pump(src, dst, w_.pipes, counters);
+      if (res.end == pump_end::no_splice) {
+        spdlog::debug("{} splice unavailable ({}); using read/write", rec_.id, errno_name(res.err));
         fallback = true;
-      } else {
-        res = co_await splice_pump(src, dst, pipe, counters);
-        if (res.end == pump_end::no_splice) {
-          fallback = true;
-        }
-        if (res.end == pump_end::src_eof || res.end == pump_end::no_splice) {
-          w_.pipes.give(std::move(pipe));  // empty: reusable
-        }
       }
     }
     if (fallback) {

@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <thread>
 
 #include <spdlog/spdlog.h>
 
@@ -13,6 +14,11 @@
 
 namespace linesman::proxy {
 namespace {
+
+// kBatchDelay / kBatchRecords: how long the writer lets records gather after the first one, unless
+// that many are already queued.
+constexpr auto kBatchDelay = std::chrono::milliseconds(5);
+constexpr std::size_t kBatchRecords = 64;
 
 int open_log(const std::string& path) {
   return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -43,6 +49,7 @@ log_sink::~log_sink() {
 }
 
 void log_sink::push(record&& r) {
+  bool wake = false;
   {
     std::lock_guard lock(mu_);
     if (queue_.size() >= capacity_) {
@@ -50,8 +57,12 @@ void log_sink::push(record&& r) {
       return;
     }
     queue_.push_back(std::move(r));
+    wake = writer_waiting_;
+    writer_waiting_ = false;
   }
-  cv_.notify_one();
+  if (wake) {
+    cv_.notify_one();
+  }
 }
 
 void log_sink::request_reopen() {
@@ -113,8 +124,17 @@ void log_sink::run() {
     bool stopping = false;
     {
       std::unique_lock lock(mu_);
+      writer_waiting_ = true;
       cv_.wait_for(lock, std::chrono::seconds(1),
                    [this] { return stopping_ || !queue_.empty() || reopen_.load(); });
+      writer_waiting_ = false;
+      if (!stopping_ && !queue_.empty() && queue_.size() < kBatchRecords) {
+        // Let a burst gather so it goes out in one write(2) and one wake-up; records are at most
+        // kBatchDelay late. Pushes during this pause do not notify (writer_waiting_ is false).
+        lock.unlock();
+        std::this_thread::sleep_for(kBatchDelay);
+        lock.lock();
+      }
       batch.swap(queue_);
       stopping = stopping_;
     }

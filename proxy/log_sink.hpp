@@ -52,6 +52,9 @@ class log_sink {
   std::condition_variable cv_;
   std::vector<record> queue_;
   bool stopping_ = false;
+  // writer_waiting_: the writer sleeps for new records (push wakes it only then, so a busy
+  // proxy costs one wake-up per batch, not one per connection). Guarded by mu_.
+  bool writer_waiting_ = false;
   std::atomic<bool> reopen_{false};
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> written_{0};

@@ -84,11 +84,15 @@ std::size_t default_max_connections(bool no_splice) {
     }
   }
   const auto nofile = rl.rlim_cur == RLIM_INFINITY ? rlim_t{1} << 20 : rl.rlim_cur;
-  const std::size_t per_conn = no_splice ? 2 : 6;
-  if (nofile <= 64 + per_conn) {
+  // A connection holds its two sockets; pipes are borrowed from the worker's pool only while
+  // bytes sit in them, so splicing reserves room for the pooled pipes and a busy burst instead of
+  // four more descriptors per connection (a pump that cannot open a pipe falls back to copying).
+  const rlim_t reserve = 64 + (no_splice ? 0 : 2 * 2 * pipe_pool::kMaxPooled);
+  const std::size_t per_conn = 2;
+  if (nofile <= reserve + per_conn) {
     return 1;
   }
-  return static_cast<std::size_t>((nofile - 64) / per_conn);
+  return static_cast<std::size_t>((nofile - reserve) / per_conn);
 }
 
 struct server::impl {

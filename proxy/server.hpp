@@ -41,7 +41,7 @@ class server {
 std::string format_endpoint(const std::string& ip, unsigned port);
 
 // default_max_connections: from RLIMIT_NOFILE (raised to its hard limit first): each connection
-// holds two sockets and, when splicing, two pipes (four descriptors).
+// holds two sockets; pipes are pooled per worker and held only while bytes sit in them.
 std::size_t default_max_connections(bool no_splice);
 
 }  // namespace linesman::proxy

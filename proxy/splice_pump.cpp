@@ -105,17 +105,26 @@ pump_result classify_write_error(const std::error_code& ec) {
 }
 
 asio::awaitable<pump_result> splice_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
-                                         pipe_fds& pipe, pump_counters c) {
+                                         pipe_pool& pool, pump_counters c) {
   co_await asio::this_coro::throw_if_cancelled(false);
   const int in_fd = src.native_handle();
   const int out_fd = dst.native_handle();
   bool moved_any = false;
   for (;;) {
+    // Borrow a pipe only for one fill/drain round: an idle connection holds none. A pipe that
+    // still holds bytes when the pump ends is destroyed with `pipe` (never returned to the pool).
+    int perr = 0;
+    pipe_fds pipe = pool.take(perr);
+    if (!pipe.valid()) {
+      // EMFILE/ENFILE: no byte sits in any pipe of ours, so the caller can go on with copy_pump.
+      co_return pump_result{pump_end::no_splice, perr};
+    }
     // Fill: the pipe is empty here, so EAGAIN can only mean the socket has nothing to read.
     const ssize_t n = ::splice(in_fd, nullptr, pipe.write_end(), nullptr, kChunk,
                                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (n < 0) {
       const int err = errno;
+      pool.give(std::move(pipe));  // still empty
       if (err == EINTR) {
         continue;
       }
@@ -135,6 +144,7 @@ asio::awaitable<pump_result> splice_pump(asio::ip::tcp::socket& src, asio::ip::t
       co_return pump_result{pump_end::src_error, err};
     }
     if (n == 0) {
+      pool.give(std::move(pipe));
       co_return pump_result{pump_end::src_eof, 0};
     }
     moved_any = true;
@@ -167,6 +177,7 @@ asio::awaitable<pump_result> splice_pump(asio::ip::tcp::socket& src, asio::ip::t
       *c.to += static_cast<std::uint64_t>(m);
       touch(c);
     }
+    pool.give(std::move(pipe));  // empty again
     if (aborted(c)) {
       co_return pump_result{pump_end::cancelled, 0};
     }

@@ -3,8 +3,8 @@
 // read/write through a userspace buffer.
 //
 // Ownership: the caller (the connection) owns both sockets and keeps them alive until the pump
-// returns; the pump borrows them. A splice pump owns only its pipe (pipe_fds), which it takes
-// from, and gives back to, a per-worker pipe_pool.
+// returns; the pump borrows them. A splice pump owns a pipe (pipe_fds) only while bytes sit in
+// it: it takes one from the per-worker pipe_pool per fill and gives it back once drained.
 #pragma once
 
 #include <chrono>
@@ -79,9 +79,12 @@ struct pump_counters {
 
 // splice_pump: src -> pipe -> dst with SPLICE_F_MOVE|SPLICE_F_NONBLOCK, waiting with
 // async_wait(wait_read/wait_write) whenever splice says EAGAIN. Both sockets must be in
-// non-blocking mode. When it returns src_eof the pipe is empty; otherwise it may hold bytes.
+// non-blocking mode. The pipe is taken from `pool` (the worker's, which must outlive the pump)
+// only while bytes sit in it and given back as soon as it is empty, so a connection waiting for
+// data holds no pipe. Returns no_splice (no byte in flight) when splice is not supported for the
+// pair or no pipe could be opened (EMFILE): the caller goes on with copy_pump.
 asio::awaitable<pump_result> splice_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
-                                         pipe_fds& pipe, pump_counters c);
+                                         pipe_pool& pool, pump_counters c);
 
 // copy_pump: the read/write fallback through `buf` (owned by the caller for the pump's life).
 asio::awaitable<pump_result> copy_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
