@@ -90,8 +90,8 @@ void check_sni_pattern(const std::string& sni, const std::string& where) {
     fail(where + ": empty SNI pattern '" + sni + "'");
   }
   const auto star = sni.find('*');
-  if (star != std::string::npos && (star != 0 || sni.size() < 3 || sni[1] != '.' ||
-                                    sni.find('*', 1) != std::string::npos)) {
+  if (star != std::string::npos &&
+      (star != 0 || sni.size() < 3 || sni[1] != '.' || sni.find('*', 1) != std::string::npos)) {
     fail(where + ": bad SNI pattern '" + sni + "' (use host.example.com or *.example.com)");
   }
   for (char c : sni) {
@@ -170,8 +170,7 @@ void yaml_proxy_protocol(const std::string& file, const YAML::Node& node, const 
     pp.trusted.clear();
     for (std::size_t i = 0; i < v.size(); ++i) {
       const std::string key = path + ".trusted[" + std::to_string(i) + "]";
-      pp.trusted.push_back(
-          parse_cidr(yaml_scalar(file, v[i], key), yaml_where(file, v[i], key)));
+      pp.trusted.push_back(parse_cidr(yaml_scalar(file, v[i], key), yaml_where(file, v[i], key)));
     }
   }
 }
@@ -205,8 +204,10 @@ cidr parse_cidr(std::string_view text, std::string_view what) {
 }
 
 bool cidr_contains(const cidr& net, std::span<const std::uint8_t> addr) {
-  static constexpr std::array<std::uint8_t, 12> kMapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (addr.size() == 16 && net.len == 4 && std::equal(kMapped.begin(), kMapped.end(), addr.begin())) {
+  static constexpr std::array<std::uint8_t, 12> kMapped = {0, 0, 0, 0, 0,    0,
+                                                           0, 0, 0, 0, 0xff, 0xff};
+  if (addr.size() == 16 && net.len == 4 &&
+      std::equal(kMapped.begin(), kMapped.end(), addr.begin())) {
     addr = addr.subspan(12);
   }
   if (addr.size() != net.len) {
@@ -322,7 +323,8 @@ host_port parse_host_port(std::string_view text, std::string_view what, bool all
     }
   }
   unsigned port = 0;
-  const auto [ptr, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+  const auto [ptr, ec] =
+      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
   if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() ||
       port > 65535 || (port == 0 && !allow_zero_port)) {
     fail(std::string(what) + ": bad port in '" + std::string(text) + "' (1-65535" +
@@ -363,8 +365,8 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     const std::string path = "listeners[" + std::to_string(i) + "]";
     check_keys(file, node, path,
                {"name", "listen", "upstream", "routes", "access_log", "timeouts", "capture",
-                "proxy_protocol_in", "proxy_protocol_in_action", "proxy_protocol_out",
-                "trusted", "transparent"});
+                "proxy_protocol_in", "proxy_protocol_in_action", "proxy_protocol_out", "trusted",
+                "transparent"});
     listener_config l;
     l.limits = defaults;
     l.pp.trusted = default_trusted();
@@ -411,8 +413,8 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
         fail(yaml_where(file, d, cpath + ".dir") + ": empty");
       }
       if (const auto b = c["bytes"]) {
-        l.capture.bytes_per_direction = parse_capture_bytes(
-            yaml_scalar(file, b, cpath + ".bytes"), yaml_where(file, b, cpath + ".bytes"));
+        l.capture.bytes_per_direction = parse_capture_bytes(yaml_scalar(file, b, cpath + ".bytes"),
+                                                            yaml_where(file, b, cpath + ".bytes"));
       }
       if (const auto m = c["max_total_bytes"]) {
         const auto v = parse_capture_bytes(yaml_scalar(file, m, cpath + ".max_total_bytes"),
@@ -577,9 +579,10 @@ run_config build_run_config(const cli_listener& cli,
   } else {
     if (cli.proxy_in || cli.proxy_out || cli.proxy_strip || !cli.proxy_trusted.empty() ||
         cli.transparent) {
-      fail("--listen: required with the --proxy-protocol-* / --proxy-trusted / --transparent flags "
-           "(in a --config file use the listener keys proxy_protocol_in, trusted, "
-           "proxy_protocol_in_action, proxy_protocol_out, transparent)");
+      fail(
+          "--listen: required with the --proxy-protocol-* / --proxy-trusted / --transparent flags "
+          "(in a --config file use the listener keys proxy_protocol_in, trusted, "
+          "proxy_protocol_in_action, proxy_protocol_out, transparent)");
     }
     if (cli.upstream || !cli.routes.empty() || cli.name) {
       fail("--listen: required with --upstream, --route and --listener-name");

@@ -79,22 +79,22 @@ bool cidr_contains(const cidr& net, std::span<const std::uint8_t> addr);
 // listed peers, and an empty list would trust no one.
 struct proxy_protocol_config {
   proxy_in_mode in = proxy_in_mode::off;
-  bool strip = false;   // drop the received header instead of forwarding it unchanged
-  int out = 0;          // 0 none, 1 or 2: write this version upstream before any client byte
+  bool strip = false;  // drop the received header instead of forwarding it unchanged
+  int out = 0;         // 0 none, 1 or 2: write this version upstream before any client byte
   std::vector<cidr> trusted;
 };
 
 // capture_config: `--capture DIR [--capture-bytes N|all]` or a listener's YAML `capture:` map.
 // Off (dir empty) by default: plaintext first flights may hold credentials.
 struct capture_config {
-  std::string dir;                                 // empty: no capture
-  std::uint64_t bytes_per_direction = 64 * 1024;   // ~0 for `all`
+  std::string dir;                                // empty: no capture
+  std::uint64_t bytes_per_direction = 64 * 1024;  // ~0 for `all`
   std::uint64_t max_total_bytes = std::uint64_t{1} << 30;
 };
 
 struct listener_config {
   std::string name;
-  host_port listen;  // host is an IP literal
+  host_port listen;                   // host is an IP literal
   std::optional<host_port> upstream;  // the default route
   std::vector<route_config> routes;
   std::string access_log = "-";  // "-" = stdout
@@ -116,7 +116,7 @@ struct admin_config {
 struct run_config {
   std::vector<listener_config> listeners;
   admin_config admin;
-  duration log_open_every{0};  // 0 = no interim "state": "open" records
+  duration log_open_every{0};       // 0 = no interim "state": "open" records
   unsigned threads = 0;             // 0 = hardware_concurrency
   std::size_t max_connections = 0;  // 0 = derived from RLIMIT_NOFILE
   bool no_splice = false;
@@ -133,8 +133,8 @@ struct cli_listener {
   std::optional<std::string> peek, connect, idle, drain;  // durations as written
   std::optional<std::string> proxy_in;                    // off|auto|v1|v2
   bool proxy_strip = false;
-  std::optional<std::string> proxy_out;                   // v1|v2
-  std::vector<std::string> proxy_trusted;                 // CIDRs
+  std::optional<std::string> proxy_out;    // v1|v2
+  std::vector<std::string> proxy_trusted;  // CIDRs
   bool transparent = false;
   std::optional<std::string> capture;        // --capture DIR
   std::optional<std::string> capture_bytes;  // --capture-bytes N|all

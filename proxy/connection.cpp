@@ -1,5 +1,9 @@
 #include "proxy/connection.hpp"
 
+#include "proxy/hint.hpp"
+#include "tls/proxy_header.hpp"
+#include "tls/verdict.hpp"
+
 #include <arpa/inet.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
@@ -13,10 +17,6 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/experimental/awaitable_operators.hpp>
 #include <spdlog/spdlog.h>
-
-#include "proxy/hint.hpp"
-#include "tls/proxy_header.hpp"
-#include "tls/verdict.hpp"
 
 namespace linesman::proxy {
 namespace {
@@ -69,12 +69,12 @@ bool cancelled_state(asio::cancellation_type t) { return t != asio::cancellation
 // A child of `||` must look at its cancellation state after every resume: an operation that had
 // already completed when the race was decided is not cancelled, and the next one would not be
 // either (the signal fires once), so the loser would run on and the race never end.
-#define LINESMAN_RETURN_IF_CANCELLED(value)                            \
-  do {                                                                 \
+#define LINESMAN_RETURN_IF_CANCELLED(value)                             \
+  do {                                                                  \
     const auto lm_state = co_await asio::this_coro::cancellation_state; \
-    if (cancelled_state(lm_state.cancelled())) {                       \
-      co_return value;                                                 \
-    }                                                                  \
+    if (cancelled_state(lm_state.cancelled())) {                        \
+      co_return value;                                                  \
+    }                                                                   \
   } while (false)
 
 // pp_endpoint_value: a PROXY header endpoint as the record shows it.
@@ -162,8 +162,10 @@ nlohmann::json pp_tlvs_json(const tls::proxy_header& h) {
       case tls::kPp2TypeNoop:
       case tls::kPp2TypeUniqueId:
       case tls::kPp2TypeSsl:
-      case tls::kPp2TypeNetns: break;
-      default: other.push_back(tlv.type);
+      case tls::kPp2TypeNetns:
+        break;
+      default:
+        other.push_back(tlv.type);
     }
   }
   if (!other.empty()) {
@@ -347,8 +349,8 @@ void connection::publish_open_record() {
   switch (static_cast<live_phase>(live_.phase.load(std::memory_order_relaxed))) {
     case live_phase::inspect:
       r.stop.phase = stop_phase::inspect;
-      r.stop.reason = rec_.bytes.from_client == 0 ? stop_reason::client_silent
-                                                  : stop_reason::hello_incomplete;
+      r.stop.reason =
+          rec_.bytes.from_client == 0 ? stop_reason::client_silent : stop_reason::hello_incomplete;
       r.stop.by = stop_by::client;
       break;
     case live_phase::connect:
@@ -376,9 +378,9 @@ void connection::publish_open_record() {
 
 void connection::cap_data(dir d, const std::uint8_t* p, std::size_t n) {
   if (cap_) {
-    cap_->data(d == dir::c2u ? capture::direction::client_to_server
-                             : capture::direction::server_to_client,
-               {p, n});
+    cap_->data(
+        d == dir::c2u ? capture::direction::client_to_server : capture::direction::server_to_client,
+        {p, n});
   }
 }
 
@@ -406,8 +408,7 @@ void connection::stop_relays() {
 bool connection::client_spoke_tls() const {
   // Only a whole ClientHello (or one too large to inspect) counts: a single 0x16 or 0x80 byte
   // merely starts like TLS, and an echo of it is not an upstream_not_tls.
-  return tls::client_sent_tls(ccheck_.hello_complete,
-                              ccheck_.verdict == client_verdict::too_large);
+  return tls::client_sent_tls(ccheck_.hello_complete, ccheck_.verdict == client_verdict::too_large);
 }
 
 void connection::set_stop(stop_phase p, stop_reason r, stop_by by, int err) {
@@ -648,7 +649,8 @@ asio::awaitable<connection::peek_end> connection::read_proxy_header() {
       want = total > len ? total - len : 1;
     }
     pp_in_.resize(len + want);
-    auto [ec, n] = co_await client_.async_read_some(asio::buffer(pp_in_.data() + len, want), kTuple);
+    auto [ec, n] =
+        co_await client_.async_read_some(asio::buffer(pp_in_.data() + len, want), kTuple);
     pp_in_.resize(len + (ec ? 0 : n));
     if (!ec && n > 0) {
       on_client_bytes(n);
@@ -680,9 +682,9 @@ void connection::end_at_inspect(stop_reason r, const char* pp_error) {
     rec_.proxy_protocol = proxy_protocol_value{};
   }
   rec_.proxy_protocol->error = pp_error;
-  first_ = first_ ? first_ : std::optional<stop_by>(client_end_ == side_end::none
-                                                         ? stop_by::proxy
-                                                         : stop_by::client);
+  first_ = first_ ? first_
+                  : std::optional<stop_by>(client_end_ == side_end::none ? stop_by::proxy
+                                                                         : stop_by::client);
   if (client_end_ == side_end::none) {
     client_end_ = side_end::proxy;
   }
@@ -723,7 +725,8 @@ asio::awaitable<bool> connection::accept_proxy_header() {
       end_at_inspect(stop_reason::client_reset, pp_in_.empty() ? "missing" : "incomplete");
       co_return false;
     case peek_end::cancelled:
-    case peek_end::decided: break;
+    case peek_end::decided:
+      break;
   }
   tls::proxy_header h;
   const auto status = tls::parse_proxy_header(pp_in_, h);
@@ -830,9 +833,9 @@ asio::awaitable<void> connection::send_proxy_header() {
       out.authority = *rec_.tls->sni;
       t.authority = out.authority;
     }
-    t.unique_id = std::span<const std::uint8_t>(
-        reinterpret_cast<const std::uint8_t*>(rec_.id.data()),
-        std::min(rec_.id.size(), tls::kProxyV2MaxUniqueId));
+    t.unique_id =
+        std::span<const std::uint8_t>(reinterpret_cast<const std::uint8_t*>(rec_.id.data()),
+                                      std::min(rec_.id.size(), tls::kProxyV2MaxUniqueId));
     len = tls::write_proxy_v2(src, dst, t, buf);
   }
   if (len == 0) {
@@ -910,7 +913,8 @@ void connection::note_end(dir d, const pump_result& r) {
       break;
     }
     case pump_end::cancelled:
-    case pump_end::no_splice: break;
+    case pump_end::no_splice:
+      break;
   }
   (void)src;
 }
@@ -1042,9 +1046,9 @@ asio::awaitable<void> connection::relay(dir d) {
     }
     if (cap_) {
       // Past the bound: only counted, so later sequence numbers (and the FIN) stay honest.
-      cap_->skipped(c2u ? capture::direction::client_to_server
-                        : capture::direction::server_to_client,
-                    from - from_before);
+      cap_->skipped(
+          c2u ? capture::direction::client_to_server : capture::direction::server_to_client,
+          from - from_before);
     }
   }
   if (!abort_) {
@@ -1057,8 +1061,7 @@ asio::awaitable<std::optional<pump_result>> connection::capture_copy(dir d, pump
   const bool c2u = d == dir::c2u;
   auto& src = c2u ? client_ : upstream_;
   auto& dst = c2u ? upstream_ : client_;
-  const auto cd =
-      c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
+  const auto cd = c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
   auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
   while (cap_->wants_more(cd)) {
     auto [rec, n] = co_await src.async_read_some(asio::buffer(buf.get(), kCopyBufferBytes), kTuple);
@@ -1121,7 +1124,8 @@ void connection::classify_after_relay(std::optional<watch_fire> fired) {
     case reply_verdict::error_reply:
       set_stop(stop_phase::first_reply, stop_reason::upstream_error_reply, stop_by::upstream);
       return;
-    default: break;
+    default:
+      break;
   }
   if (!replied) {
     if (fired) {
@@ -1247,8 +1251,8 @@ asio::awaitable<void> connection::run() {
     }
     od_target.host = rec_.original_dst->ip;
     od_target.port = rec_.original_dst->port;
-    od_target.text = (v6 ? "[" + od_target.host + "]" : od_target.host) + ":" +
-                     std::to_string(od_target.port);
+    od_target.text =
+        (v6 ? "[" + od_target.host + "]" : od_target.host) + ":" + std::to_string(od_target.port);
     target = &od_target;
   }
 
@@ -1269,8 +1273,8 @@ asio::awaitable<void> connection::run() {
       (void)inspect_client_flight({cflight_.buf.get(), cflight_.len}, cflight_.reads, true, rec_);
       client_end_ = side_end::timeout;
       first_ = stop_by::proxy;
-      failed = rec_.bytes.from_client == 0 ? stop_reason::client_silent
-                                           : stop_reason::hello_incomplete;
+      failed =
+          rec_.bytes.from_client == 0 ? stop_reason::client_silent : stop_reason::hello_incomplete;
     } else {
       switch (std::get<0>(r)) {
         case peek_end::eof:
@@ -1323,7 +1327,10 @@ asio::awaitable<void> connection::run() {
   // server-speaks-first protocol must get its greeting through).
   rec_.upstream = upstream_value{
       route != nullptr ? route->name : (cfg.transparent ? "original_dst" : "default"),
-      target->text, {}, 0, 0};
+      target->text,
+      {},
+      0,
+      0};
   connect_start_us_ = since_accept_us();
   enter_phase(live_phase::connect);
   auto c = co_await (connect_upstream(*target) || watch(steady::now() + cfg.limits.connect) ||

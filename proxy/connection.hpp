@@ -7,6 +7,15 @@
 // each phase with awaitable operator ||. Data-plane errors are error codes, never exceptions.
 #pragma once
 
+#include "capture/pcapng_writer.hpp"
+#include "proxy/config.hpp"
+#include "proxy/inspect.hpp"
+#include "proxy/live.hpp"
+#include "proxy/log_sink.hpp"
+#include "proxy/record.hpp"
+#include "proxy/route.hpp"
+#include "proxy/splice_pump.hpp"
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -17,15 +26,6 @@
 #include <vector>
 
 #include <asio.hpp>
-
-#include "capture/pcapng_writer.hpp"
-#include "proxy/config.hpp"
-#include "proxy/inspect.hpp"
-#include "proxy/live.hpp"
-#include "proxy/log_sink.hpp"
-#include "proxy/record.hpp"
-#include "proxy/route.hpp"
-#include "proxy/splice_pump.hpp"
 
 namespace linesman::proxy {
 
@@ -38,7 +38,7 @@ struct listener_runtime {
   route_table routes;
   log_sink* sink = nullptr;
   capture::capture_dir* capture = nullptr;  // null when capture is off; owned by the server
-  listener_stats* stats = nullptr;  // metrics (proxy/live.hpp); may be null in tests
+  listener_stats* stats = nullptr;          // metrics (proxy/live.hpp); may be null in tests
 };
 
 // worker_state: per event loop (one thread); nothing in it is shared between workers.
@@ -47,7 +47,7 @@ struct worker_state {
   pipe_pool pipes;
   std::list<connection*> live;  // for the drain: every connection alive on this worker
   std::atomic<std::size_t>* active = nullptr;  // process-wide count (max-connections)
-  live_registry* registry = nullptr;  // the admin's view of this worker; may be null
+  live_registry* registry = nullptr;           // the admin's view of this worker; may be null
 };
 
 class connection {

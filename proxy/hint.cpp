@@ -339,8 +339,8 @@ std::string hint_for(const record& r) {
   // (An HTTP server answers the header line with a 400, Redis with -ERR, and both close: the
   // record may still read as a completed exchange.)
   const std::string reply = r.upstream_first ? r.upstream_first->summary : std::string();
-  const bool error_answer = reply.starts_with("-ERR") ||
-                            (reply.starts_with("HTTP/1.") && reply.find(" 400") != std::string::npos);
+  const bool error_answer = reply.starts_with("-ERR") || (reply.starts_with("HTTP/1.") &&
+                                                          reply.find(" 400") != std::string::npos);
   const bool refused = r.stop.phase == stop_phase::first_reply ||
                        (r.stop.by == stop_by::upstream && r.bytes.from_upstream < 512 && !r.ok) ||
                        error_answer;

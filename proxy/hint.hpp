@@ -1,9 +1,9 @@
 // hint: the record's `hint` sentence, refined from default_hint with what the record shows.
 #pragma once
 
-#include <string>
-
 #include "proxy/record.hpp"
+
+#include <string>
 
 namespace linesman::proxy {
 

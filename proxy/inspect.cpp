@@ -1,13 +1,13 @@
 #include "proxy/inspect.hpp"
 
-#include <array>
-
 #include "proxy/observe_client.hpp"
 #include "tls/client_hello.hpp"
 #include "tls/detect.hpp"
 #include "tls/names.hpp"
 #include "tls/server_hello.hpp"
 #include "tls/verdict.hpp"
+
+#include <array>
 #if __has_include("proxy/observe_server.hpp")
 #include "proxy/observe_server.hpp"
 #define LINESMAN_HAVE_OBSERVE_SERVER 1
@@ -89,8 +89,8 @@ client_check inspect_client_flight(std::span<const std::uint8_t> in, int reads, 
   return out;
 }
 
-reply_verdict inspect_upstream_flight(std::span<const std::uint8_t> in, bool client_tls,
-                                      bool final, record& rec) {
+reply_verdict inspect_upstream_flight(std::span<const std::uint8_t> in, bool client_tls, bool final,
+                                      record& rec) {
   const tls::detection d = tls::detect_first_flight(in, tls::direction::server_to_client);
   rec.upstream_first = flight_obs(d, in.size());
   if (in.empty()) {
@@ -111,11 +111,16 @@ reply_verdict inspect_upstream_flight(std::span<const std::uint8_t> in, bool cli
   }
   // The decision itself is tls::classify_first_reply, shared with `linesman replay`.
   switch (tls::classify_first_reply(st, f.alert.has_value(), client_tls, d)) {
-    case tls::first_reply::tls: return reply_verdict::good;
-    case tls::first_reply::tls_alert: return reply_verdict::tls_alert;
-    case tls::first_reply::not_tls: return reply_verdict::not_tls;
-    case tls::first_reply::refusal: return reply_verdict::error_reply;
-    case tls::first_reply::plaintext: break;
+    case tls::first_reply::tls:
+      return reply_verdict::good;
+    case tls::first_reply::tls_alert:
+      return reply_verdict::tls_alert;
+    case tls::first_reply::not_tls:
+      return reply_verdict::not_tls;
+    case tls::first_reply::refusal:
+      return reply_verdict::error_reply;
+    case tls::first_reply::plaintext:
+      break;
   }
   return d.complete || final ? reply_verdict::good : reply_verdict::need_more;
 }

@@ -3,10 +3,10 @@
 // after every read of the inspection stage with all bytes received so far in that direction.
 #pragma once
 
+#include "proxy/record.hpp"
+
 #include <cstdint>
 #include <span>
-
-#include "proxy/record.hpp"
 
 namespace linesman::proxy {
 
@@ -42,7 +42,7 @@ enum class reply_verdict : std::uint8_t {
 
 // inspect_upstream_flight: (re)classify the upstream's first bytes `in` and update
 // rec.upstream_first and rec.server_tls. `client_tls`: the client's first flight was TLS.
-reply_verdict inspect_upstream_flight(std::span<const std::uint8_t> in, bool client_tls,
-                                      bool final, record& rec);
+reply_verdict inspect_upstream_flight(std::span<const std::uint8_t> in, bool client_tls, bool final,
+                                      record& rec);
 
 }  // namespace linesman::proxy

@@ -1,5 +1,7 @@
 #include "proxy/log_sink.hpp"
 
+#include "proxy/config.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -9,8 +11,6 @@
 #include <thread>
 
 #include <spdlog/spdlog.h>
-
-#include "proxy/config.hpp"
 
 namespace linesman::proxy {
 namespace {

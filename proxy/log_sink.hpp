@@ -3,6 +3,8 @@
 // slow disk ever runs on a data-plane thread.
 #pragma once
 
+#include "proxy/record.hpp"
+
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -10,8 +12,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include "proxy/record.hpp"
 
 namespace linesman::proxy {
 

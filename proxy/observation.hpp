@@ -23,15 +23,15 @@ struct first_flight_obs {
 
 // tls_obs: schema `tls`, present when the client's first flight was a ClientHello.
 struct tls_obs {
-  std::optional<std::string> sni;  // escaped: non-printable bytes as \xNN, never raw
-  std::vector<std::string> alpn;   // escaped like sni
-  std::string legacy_version;      // "1.2"
+  std::optional<std::string> sni;               // escaped: non-printable bytes as \xNN, never raw
+  std::vector<std::string> alpn;                // escaped like sni
+  std::string legacy_version;                   // "1.2"
   std::vector<std::string> supported_versions;  // GREASE removed, wire order: ["1.3", "1.2"]
   int cipher_count = 0;
   std::string ja3;       // MD5 hex
   std::string ja3_full;  // the JA3 string the MD5 is taken of
   std::string ja4;
-  bool ech = false;  // encrypted_client_hello extension present (real or GREASE)
+  bool ech = false;               // encrypted_client_hello extension present (real or GREASE)
   std::uint32_t hello_bytes = 0;  // handshake message incl. its 4-byte header
   int hello_records = 0;
   int hello_reads = 0;  // socket reads until complete (0 when read from a file)

@@ -1,12 +1,13 @@
 #include "proxy/port_owner.hpp"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <string>
+
+#include <dirent.h>
 
 namespace linesman::proxy {
 namespace {
@@ -18,7 +19,8 @@ std::optional<std::uint64_t> scan(const char* file, std::uint16_t port) {
   std::string line;
   std::getline(in, line);  // header
   while (std::getline(in, line)) {
-    // "  sl  local_address rem_address   st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode"
+    // "  sl  local_address rem_address   st tx_queue:rx_queue tr:tm->when retrnsmt uid timeout
+    // inode"
     std::istringstream ss(line);
     std::string sl, local, remote, st, queues, timer, retr, uid, timeout;
     std::uint64_t inode = 0;

@@ -29,14 +29,22 @@ nlohmann::json side_json(side_end e) {
 
 std::string_view to_string(side_end e) {
   switch (e) {
-    case side_end::none: return "none";
-    case side_end::fin: return "fin";
-    case side_end::rst: return "rst";
-    case side_end::timeout: return "timeout";
-    case side_end::error: return "error";
-    case side_end::proxy: return "proxy";
-    case side_end::never: return "never";
-    case side_end::open: return "open";
+    case side_end::none:
+      return "none";
+    case side_end::fin:
+      return "fin";
+    case side_end::rst:
+      return "rst";
+    case side_end::timeout:
+      return "timeout";
+    case side_end::error:
+      return "error";
+    case side_end::proxy:
+      return "proxy";
+    case side_end::never:
+      return "never";
+    case side_end::open:
+      return "open";
   }
   return "error";
 }

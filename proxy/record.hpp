@@ -3,15 +3,15 @@
 // log sink's thread, by to_json.
 #pragma once
 
+#include "proxy/observation.hpp"
+#include "proxy/stop.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
-
-#include "proxy/observation.hpp"
-#include "proxy/stop.hpp"
 
 namespace linesman::proxy {
 
@@ -64,7 +64,7 @@ struct stop_value {
 // `proxy_protocol`). `error` names what was wrong with it (untrusted_source, malformed,
 // incomplete, missing, version_mismatch) when the connection was ended for it; empty otherwise.
 struct proxy_protocol_value {
-  int version = 0;  // 1 or 2; 0 when no header could be read
+  int version = 0;      // 1 or 2; 0 when no header could be read
   std::string command;  // "proxy" or "local"
   std::optional<endpoint_value> source;
   std::optional<endpoint_value> destination;
@@ -104,7 +104,7 @@ struct record {
   std::optional<proxy_protocol_value> proxy_protocol;
   std::optional<proxy_out_value> proxy_out;
   std::optional<endpoint_value> original_dst;  // transparent mode
-  std::string transparent_error;                // "redirect_loop", "no_original_dst"
+  std::string transparent_error;               // "redirect_loop", "no_original_dst"
   // capture: the connection's capture file name, relative to the listener's capture directory
   // (`<id>.pcapng`); omitted when capture is off or could not start.
   std::optional<std::string> capture;

@@ -1,12 +1,12 @@
 // route: SNI -> upstream matching for one listener (exact names and "*.suffix" wildcards).
 #pragma once
 
+#include "proxy/config.hpp"
+
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include "proxy/config.hpp"
 
 namespace linesman::proxy {
 

@@ -1,17 +1,24 @@
 #include "proxy/server.hpp"
 
+#include "proxy/admin.hpp"
+#include "proxy/connection.hpp"
+#include "proxy/live.hpp"
+#include "proxy/log_sink.hpp"
+#include "proxy/port_owner.hpp"
+#include "proxy/route.hpp"
+
 #include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
-#include <functional>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <random>
 #include <thread>
@@ -19,13 +26,6 @@
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <spdlog/spdlog.h>
-
-#include "proxy/admin.hpp"
-#include "proxy/connection.hpp"
-#include "proxy/live.hpp"
-#include "proxy/log_sink.hpp"
-#include "proxy/port_owner.hpp"
-#include "proxy/route.hpp"
 
 namespace linesman::proxy {
 namespace {
@@ -209,8 +209,8 @@ struct server::impl {
     std::error_code ec;
     auto d = capture::capture_dir::open(std::move(o), ec);
     if (!d) {
-      throw config_error("--capture: cannot use capture directory '" + c.dir + "': " +
-                         ec.message());
+      throw config_error("--capture: cannot use capture directory '" + c.dir +
+                         "': " + ec.message());
     }
     spdlog::info("capturing to {} ({} per direction)", c.dir,
                  c.bytes_per_direction == ~std::uint64_t{0}
@@ -406,7 +406,7 @@ struct server::impl {
     asio::steady_timer force_exit(ctl);
     bool forced = false;
     std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec,
-                                                                       int sig) {
+                                                                     int sig) {
       if (ec) {
         force_exit.cancel();
         return;  // cancelled: every worker finished

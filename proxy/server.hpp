@@ -2,12 +2,12 @@
 // event loop per worker thread, signals (drain on SIGTERM/SIGINT, log reopen on SIGHUP) and limits.
 #pragma once
 
+#include "proxy/config.hpp"
+
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include "proxy/config.hpp"
 
 namespace linesman::proxy {
 

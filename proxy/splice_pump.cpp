@@ -91,7 +91,8 @@ pump_result classify_read_error(const std::error_code& ec) {
   if (ec == asio::error::connection_reset) {
     return {pump_end::src_reset, ECONNRESET};
   }
-  return {pump_end::src_error, ec.category() == asio::error::get_system_category() ? ec.value() : EIO};
+  return {pump_end::src_error,
+          ec.category() == asio::error::get_system_category() ? ec.value() : EIO};
 }
 
 pump_result classify_write_error(const std::error_code& ec) {
@@ -101,7 +102,8 @@ pump_result classify_write_error(const std::error_code& ec) {
   if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe) {
     return {pump_end::dst_reset, ec.value()};
   }
-  return {pump_end::dst_error, ec.category() == asio::error::get_system_category() ? ec.value() : EIO};
+  return {pump_end::dst_error,
+          ec.category() == asio::error::get_system_category() ? ec.value() : EIO};
 }
 
 asio::awaitable<pump_result> splice_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,

@@ -55,13 +55,13 @@ class pipe_pool {
 
 // pump_end: why a pump returned.
 enum class pump_end : std::uint8_t {
-  src_eof,       // the source sent FIN and every byte read from it was written
-  src_reset,     // ECONNRESET reading the source
-  src_error,     // another error reading the source (errno in pump_result)
-  dst_reset,     // EPIPE/ECONNRESET writing the destination
-  dst_error,     // another error writing the destination
-  cancelled,     // the connection asked the pump to stop (abort flag or operation_aborted)
-  no_splice,     // splice is not supported for this pair (EINVAL before any byte): use copy_pump
+  src_eof,    // the source sent FIN and every byte read from it was written
+  src_reset,  // ECONNRESET reading the source
+  src_error,  // another error reading the source (errno in pump_result)
+  dst_reset,  // EPIPE/ECONNRESET writing the destination
+  dst_error,  // another error writing the destination
+  cancelled,  // the connection asked the pump to stop (abort flag or operation_aborted)
+  no_splice,  // splice is not supported for this pair (EINVAL before any byte): use copy_pump
 };
 
 struct pump_result {

@@ -156,9 +156,12 @@ std::string_view to_string(stop_reason r) {
 
 std::string_view to_string(stop_by b) {
   switch (b) {
-    case stop_by::client: return "client";
-    case stop_by::upstream: return "upstream";
-    case stop_by::proxy: return "proxy";
+    case stop_by::client:
+      return "client";
+    case stop_by::upstream:
+      return "upstream";
+    case stop_by::proxy:
+      return "proxy";
   }
   return "proxy";
 }

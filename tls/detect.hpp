@@ -1,13 +1,13 @@
 // detect: first-bytes protocol detection with a one-line printable summary, both directions.
 #pragma once
 
+#include "tls/protocol.hpp"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
-
-#include "tls/protocol.hpp"
 
 namespace linesman::tls {
 

@@ -1,6 +1,10 @@
 // `linesman run`: the inline proxy. Parses the flags (and --config), builds the server, serves
 // until SIGTERM/SIGINT. Bad input throws (main prints it and exits 2); a listen address that
 // cannot be bound exits 1 with the holder of the port when /proc shows it.
+#include "proxy/config.hpp"
+#include "proxy/server.hpp"
+#include "tools/commands.hpp"
+
 #include <charconv>
 #include <iostream>
 #include <optional>
@@ -10,10 +14,6 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-
-#include "proxy/config.hpp"
-#include "proxy/server.hpp"
-#include "tools/commands.hpp"
 
 namespace linesman::tools {
 namespace {
@@ -34,7 +34,8 @@ struct run_options {
 // opt: a CLI11 option into a std::optional<std::string> ("given or not").
 void opt(CLI::App* cmd, const std::string& name, std::optional<std::string>& out,
          const std::string& help) {
-  cmd->add_option_function<std::string>(name, [&out](const std::string& v) { out = v; }, help);
+  cmd->add_option_function<std::string>(
+      name, [&out](const std::string& v) { out = v; }, help);
 }
 
 // positive: a decimal count in [1, max]; config_error naming `flag` otherwise.

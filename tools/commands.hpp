@@ -11,8 +11,8 @@ namespace linesman::tools {
 int& exit_code();
 
 void add_inspect_command(CLI::App& app);
-void add_run_command(CLI::App& app);  // tools/cmd_run.cpp
-void add_doctor_command(CLI::App& app);  // tools/cmd_doctor.cpp
+void add_run_command(CLI::App& app);        // tools/cmd_run.cpp
+void add_doctor_command(CLI::App& app);     // tools/cmd_doctor.cpp
 void add_summary_command(CLI::App& app);    // tools/cmd_summary.cpp
 void add_correlate_command(CLI::App& app);  // tools/cmd_correlate.cpp
 void add_replay_command(CLI::App& app);     // tools/cmd_replay.cpp

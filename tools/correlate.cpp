@@ -1,4 +1,5 @@
 #include "tools/correlate.hpp"
+
 #include "tools/text.hpp"
 
 #include <algorithm>
@@ -114,8 +115,6 @@ void take_greedy(std::vector<candidate>& cands, pair_method how,
         record_pair{c.a, c.b, how, static_cast<double>(b[c.b].ts_us - a[c.a].ts_us) / 1000.0});
   }
 }
-
-
 
 std::string sni_text(const std::optional<std::string>& sni) { return sni ? *sni : "(no SNI)"; }
 

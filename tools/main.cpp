@@ -1,11 +1,11 @@
 // linesman: the CLI front-end. Thin by design: every subcommand is in the tools library.
+#include "tools/commands.hpp"
+
 #include <cstring>
 #include <exception>
 #include <iostream>
 #include <string>
 #include <vector>
-
-#include "tools/commands.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"linesman: a transparent TCP/TLS debugging proxy for Traefik routes"};
@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
   std::vector<char*> args(argv, argv + argc);
   std::string run = "run";
   if (argc > 1 && std::strncmp(argv[1], "--", 2) == 0 && std::strcmp(argv[1], "--help") != 0 &&
-      std::strcmp(argv[1], "--version") != 0 && !app.get_subcommands([](CLI::App* s) { return s->get_name() == "run"; }).empty()) {
+      std::strcmp(argv[1], "--version") != 0 &&
+      !app.get_subcommands([](CLI::App* s) { return s->get_name() == "run"; }).empty()) {
     args.insert(args.begin() + 1, run.data());
   }
   try {

@@ -1,4 +1,5 @@
 #include "tools/summary.hpp"
+
 #include "tools/text.hpp"
 
 #include <algorithm>
@@ -97,7 +98,6 @@ struct group_builder {
     return std::move(out);
   }
 };
-
 
 std::string ms(double v) { return fmt::format("{:.2f}", v); }
 

@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/build.sh
 
+echo "== format (clang-format-16, the repo's .clang-format)"
+bash tools/format.sh --check
+
 echo "== unit tests (build/release)"
 ctest --test-dir build/release --output-on-failure -j "$(nproc)" --timeout 900 -L unit
 

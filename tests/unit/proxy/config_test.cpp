@@ -1,8 +1,8 @@
 #include "proxy/config.hpp"
 
-#include <gtest/gtest.h>
-
 #include <string>
+
+#include <gtest/gtest.h>
 
 namespace linesman::proxy {
 namespace {
@@ -33,8 +33,10 @@ TEST(ParseDuration, Units) {
 }
 
 TEST(ParseDuration, RejectsGarbageAndNamesTheFlag) {
-  for (const char* bad : {"", "5", "s", "-1s", "5x", "5 s", "1.s", ".5s", "5sec", "1e3s", "99999999h"}) {
-    expect_error([&] { parse_duration(bad, "--idle-timeout"); }, {"--idle-timeout", "bad duration"});
+  for (const char* bad :
+       {"", "5", "s", "-1s", "5x", "5 s", "1.s", ".5s", "5sec", "1e3s", "99999999h"}) {
+    expect_error([&] { parse_duration(bad, "--idle-timeout"); },
+                 {"--idle-timeout", "bad duration"});
   }
 }
 
@@ -143,25 +145,41 @@ TEST(YamlConfig, TimeoutFlagsOverrideFileDefaultsNotListenerTimeouts) {
 }
 
 TEST(YamlConfig, ErrorsNameFileLineAndKey) {
-  expect_error([] {
-    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:0\n    upstream: a:1\n    timeouts:\n      idle: 5x\n",
-                        "cfg.yaml", {}, {});
-  }, {"cfg.yaml:5", "listeners[0].timeouts.idle", "5x"});
-  expect_error([] {
-    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:0\n    upstrem: a:1\n", "cfg.yaml", {}, {});
-  }, {"cfg.yaml:3", "listeners[0].upstrem", "unknown key"});
-  expect_error([] {
-    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:0\n    upstream: a:1\n    routes:\n      - sni: x.example.com\n", "c.yaml", {}, {});
-  }, {"c.yaml:5", "listeners[0].routes[0].upstream", "missing"});
-  expect_error([] {
-    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:99999\n    upstream: a:1\n", "c.yaml", {}, {});
-  }, {"c.yaml:2", "listeners[0].listen"});
+  expect_error(
+      [] {
+        load_yaml_listeners(
+            "listeners:\n  - listen: 127.0.0.1:0\n    upstream: a:1\n    timeouts:\n      idle: "
+            "5x\n",
+            "cfg.yaml", {}, {});
+      },
+      {"cfg.yaml:5", "listeners[0].timeouts.idle", "5x"});
+  expect_error(
+      [] {
+        load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:0\n    upstrem: a:1\n", "cfg.yaml",
+                            {}, {});
+      },
+      {"cfg.yaml:3", "listeners[0].upstrem", "unknown key"});
+  expect_error(
+      [] {
+        load_yaml_listeners(
+            "listeners:\n  - listen: 127.0.0.1:0\n    upstream: a:1\n    routes:\n      - sni: "
+            "x.example.com\n",
+            "c.yaml", {}, {});
+      },
+      {"c.yaml:5", "listeners[0].routes[0].upstream", "missing"});
+  expect_error(
+      [] {
+        load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:99999\n    upstream: a:1\n",
+                            "c.yaml", {}, {});
+      },
+      {"c.yaml:2", "listeners[0].listen"});
   expect_error([] { load_yaml_listeners("listeners: [\n", "broken.yaml", {}, {}); },
                {"broken.yaml:"});
-  expect_error([] { load_yaml_listeners("defaults: {}\n", "c.yaml", {}, {}); }, {"c.yaml", "listeners"});
-  expect_error([] {
-    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:0\n", "c.yaml", {}, {});
-  }, {"c.yaml:2", "listeners[0]", "upstream"});
+  expect_error([] { load_yaml_listeners("defaults: {}\n", "c.yaml", {}, {}); },
+               {"c.yaml", "listeners"});
+  expect_error(
+      [] { load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:0\n", "c.yaml", {}, {}); },
+      {"c.yaml:2", "listeners[0]", "upstream"});
 }
 
 TEST(Capture, FlagsAndYaml) {
@@ -190,16 +208,22 @@ TEST(Capture, FlagsAndYaml) {
   EXPECT_EQ(ls[0].capture.dir, "/var/caps");
   EXPECT_EQ(ls[0].capture.bytes_per_direction, 1024U);
   EXPECT_EQ(ls[0].capture.max_total_bytes, 10U * 1024 * 1024);
-  expect_error([&] {
-    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:1\n    upstream: 127.0.0.1:2\n"
-                        "    capture: {dir: /x, bites: 1}\n",
-                        "c.yaml", {}, {});
-  }, {"c.yaml", "capture", "bites"});
-  expect_error([&] {
-    load_yaml_listeners("listeners:\n  - listen: 127.0.0.1:1\n    upstream: 127.0.0.1:2\n"
-                        "    capture: {bytes: 1}\n",
-                        "c.yaml", {}, {});
-  }, {"c.yaml", "capture.dir", "missing"});
+  expect_error(
+      [&] {
+        load_yaml_listeners(
+            "listeners:\n  - listen: 127.0.0.1:1\n    upstream: 127.0.0.1:2\n"
+            "    capture: {dir: /x, bites: 1}\n",
+            "c.yaml", {}, {});
+      },
+      {"c.yaml", "capture", "bites"});
+  expect_error(
+      [&] {
+        load_yaml_listeners(
+            "listeners:\n  - listen: 127.0.0.1:1\n    upstream: 127.0.0.1:2\n"
+            "    capture: {bytes: 1}\n",
+            "c.yaml", {}, {});
+      },
+      {"c.yaml", "capture.dir", "missing"});
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 #include "proxy/log_sink.hpp"
 
-#include <gtest/gtest.h>
+#include "proxy/config.hpp"
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "proxy/config.hpp"
+#include <gtest/gtest.h>
 
 namespace linesman::proxy {
 namespace {

@@ -1,12 +1,12 @@
 #include "proxy/port_owner.hpp"
 
-#include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <string>
 
 #include <asio.hpp>
-#include <unistd.h>
+#include <gtest/gtest.h>
 
 namespace linesman::proxy {
 namespace {
@@ -49,7 +49,8 @@ TEST(PortOwner, NothingForAPortNobodyListensOn) {
   asio::io_context io;
   std::uint16_t port = 0;
   {
-    asio::ip::tcp::acceptor acc(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    asio::ip::tcp::acceptor acc(io,
+                                asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     port = acc.local_endpoint().port();
   }
   // A connected (not listening) socket on the port must not count either.

@@ -1,11 +1,11 @@
 // proxy_protocol_config_test: the PROXY protocol and transparent keys/flags of `linesman run`.
 #include "proxy/config.hpp"
 
-#include <gtest/gtest.h>
-
 #include <array>
 #include <cstdint>
 #include <string>
+
+#include <gtest/gtest.h>
 
 namespace linesman::proxy {
 namespace {
@@ -15,8 +15,8 @@ TEST(ProxyProtocolConfig, CidrContains) {
   EXPECT_TRUE(cidr_contains(lo, std::array<std::uint8_t, 4>{127, 9, 8, 7}));
   EXPECT_FALSE(cidr_contains(lo, std::array<std::uint8_t, 4>{128, 0, 0, 1}));
   // An IPv4-mapped IPv6 peer counts as its IPv4 address.
-  EXPECT_TRUE(cidr_contains(lo, std::array<std::uint8_t, 16>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff,
-                                                              0xff, 127, 0, 0, 1}));
+  EXPECT_TRUE(cidr_contains(
+      lo, std::array<std::uint8_t, 16>{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1}));
   const auto odd = parse_cidr("10.1.2.128/25", "t");
   EXPECT_TRUE(cidr_contains(odd, std::array<std::uint8_t, 4>{10, 1, 2, 200}));
   EXPECT_FALSE(cidr_contains(odd, std::array<std::uint8_t, 4>{10, 1, 2, 127}));

@@ -1,18 +1,18 @@
 #include "proxy/record.hpp"
 
-#include <gtest/gtest.h>
+#include "proxy/hint.hpp"
 
 #include <cerrno>
 #include <fstream>
 
-#include "proxy/hint.hpp"
+#include <gtest/gtest.h>
 
 namespace linesman::proxy {
 namespace {
 
-const char* const kRequired[] = {"ts",          "id",       "listener", "client",
-                                 "local",       "duration_ms", "bytes", "timing_ms",
-                                 "close",       "stop",     "outcome",  "hint"};
+const char* const kRequired[] = {"ts",    "id",          "listener", "client",
+                                 "local", "duration_ms", "bytes",    "timing_ms",
+                                 "close", "stop",        "outcome",  "hint"};
 
 TEST(RecordJson, MinimalRecordHasEveryRequiredFieldAndNulls) {
   record r;

@@ -15,7 +15,8 @@ route_config make(const std::string& sni, const std::string& name, std::uint16_t
 
 TEST(RouteTable, ExactMatchIsCaseInsensitiveAndIgnoresTrailingDot) {
   const route_table t({make("App.Example.com", "app", 1)});
-  for (const char* sni : {"app.example.com", "APP.EXAMPLE.COM", "app.example.com.", "App.Example.Com."}) {
+  for (const char* sni :
+       {"app.example.com", "APP.EXAMPLE.COM", "app.example.com.", "App.Example.Com."}) {
     const auto* r = t.match(sni);
     ASSERT_NE(r, nullptr) << sni;
     EXPECT_EQ(r->name, "app");
