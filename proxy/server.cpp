@@ -375,6 +375,9 @@ struct server::impl {
   }
 
   int run() {
+    // splice(2) and write(2) toward a socket whose peer is gone raise SIGPIPE (splice has no
+    // MSG_NOSIGNAL); the data plane wants the EPIPE instead, recorded as that side's end.
+    std::signal(SIGPIPE, SIG_IGN);
     asio::io_context ctl;
     asio::signal_set sigs(ctl, SIGINT, SIGTERM, SIGHUP);
     std::atomic<std::size_t> running{workers.size()};
