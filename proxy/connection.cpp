@@ -420,6 +420,15 @@ void connection::set_stop(stop_phase p, stop_reason r, stop_by by, int err) {
   }
 }
 
+void connection::inspect_client(flight& f, bool final) {
+  const bool was_complete = ccheck_.hello_complete;
+  ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, final, rec_);
+  if (ccheck_.hello_complete && !was_complete) {
+    rec_.timing.hello_complete = since_accept_us();
+  }
+  f.done = final || ccheck_.verdict != client_verdict::need_more;
+}
+
 void connection::on_client_bytes(std::size_t n) {
   if (rec_.timing.client_first_byte < 0) {
     rec_.timing.client_first_byte = since_accept_us();
@@ -516,13 +525,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
           cap_data(dir::c2u, f.buf.get() + f.len, n);
           f.len += n;
           ++f.reads;
-          const bool full = f.len == kFlightBufferBytes;
-          const bool was_complete = ccheck_.hello_complete;
-          ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, full, rec_);
-          if (ccheck_.hello_complete && !was_complete) {
-            rec_.timing.hello_complete = since_accept_us();
-          }
-          f.done = full || ccheck_.verdict != client_verdict::need_more;
+          inspect_client(f, f.len == kFlightBufferBytes);
         }
         co_return peek_end::cancelled;
       }
@@ -546,15 +549,7 @@ asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) 
     cap_data(dir::c2u, f.buf.get() + f.len, n);
     f.len += n;
     ++f.reads;
-    const bool full = f.len == kFlightBufferBytes;
-    const bool was_complete = ccheck_.hello_complete;
-    ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, full, rec_);
-    if (ccheck_.hello_complete && !was_complete) {
-      rec_.timing.hello_complete = since_accept_us();
-    }
-    if (ccheck_.verdict != client_verdict::need_more || full) {
-      f.done = true;
-    }
+    inspect_client(f, f.len == kFlightBufferBytes);
   }
   if (!park) {
     co_return peek_end::decided;
@@ -976,13 +971,7 @@ asio::awaitable<void> connection::relay(dir d) {
     if (c2u) {
       on_client_bytes(n);
       // The reply has started: whatever the client sent before it was its first flight.
-      const bool final = full || uflight_.len > 0;
-      const bool was_complete = ccheck_.hello_complete;
-      ccheck_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, final, rec_);
-      if (ccheck_.hello_complete && !was_complete) {
-        rec_.timing.hello_complete = since_accept_us();
-      }
-      f.done = final || ccheck_.verdict != client_verdict::need_more;
+      inspect_client(f, full || uflight_.len > 0);
     } else {
       on_upstream_bytes(n);
       uverdict_ = inspect_upstream_flight({f.buf.get(), f.len}, client_spoke_tls(), full, rec_);

@@ -118,6 +118,10 @@ class connection {
   [[nodiscard]] bool client_spoke_tls() const;
   void stop_relays();
   void on_client_bytes(std::size_t n);
+  // inspect_client: re-inspect the client's first flight in `f` (all bytes so far; `final` when
+  // no more will come), stamp timing.hello_complete when the hello just completed, and mark `f`
+  // done when it is final or the verdict no longer needs bytes.
+  void inspect_client(flight& f, bool final);
   void on_upstream_bytes(std::size_t n);
   void note_end(dir d, const pump_result& r);
   void set_stop(stop_phase p, stop_reason r, stop_by by, int err = 0);
