@@ -914,13 +914,46 @@ void connection::note_end(dir d, const pump_result& r) {
   (void)src;
 }
 
-asio::awaitable<void> connection::relay(dir d) {
+void connection::start_relay(dir d) {
+  const bool c2u = d == dir::c2u;
+  const flight& f = c2u ? cflight_ : uflight_;
+  const bool eof_seen = c2u && client_end_ == side_end::fin;
+  if (!f.buf && !f.done && !eof_seen && f.len == f.forwarded) {
+    // Nothing of this direction read yet: wait for its first byte with a bare reactor wait, not
+    // a suspended coroutine (an idle connection then holds no coroutine frame for it).
+    auto& src = c2u ? client_ : upstream_;
+    src.async_wait(asio::socket_base::wait_read, [this, d](const std::error_code& ec) {
+      if (ec || abort_) {
+        relay_done();
+        return;
+      }
+      spawn_inspect(d);
+    });
+    return;
+  }
+  spawn_inspect(d);
+}
+
+void connection::spawn_inspect(dir d) {
+  asio::co_spawn(client_.get_executor(), inspect_relay(d),
+                 [this, d](const std::exception_ptr&, std::optional<pump_result> r) {
+                   if (!r || abort_) {
+                     relay_done();
+                   } else if (r->end != pump_end::cancelled) {
+                     note_end(d, *r);
+                     relay_done();
+                   } else {
+                     start_stream(d);
+                   }
+                 });
+}
+
+asio::awaitable<std::optional<pump_result>> connection::inspect_relay(dir d) {
   co_await asio::this_coro::throw_if_cancelled(false);
   const bool c2u = d == dir::c2u;
   auto& src = c2u ? client_ : upstream_;
   auto& dst = c2u ? upstream_ : client_;
   flight& f = c2u ? cflight_ : uflight_;
-  std::uint64_t& from = c2u ? rec_.bytes.from_client : rec_.bytes.from_upstream;
   std::uint64_t& to = c2u ? rec_.bytes.to_upstream : rec_.bytes.to_client;
   pump_result res{pump_end::cancelled, 0};
 
@@ -932,7 +965,7 @@ asio::awaitable<void> connection::relay(dir d) {
     f.forwarded += n;
     if (ec) {
       note_end(d, classify_write_error(ec));
-      co_return;
+      co_return std::nullopt;
     }
   }
   const bool eof_seen = c2u && client_end_ == side_end::fin;
@@ -943,15 +976,15 @@ asio::awaitable<void> connection::relay(dir d) {
     if (!f.buf) {
       auto [ec] = co_await src.async_wait(asio::socket_base::wait_read, kTuple);
       if (ec || abort_) {
-        co_return;
+        co_return std::nullopt;
       }
-      LINESMAN_RETURN_IF_CANCELLED();
+      LINESMAN_RETURN_IF_CANCELLED(std::nullopt);
       f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
     }
     auto [ec, n] = co_await src.async_read_some(
         asio::buffer(f.buf.get() + f.len, kFlightBufferBytes - f.len), kTuple);
     if (abort_ || ec == asio::error::operation_aborted) {
-      co_return;
+      co_return std::nullopt;
     }
     if (ec) {
       if (c2u) {
@@ -981,11 +1014,11 @@ asio::awaitable<void> connection::relay(dir d) {
     to += m;
     f.forwarded += m;
     if (abort_) {
-      co_return;
+      co_return std::nullopt;
     }
     if (wec) {
       note_end(d, classify_write_error(wec));
-      co_return;
+      co_return std::nullopt;
     }
   }
   if (!c2u && !f.done) {
@@ -997,52 +1030,100 @@ asio::awaitable<void> connection::relay(dir d) {
     res = {pump_end::src_eof, 0};
   }
   if (abort_) {
-    co_return;
+    co_return std::nullopt;
   }
+  co_return res;
+}
 
-  // 3. Stream: splice through a pipe, or the read/write fallback.
-  if (res.end == pump_end::cancelled) {
-    const pump_counters counters{&from, &to, &last_activity_, &abort_};
-    const auto cd =
-        c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
-    if (cap_ && cap_->wants_more(cd)) {
-      // The recorder still wants bytes: copy through userspace until its bound, then splice.
-      if (auto r = co_await capture_copy(d, counters)) {
-        res = *r;
-      }
-      if (abort_) {
-        co_return;
-      }
+pump_counters connection::counters(dir d) {
+  const bool c2u = d == dir::c2u;
+  return {c2u ? &rec_.bytes.from_client : &rec_.bytes.from_upstream,
+          c2u ? &rec_.bytes.to_upstream : &rec_.bytes.to_client, &last_activity_, &abort_};
+}
+
+void connection::start_stream(dir d) {
+  const auto i = static_cast<std::size_t>(d);
+  from_before_[i] = *counters(d).from;
+  const auto cd =
+      d == dir::c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
+  if ((cap_ && cap_->wants_more(cd)) || w_.no_splice) {
+    spawn_copy(d, false);
+    return;
+  }
+  start_splice(d);
+}
+
+void connection::start_splice(dir d) {
+  const bool c2u = d == dir::c2u;
+  from_before_[static_cast<std::size_t>(d)] = *counters(d).from;
+  splice_[static_cast<std::size_t>(d)].start(
+      c2u ? client_ : upstream_, c2u ? upstream_ : client_, w_.pipes, counters(d),
+      [](void* self, int tag, const pump_result& r) {
+        static_cast<connection*>(self)->on_splice_end(static_cast<dir>(tag), r);
+      },
+      this, static_cast<int>(d));
+}
+
+void connection::on_splice_end(dir d, const pump_result& r) {
+  if (r.end == pump_end::no_splice) {
+    spdlog::debug("{} splice unavailable ({}); using read/write", rec_.id, errno_name(r.err));
+    if (l_.stats != nullptr) {
+      l_.stats->splice_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    }
+    spawn_copy(d, true);
+    return;
+  }
+  end_stream(d, r);
+}
+
+void connection::spawn_copy(dir d, bool fallback) {
+  asio::co_spawn(client_.get_executor(), copy_relay(d, fallback),
+                 [this, d](const std::exception_ptr&, std::optional<pump_result> r) {
+                   if (!r && !abort_) {
+                     start_splice(d);  // the capture has what it wants: splice the rest
+                   } else {
+                     end_stream(d, r.value_or(pump_result{pump_end::cancelled, 0}));
+                   }
+                 });
+}
+
+asio::awaitable<std::optional<pump_result>> connection::copy_relay(dir d, bool fallback) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  const auto cd =
+      d == dir::c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
+  if (!fallback && cap_ && cap_->wants_more(cd)) {
+    // The recorder still wants bytes: copy through userspace until its bound, then splice.
+    // (A named local: GCC 12 miscompiles co_await inside conditions.)
+    const std::optional<pump_result> r = co_await capture_copy(d, counters(d));
+    if (r) {
+      co_return r;
+    }
+    if (abort_) {
+      co_return pump_result{pump_end::cancelled, 0};
     }
   }
-  if (res.end == pump_end::cancelled) {
-    const pump_counters counters{&from, &to, &last_activity_, &abort_};
-    const std::uint64_t from_before = from;
-    bool fallback = w_.no_splice;
-    if (!fallback) {
-      res = co_await splice_pump(src, dst, w_.pipes, counters);
-      if (res.end == pump_end::no_splice) {
-        spdlog::debug("{} splice unavailable ({}); using read/write", rec_.id, errno_name(res.err));
-        fallback = true;
-      }
-    }
-    if (fallback) {
-      if (!w_.no_splice && l_.stats != nullptr) {
-        l_.stats->splice_fallbacks.fetch_add(1, std::memory_order_relaxed);
-      }
-      auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
-      res = co_await copy_pump(src, dst, {buf.get(), kCopyBufferBytes}, counters);
-    }
-    if (cap_) {
-      // Past the bound: only counted, so later sequence numbers (and the FIN) stay honest.
-      cap_->skipped(
-          c2u ? capture::direction::client_to_server : capture::direction::server_to_client,
-          from - from_before);
-    }
+  if (!fallback && !w_.no_splice) {
+    co_return std::nullopt;
+  }
+  from_before_[static_cast<std::size_t>(d)] = *counters(d).from;
+  auto& src = d == dir::c2u ? client_ : upstream_;
+  auto& dst = d == dir::c2u ? upstream_ : client_;
+  auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
+  const pump_result r = co_await copy_pump(src, dst, {buf.get(), kCopyBufferBytes}, counters(d));
+  co_return r;
+}
+
+void connection::end_stream(dir d, const pump_result& r) {
+  if (cap_) {
+    // Past the bound: only counted, so later sequence numbers (and the FIN) stay honest.
+    cap_->skipped(
+        d == dir::c2u ? capture::direction::client_to_server : capture::direction::server_to_client,
+        *counters(d).from - from_before_[static_cast<std::size_t>(d)]);
   }
   if (!abort_) {
-    note_end(d, res);
+    note_end(d, r);
   }
+  relay_done();
 }
 
 asio::awaitable<std::optional<pump_result>> connection::capture_copy(dir d, pump_counters c) {
@@ -1425,10 +1506,8 @@ asio::awaitable<void> connection::run() {
   relays_left_ = 2;
   // (The executor comes from the socket, not from `co_await this_coro::executor`: GCC 12
   // mishandles that const local across the later suspensions of this long coroutine.)
-  asio::co_spawn(client_.get_executor(), relay(dir::c2u),
-                 [this](const std::exception_ptr&) { relay_done(); });
-  asio::co_spawn(client_.get_executor(), relay(dir::u2c),
-                 [this](const std::exception_ptr&) { relay_done(); });
+  start_relay(dir::c2u);
+  start_relay(dir::u2c);
   const std::optional<watch_fire> fired = co_await watch_stream();
   if (upstream_end_ == side_end::none) {
     upstream_end_ = side_end::open;

@@ -16,6 +16,7 @@
 #include "proxy/route.hpp"
 #include "proxy/splice_pump.hpp"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -107,7 +108,22 @@ class connection {
   // written upstream before any client byte.
   asio::awaitable<void> send_proxy_header();
   void end_at_inspect(stop_reason r, const char* pp_error);
-  asio::awaitable<void> relay(dir d);
+  // The stream phase of one direction: start_relay (a bare wait until its first byte), then
+  // inspect_relay (forward the first-flight bytes held so far, inspect the rest of the flight;
+  // nullopt = this direction is over, else how its source ended or `cancelled` to stream on),
+  // then start_stream: splice_ (callback driven) or copy_relay (capture bound, --no-splice,
+  // fallback). Each path ends in relay_done() exactly once.
+  void start_relay(dir d);
+  void spawn_inspect(dir d);
+  asio::awaitable<std::optional<pump_result>> inspect_relay(dir d);
+  void start_stream(dir d);
+  void start_splice(dir d);
+  void on_splice_end(dir d, const pump_result& r);
+  void spawn_copy(dir d, bool fallback);
+  // copy_relay: nullopt = the capture got its bytes, splice the rest.
+  asio::awaitable<std::optional<pump_result>> copy_relay(dir d, bool fallback);
+  void end_stream(dir d, const pump_result& r);
+  pump_counters counters(dir d);
   // capture_copy: the stream phase's read/write path while the recorder still wants bytes in
   // `d`; returns nullopt once the bound is reached (the caller splices the rest).
   asio::awaitable<std::optional<pump_result>> capture_copy(dir d, pump_counters c);
@@ -164,6 +180,8 @@ class connection {
   int relays_left_ = 0;
   bool started_ = false;
   live_conn live_;
+  std::array<splice_relay, 2> splice_;          // by dir
+  std::array<std::uint64_t, 2> from_before_{};  // by dir: bytes read before the uncaptured stage
   std::int64_t connect_start_us_ = -1;
 };
 

@@ -106,57 +106,86 @@ pump_result classify_write_error(const std::error_code& ec) {
           ec.category() == asio::error::get_system_category() ? ec.value() : EIO};
 }
 
-asio::awaitable<pump_result> splice_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
-                                         pipe_pool& pool, pump_counters c) {
-  co_await asio::this_coro::throw_if_cancelled(false);
-  const int in_fd = src.native_handle();
-  const int out_fd = dst.native_handle();
-  bool moved_any = false;
-  for (;;) {
-    // Borrow a pipe only for one fill/drain round: an idle connection holds none. A pipe that
-    // still holds bytes when the pump ends is destroyed with `pipe` (never returned to the pool).
-    int perr = 0;
-    pipe_fds pipe = pool.take(perr);
-    if (!pipe.valid()) {
-      // EMFILE/ENFILE: no byte sits in any pipe of ours, so the caller can go on with copy_pump.
-      co_return pump_result{pump_end::no_splice, perr};
+void splice_relay::start(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst, pipe_pool& pool,
+                         pump_counters c, end_fn on_end, void* owner, int tag) {
+  src_ = &src;
+  dst_ = &dst;
+  pool_ = &pool;
+  c_ = c;
+  on_end_ = on_end;
+  owner_ = owner;
+  tag_ = tag;
+  in_pipe_ = 0;
+  moved_any_ = false;
+  step();
+}
+
+void splice_relay::end(const pump_result& r) {
+  if (in_pipe_ == 0) {
+    pool_->give(std::move(pipe_));
+  } else {
+    pipe_.reset();  // bytes we could not deliver: the connection is ending anyway
+    in_pipe_ = 0;
+  }
+  on_end_(owner_, tag_, r);
+}
+
+void splice_relay::step() {
+  const int in_fd = src_->native_handle();
+  const int out_fd = dst_->native_handle();
+  for (int chunks = 0;; ++chunks) {
+    if (aborted(c_)) {
+      return end({pump_end::cancelled, 0});
     }
-    // Fill: the pipe is empty here, so EAGAIN can only mean the socket has nothing to read.
-    const ssize_t n = ::splice(in_fd, nullptr, pipe.write_end(), nullptr, kChunk,
-                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n < 0) {
-      const int err = errno;
-      pool.give(std::move(pipe));  // still empty
-      if (err == EINTR) {
-        continue;
-      }
-      if (err == EAGAIN) {
-        auto [ec] = co_await src.async_wait(asio::socket_base::wait_read, kTuple);
-        if (ec || aborted(c)) {
-          co_return pump_result{pump_end::cancelled, 0};
+    if (chunks == kBurstChunks) {
+      // Yield: other connections of this worker get their turn before the next chunk.
+      asio::post(src_->get_executor(), [this] { step(); });
+      return;
+    }
+    if (in_pipe_ == 0) {
+      if (!pipe_.valid()) {
+        int perr = 0;
+        pipe_ = pool_->take(perr);
+        if (!pipe_.valid()) {
+          // EMFILE/ENFILE: no byte sits in any pipe of ours, so copy_pump can take over.
+          return end({pump_end::no_splice, perr});
         }
-        continue;
       }
-      if (err == EINVAL && !moved_any) {
-        co_return pump_result{pump_end::no_splice, err};
+      // Fill: the pipe is empty here, so EAGAIN can only mean the socket has nothing to read.
+      const ssize_t n = ::splice(in_fd, nullptr, pipe_.write_end(), nullptr, kChunk,
+                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+      if (n < 0) {
+        const int err = errno;
+        if (err == EINTR) {
+          continue;
+        }
+        if (err == EAGAIN) {
+          pool_->give(std::move(pipe_));  // still empty: a waiting direction holds no pipe
+          src_->async_wait(asio::socket_base::wait_read, [this](const std::error_code& ec) {
+            if (ec || aborted(c_)) {
+              return end({pump_end::cancelled, 0});
+            }
+            step();
+          });
+          return;
+        }
+        if (err == EINVAL && !moved_any_) {
+          return end({pump_end::no_splice, err});
+        }
+        return end({err == ECONNRESET ? pump_end::src_reset : pump_end::src_error, err});
       }
-      if (err == ECONNRESET) {
-        co_return pump_result{pump_end::src_reset, err};
+      if (n == 0) {
+        return end({pump_end::src_eof, 0});
       }
-      co_return pump_result{pump_end::src_error, err};
+      moved_any_ = true;
+      in_pipe_ = static_cast<std::uint32_t>(n);
+      bump_counter(*c_.from, static_cast<std::uint64_t>(n));  // read live by the admin
+      touch(c_);
     }
-    if (n == 0) {
-      pool.give(std::move(pipe));
-      co_return pump_result{pump_end::src_eof, 0};
-    }
-    moved_any = true;
-    bump_counter(*c.from, static_cast<std::uint64_t>(n));  // read live by the admin
-    touch(c);
     // Drain: everything in the pipe goes out before we read again, so a slow destination pushes
     // back on the source through TCP flow control instead of our memory.
-    std::size_t in_pipe = static_cast<std::size_t>(n);
-    while (in_pipe > 0) {
-      const ssize_t m = ::splice(pipe.read_end(), nullptr, out_fd, nullptr, in_pipe,
+    while (in_pipe_ > 0) {
+      const ssize_t m = ::splice(pipe_.read_end(), nullptr, out_fd, nullptr, in_pipe_,
                                  SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (m < 0) {
         const int err = errno;
@@ -164,24 +193,20 @@ asio::awaitable<pump_result> splice_pump(asio::ip::tcp::socket& src, asio::ip::t
           continue;
         }
         if (err == EAGAIN) {
-          auto [ec] = co_await dst.async_wait(asio::socket_base::wait_write, kTuple);
-          if (ec || aborted(c)) {
-            co_return pump_result{pump_end::cancelled, 0};
-          }
-          continue;
+          dst_->async_wait(asio::socket_base::wait_write, [this](const std::error_code& ec) {
+            if (ec || aborted(c_)) {
+              return end({pump_end::cancelled, 0});
+            }
+            step();
+          });
+          return;
         }
-        if (err == EPIPE || err == ECONNRESET) {
-          co_return pump_result{pump_end::dst_reset, err};
-        }
-        co_return pump_result{pump_end::dst_error, err};
+        return end(
+            {err == EPIPE || err == ECONNRESET ? pump_end::dst_reset : pump_end::dst_error, err});
       }
-      in_pipe -= static_cast<std::size_t>(m);
-      *c.to += static_cast<std::uint64_t>(m);
-      touch(c);
-    }
-    pool.give(std::move(pipe));  // empty again
-    if (aborted(c)) {
-      co_return pump_result{pump_end::cancelled, 0};
+      in_pipe_ -= static_cast<std::uint32_t>(m);
+      *c_.to += static_cast<std::uint64_t>(m);
+      touch(c_);
     }
   }
 }

@@ -77,14 +77,45 @@ struct pump_counters {
   const bool* abort = nullptr;  // checked after every wake-up
 };
 
-// splice_pump: src -> pipe -> dst with SPLICE_F_MOVE|SPLICE_F_NONBLOCK, waiting with
-// async_wait(wait_read/wait_write) whenever splice says EAGAIN. Both sockets must be in
-// non-blocking mode. The pipe is taken from `pool` (the worker's, which must outlive the pump)
-// only while bytes sit in it and given back as soon as it is empty, so a connection waiting for
-// data holds no pipe. Returns no_splice (no byte in flight) when splice is not supported for the
-// pair or no pipe could be opened (EMFILE): the caller goes on with copy_pump.
-asio::awaitable<pump_result> splice_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
-                                         pipe_pool& pool, pump_counters c);
+// splice_relay: one direction's stream phase, src -> pipe -> dst with
+// SPLICE_F_MOVE|SPLICE_F_NONBLOCK, as a callback state machine: on EAGAIN it arms one
+// async_wait (wait_read on the source, or wait_write on the destination while bytes sit in the
+// pipe) and returns. No coroutine frame lives while it waits, so an idle direction costs one
+// pending reactor operation; a pipe is taken from the worker's pool only while bytes sit in it.
+// Both sockets must be non-blocking.
+//
+// Ownership: a member of its connection, which owns both sockets and the counters and keeps them
+// (and the pool, the worker's) alive until `on_end` ran. start() may call `on_end` before it
+// returns; after `on_end` the relay issues no further operation and may be started again. A
+// pipe that still holds bytes when the relay ends is closed, never returned to the pool.
+// Ends with no_splice (no byte in flight) when splice is not supported for the pair or no pipe
+// could be opened (EMFILE): the owner goes on with copy_pump.
+class splice_relay {
+ public:
+  using end_fn = void (*)(void* owner, int tag, const pump_result& r);
+
+  void start(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst, pipe_pool& pool,
+             pump_counters c, end_fn on_end, void* owner, int tag);
+
+ private:
+  // kBurstChunks: chunks moved before yielding to the other connections of the worker (a source
+  // that is always readable would otherwise keep the thread).
+  static constexpr int kBurstChunks = 16;
+
+  void step();
+  void end(const pump_result& r);
+
+  asio::ip::tcp::socket* src_ = nullptr;
+  asio::ip::tcp::socket* dst_ = nullptr;
+  pipe_pool* pool_ = nullptr;
+  pump_counters c_;
+  end_fn on_end_ = nullptr;
+  void* owner_ = nullptr;
+  pipe_fds pipe_;              // held only while in_pipe_ > 0
+  std::uint32_t in_pipe_ = 0;  // bytes read into pipe_ and not yet written out
+  int tag_ = 0;
+  bool moved_any_ = false;
+};
 
 // copy_pump: the read/write fallback through `buf` (owned by the caller for the pump's life).
 asio::awaitable<pump_result> copy_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
