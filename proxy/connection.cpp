@@ -475,26 +475,42 @@ void connection::relay_done() {
   }
 }
 
-asio::awaitable<std::optional<connection::watch_fire>> connection::watch_stream() {
-  const auto idle = l_.cfg.limits.idle;
-  std::optional<watch_fire> fired;
-  while (relays_left_ > 0) {
-    if (!fired) {
-      const auto deadline = last_activity_ + idle;
-      if (shutdown_ || steady::now() >= deadline) {
-        fired = shutdown_ ? watch_fire::shutdown : watch_fire::deadline;
-        stop_relays();
-        continue;
-      }
+void connection::on_stream_watch() {
+  if (relays_left_ == 0) {
+    end_stream_phase();
+    return;
+  }
+  // Woken by the deadline, by request_shutdown, or (never for a live relay) spuriously.
+  if (!fired_) {
+    const auto deadline = last_activity_ + l_.cfg.limits.idle;
+    if (shutdown_ || steady::now() >= deadline) {
+      fired_ = shutdown_ ? watch_fire::shutdown : watch_fire::deadline;
+      stop_relays();
+      watch_timer_.expires_at(steady::time_point::max());  // relay_done() wakes us
+    } else {
       // last_activity_ moves on every transfer; the timer is only re-armed when it fires, so a
       // busy connection costs one wake-up per idle period, not one per chunk.
       watch_timer_.expires_at(deadline);
-    } else {
-      watch_timer_.expires_at(steady::time_point::max());  // relay_done() wakes us
     }
-    co_await watch_timer_.async_wait(kTuple);
+  } else {
+    watch_timer_.expires_at(steady::time_point::max());
   }
-  co_return fired;
+  watch_timer_.async_wait([this](const std::error_code&) { on_stream_watch(); });
+}
+
+void connection::end_stream_phase() {
+  if (upstream_end_ == side_end::none) {
+    upstream_end_ = side_end::open;
+  }
+  if (client_end_ == side_end::none) {
+    client_end_ = side_end::open;
+  }
+  classify_after_relay(fired_);
+  close_sockets();
+  finish();
+  // run() returned true, so nobody else owns this connection, and no operation of it is
+  // pending: both relays are done and this was the timer's last handler.
+  delete this;
 }
 
 asio::awaitable<connection::peek_end> connection::read_client_flight(bool park) {
@@ -1290,13 +1306,13 @@ void connection::finish() {
   l_.sink->push(std::move(rec_));
 }
 
-asio::awaitable<void> connection::run() {
+asio::awaitable<bool> connection::run() {
   co_await asio::this_coro::throw_if_cancelled(false);
   start_record();
   const auto& cfg = l_.cfg;
   // PROXY protocol in: the header comes before anything the client says.
   if (cfg.pp.in != proxy_in_mode::off && !co_await accept_proxy_header()) {
-    co_return;
+    co_return false;
   }
   const host_port* target = cfg.upstream ? &*cfg.upstream : nullptr;
   const route_config* route = nullptr;
@@ -1317,7 +1333,7 @@ asio::awaitable<void> connection::run() {
       set_stop(stop_phase::route, stop_reason::no_route, stop_by::proxy);
       close_sockets();
       finish();
-      co_return;
+      co_return false;
     }
     od_target.host = rec_.original_dst->ip;
     od_target.port = rec_.original_dst->port;
@@ -1338,7 +1354,7 @@ asio::awaitable<void> connection::run() {
         set_stop(stop_phase::stream, stop_reason::proxy_shutdown, stop_by::proxy);
         close_sockets();
         finish();
-        co_return;
+        co_return false;
       }
       (void)inspect_client_flight({cflight_.buf.get(), cflight_.len}, cflight_.reads, true, rec_);
       client_end_ = side_end::timeout;
@@ -1375,7 +1391,7 @@ asio::awaitable<void> connection::run() {
       set_stop(stop_phase::inspect, *failed, by, *failed == stop_reason::client_reset ? err_ : 0);
       close_sockets();
       finish();
-      co_return;
+      co_return false;
     }
     if (ccheck_.hello_complete && rec_.tls && rec_.tls->sni) {
       route = l_.routes.match(*rec_.tls->sni);
@@ -1389,7 +1405,7 @@ asio::awaitable<void> connection::run() {
       set_stop(stop_phase::route, stop_reason::no_route, stop_by::proxy);
       close_sockets();
       finish();
-      co_return;
+      co_return false;
     }
   }
 
@@ -1437,7 +1453,7 @@ asio::awaitable<void> connection::run() {
       set_stop(stop_phase::stream, stop_reason::proxy_shutdown, stop_by::proxy);
       close_sockets();
       finish();
-      co_return;
+      co_return false;
     }
     connect_failed = stop_reason::upstream_timeout;
     connect_err = ETIMEDOUT;
@@ -1451,7 +1467,7 @@ asio::awaitable<void> connection::run() {
              client_end_ == side_end::rst ? ECONNRESET : 0);
     close_sockets();
     finish();
-    co_return;
+    co_return false;
   }
   if (connect_failed) {
     // Still learn what the client wanted (SNI, protocol) before ending it, bounded by the peek
@@ -1471,7 +1487,7 @@ asio::awaitable<void> connection::run() {
     set_stop(stop_phase::connect, *connect_failed, connect_by, connect_err);
     close_sockets();
     finish();
-    co_return;
+    co_return false;
   }
 
   // first reply + stream.
@@ -1508,16 +1524,12 @@ asio::awaitable<void> connection::run() {
   // mishandles that const local across the later suspensions of this long coroutine.)
   start_relay(dir::c2u);
   start_relay(dir::u2c);
-  const std::optional<watch_fire> fired = co_await watch_stream();
-  if (upstream_end_ == side_end::none) {
-    upstream_end_ = side_end::open;
-  }
-  if (client_end_ == side_end::none) {
-    client_end_ = side_end::open;
-  }
-  classify_after_relay(fired);
-  close_sockets();
-  finish();
+  // From here the connection owns itself (run's caller releases it): the idle watchdog below is
+  // a plain timer wait, so an idle connection holds no coroutine frame at all.
+  watch_timer_.expires_at(relays_left_ == 0 ? steady::time_point::min()
+                                            : last_activity_ + cfg.limits.idle);
+  watch_timer_.async_wait([this](const std::error_code&) { on_stream_watch(); });
+  co_return true;
 }
 
 }  // namespace linesman::proxy

@@ -60,9 +60,13 @@ class connection {
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  // run: the whole life. Returns after the record was handed to the listener's sink and both
-  // sockets are closed. Never throws.
-  asio::awaitable<void> run();
+  // run: accept -> inspect -> route -> connect, then starts the stream phase. Returns false when
+  // the connection ended before streaming (record handed to the sink, sockets closed): the
+  // caller still owns it. Returns true when the stream phase took over: the caller must release
+  // its ownership, and the connection deletes itself once the stream ends (its record handed to
+  // the sink, its sockets closed). The caller must have allocated it with new (make_unique).
+  // Never throws.
+  asio::awaitable<bool> run();
 
   // request_shutdown: the drain timeout passed; end now and record proxy_shutdown.
   void request_shutdown();
@@ -93,9 +97,11 @@ class connection {
   };
 
   asio::awaitable<watch_fire> watch(std::chrono::steady_clock::time_point deadline);
-  // watch_stream: the stream phase's watchdog; returns once both relays are done, with what
-  // fired (idle timeout, shutdown) or nullopt when the relays ended on their own.
-  asio::awaitable<std::optional<watch_fire>> watch_stream();
+  // on_stream_watch: the stream phase's watchdog, a handler of watch_timer_ (idle timeout,
+  // shutdown); once both relays are done it ends the stream phase.
+  void on_stream_watch();
+  // end_stream_phase: classify, close, hand the record to the sink, delete this.
+  void end_stream_phase();
   void relay_done();
   asio::awaitable<peek_end> read_client_flight(bool park);
   asio::awaitable<connect_result> connect_upstream(const host_port& target);
@@ -170,6 +176,7 @@ class connection {
   side_end client_end_ = side_end::none;
   side_end upstream_end_ = side_end::never;
   std::optional<stop_by> first_;
+  std::optional<watch_fire> fired_;  // what ended the stream phase, if the watchdog did
   int err_ = 0;
   bool shutdown_ = false;
   bool abort_ = false;

@@ -285,8 +285,13 @@ struct server::impl {
 
   asio::awaitable<void> serve(asio::ip::tcp::socket sock, const listener_runtime& l, worker& w,
                               std::string id) {
-    connection c(std::move(sock), l, w.state, std::move(id));
-    co_await c.run();
+    auto c = std::make_unique<connection>(std::move(sock), l, w.state, std::move(id));
+    const bool streaming = co_await c->run();
+    if (streaming) {
+      // The stream phase owns the connection now; it deletes itself when the stream ends, so an
+      // idle connection keeps no coroutine frame alive (neither this one nor run's).
+      (void)c.release();
+    }
   }
 
   asio::awaitable<void> accept_loop(worker& w, const listener_runtime& l,
