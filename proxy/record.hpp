@@ -3,6 +3,7 @@
 // log sink's thread, by to_json.
 #pragma once
 
+#include "proxy/boxed.hpp"
 #include "proxy/observation.hpp"
 #include "proxy/stop.hpp"
 
@@ -95,16 +96,18 @@ struct record {
   stop_value stop;
   bool ok = false;  // outcome
   std::string hint;
+  // The optional parts most connections never fill are boxed (heap, a pointer while empty):
+  // an idle connection's memory is mostly this record.
   std::optional<std::string> route;  // null when no route was taken
   std::optional<upstream_value> upstream;
   std::optional<first_flight_obs> client_first;
   std::optional<first_flight_obs> upstream_first;
-  std::optional<tls_obs> tls;
-  std::optional<server_tls_obs> server_tls;
-  std::optional<proxy_protocol_value> proxy_protocol;
-  std::optional<proxy_out_value> proxy_out;
-  std::optional<endpoint_value> original_dst;  // transparent mode
-  std::string transparent_error;               // "redirect_loop", "no_original_dst"
+  boxed<tls_obs> tls;
+  boxed<server_tls_obs> server_tls;
+  boxed<proxy_protocol_value> proxy_protocol;
+  boxed<proxy_out_value> proxy_out;
+  boxed<endpoint_value> original_dst;  // transparent mode
+  std::string transparent_error;       // "redirect_loop", "no_original_dst"
   // capture: the connection's capture file name, relative to the listener's capture directory
   // (`<id>.pcapng`); omitted when capture is off or could not start.
   std::optional<std::string> capture;
