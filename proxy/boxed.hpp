@@ -16,8 +16,8 @@ class boxed {
  public:
   boxed() = default;
   boxed(std::nullopt_t) {}  // NOLINT(google-explicit-constructor): as std::optional
-  boxed(const T& v) : p_(std::make_unique<T>(v)) {}             // NOLINT(google-explicit-constructor)
-  boxed(T&& v) : p_(std::make_unique<T>(std::move(v))) {}       // NOLINT(google-explicit-constructor)
+  boxed(const T& v) : p_(std::make_unique<T>(v)) {}        // NOLINT(google-explicit-constructor)
+  boxed(T&& v) : p_(std::make_unique<T>(std::move(v))) {}  // NOLINT(google-explicit-constructor)
   boxed(const boxed& o) : p_(o.p_ ? std::make_unique<T>(*o.p_) : nullptr) {}
   boxed(boxed&&) noexcept = default;
   ~boxed() = default;

@@ -609,15 +609,23 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
   const auto numeric = asio::ip::make_address(target.host, aec);
   if (!aec) {
     // A numeric address needs no resolver (asio's resolves on a helper thread: two thread hops
-    // and a getaddrinfo per connection).
-    auto [cec] = co_await upstream_.async_connect({numeric, target.port}, kTuple);
+    // and a getaddrinfo per connection). Opened and tuned before connecting: asio would
+    // otherwise set its own non-blocking mode first, and tune() set it again (one ioctl more).
+    const asio::ip::tcp::endpoint peer{numeric, target.port};
+    std::error_code oec;
+    upstream_.open(peer.protocol(), oec);
+    if (oec) {
+      co_return connect_result{connect_kind::failed, oec, {}, false};
+    }
+    tune(upstream_);
+    auto [cec] = co_await upstream_.async_connect(peer, kTuple);
     if (cec == asio::error::operation_aborted) {
-      co_return connect_result{connect_kind::cancelled, cec};
+      co_return connect_result{connect_kind::cancelled, cec, {}, false};
     }
     if (cec) {
-      co_return connect_result{connect_kind::failed, cec};
+      co_return connect_result{connect_kind::failed, cec, {}, false};
     }
-    co_return connect_result{connect_kind::ok, {}};
+    co_return connect_result{connect_kind::ok, {}, peer, true};
   }
   asio::ip::tcp::resolver resolver(client_.get_executor());
   // Resolved at connect time, every time: a container address may change between connections.
@@ -632,12 +640,12 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
   LINESMAN_RETURN_IF_CANCELLED((connect_result{connect_kind::cancelled, {}}));
   auto [cec, ep] = co_await asio::async_connect(upstream_, results, kTuple);
   if (cec == asio::error::operation_aborted) {
-    co_return connect_result{connect_kind::cancelled, cec};
+    co_return connect_result{connect_kind::cancelled, cec, {}, false};
   }
   if (cec) {
-    co_return connect_result{connect_kind::failed, cec};
+    co_return connect_result{connect_kind::failed, cec, {}, false};
   }
-  co_return connect_result{connect_kind::ok, {}};
+  co_return connect_result{connect_kind::ok, {}, ep, false};
 }
 
 asio::awaitable<connection::peek_end> connection::read_proxy_header() {
@@ -1493,19 +1501,22 @@ asio::awaitable<bool> connection::run() {
   // first reply + stream.
   upstream_open_ = true;
   upstream_end_ = side_end::none;
-  tune(upstream_);
+  const auto& connected = std::get<0>(c);
+  if (!connected.tuned) {
+    tune(upstream_);
+  }
   rec_.timing.upstream_connected = since_accept_us();
   if (l_.stats != nullptr) {
     l_.stats->connect_seconds.observe_us(rec_.timing.upstream_connected - connect_start_us_);
   }
   enter_phase(live_phase::first_reply);
-  std::error_code ec;
-  const auto rep = upstream_.remote_endpoint(ec);
-  if (!ec) {
-    const auto v = to_value(rep);
+  {
+    // The address connect() reached (no getpeername needed).
+    const auto v = to_value(connected.peer);
     rec_.upstream->ip = v.ip;
     rec_.upstream->port = v.port;
   }
+  std::error_code ec;
   const auto lep = upstream_.local_endpoint(ec);
   if (!ec) {
     rec_.upstream->local_port = lep.port();

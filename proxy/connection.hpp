@@ -94,6 +94,8 @@ class connection {
   struct connect_result {
     connect_kind kind = connect_kind::cancelled;
     std::error_code ec;
+    asio::ip::tcp::endpoint peer;  // the address connected to (kind == ok)
+    bool tuned = false;            // upstream_ already non-blocking with TCP_NODELAY
   };
 
   asio::awaitable<watch_fire> watch(std::chrono::steady_clock::time_point deadline);

@@ -17,8 +17,10 @@ namespace {
 
 // kBatchDelay / kBatchRecords: how long the writer lets records gather after the first one, unless
 // that many are already queued.
-constexpr auto kBatchDelay = std::chrono::milliseconds(5);
-constexpr std::size_t kBatchRecords = 64;
+// At 10,000 connections a second, 20 ms make batches of ~200 records: the data plane pays one
+// futex wake per batch instead of one per few connections (measured with strace -c).
+constexpr auto kBatchDelay = std::chrono::milliseconds(20);
+constexpr std::size_t kBatchRecords = 256;
 
 int open_log(const std::string& path) {
   return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
