@@ -897,9 +897,13 @@ void connection::note_end(dir d, const pump_result& r) {
       if (!first_) {
         first_ = src_by;
       }
-      // A FIN becomes a FIN: the other side may still answer (half-close).
-      std::error_code ignored;
-      dst.shutdown(asio::socket_base::shutdown_send, ignored);
+      // A FIN becomes a FIN: the other side may still answer (half-close). When that side has
+      // already sent its own FIN (and we read all of it), both directions are over and the
+      // close() that follows at once sends our FIN: one syscall less per connection.
+      if (dst_end != side_end::fin) {
+        std::error_code ignored;
+        dst.shutdown(asio::socket_base::shutdown_send, ignored);
+      }
       break;
     }
     case pump_end::src_reset:
