@@ -632,12 +632,12 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
   auto [rec, results] = co_await resolver.async_resolve(
       target.host, std::to_string(target.port), asio::ip::resolver_base::numeric_service, kTuple);
   if (rec == asio::error::operation_aborted) {
-    co_return connect_result{connect_kind::cancelled, rec};
+    co_return connect_result{connect_kind::cancelled, rec, {}, false};
   }
   if (rec || results.empty()) {
-    co_return connect_result{connect_kind::resolve_failed, rec};
+    co_return connect_result{connect_kind::resolve_failed, rec, {}, false};
   }
-  LINESMAN_RETURN_IF_CANCELLED((connect_result{connect_kind::cancelled, {}}));
+  LINESMAN_RETURN_IF_CANCELLED((connect_result{connect_kind::cancelled, {}, {}, false}));
   auto [cec, ep] = co_await asio::async_connect(upstream_, results, kTuple);
   if (cec == asio::error::operation_aborted) {
     co_return connect_result{connect_kind::cancelled, cec, {}, false};

@@ -94,14 +94,15 @@ class splice_relay {
  public:
   using end_fn = void (*)(void* owner, int tag, const pump_result& r);
 
+  // kBurstBytes: after moving this much without waiting, the relay yields to the other
+  // connections of its worker (a source that is always readable would otherwise keep the
+  // thread); a burst ends after the chunk that crosses it.
+  static constexpr std::size_t kBurstBytes = std::size_t{1} << 20;
+
   void start(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst, pipe_pool& pool,
              pump_counters c, end_fn on_end, void* owner, int tag);
 
  private:
-  // kBurstChunks: chunks moved before yielding to the other connections of the worker (a source
-  // that is always readable would otherwise keep the thread).
-  static constexpr int kBurstChunks = 16;
-
   void step();
   void end(const pump_result& r);
 
