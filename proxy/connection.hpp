@@ -2,9 +2,13 @@
 //
 // `accept -> inspect -> route -> connect -> first reply -> stream -> close -> one record`
 //
-// One coroutine (run) per connection owns both sockets by value, the first-flight buffers and the
-// record; the phases below borrow them. Timeouts are a steady_timer watchdog (watch) raced against
-// each phase with awaitable operator ||. Data-plane errors are error codes, never exceptions.
+// One object per connection owns both sockets by value, the first-flight buffers and the record;
+// the phases below borrow them. Until the stream phase, the coroutine run() drives it (and its
+// caller owns it); timeouts are a steady_timer watchdog (watch) raced against each phase with
+// awaitable operator ||. The stream phase is callback driven (first-byte waits, splice_relay, a
+// timer handler as watchdog) and owns the connection, which deletes itself at the end: an idle
+// connection keeps no coroutine frame, only the object and its pending reactor operations.
+// Data-plane errors are error codes, never exceptions.
 #pragma once
 
 #include "capture/pcapng_writer.hpp"

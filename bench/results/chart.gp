@@ -8,7 +8,7 @@ set boxwidth 0.9
 set xtics rotate by -30 nomirror
 set grid ytics
 set key inside opaque
-set multiplot layout 2,3 title "linesman e2e benchmark, 2026-11-26 14:11 UTC, medians of 3 round(s), loopback, 2 CPUs"
+set multiplot layout 2,3 title "linesman e2e benchmark, 2026-11-26 16:05 UTC, medians of 3 round(s), loopback, 2 CPUs"
 set logscale y
 set yrange [*:*]
 set key top left
