@@ -1070,8 +1070,6 @@ pump_counters connection::counters(dir d) {
 }
 
 void connection::start_stream(dir d) {
-  const auto i = static_cast<std::size_t>(d);
-  from_before_[i] = *counters(d).from;
   const auto cd =
       d == dir::c2u ? capture::direction::client_to_server : capture::direction::server_to_client;
   if ((cap_ && cap_->wants_more(cd)) || w_.no_splice) {
@@ -1083,7 +1081,7 @@ void connection::start_stream(dir d) {
 
 void connection::start_splice(dir d) {
   const bool c2u = d == dir::c2u;
-  from_before_[static_cast<std::size_t>(d)] = *counters(d).from;
+  uncaptured_from_[static_cast<std::size_t>(d)] = *counters(d).from;
   splice_[static_cast<std::size_t>(d)].start(
       c2u ? client_ : upstream_, c2u ? upstream_ : client_, w_.pipes, counters(d),
       [](void* self, int tag, const pump_result& r) {
@@ -1133,7 +1131,7 @@ asio::awaitable<std::optional<pump_result>> connection::copy_relay(dir d, bool f
   if (!fallback && !w_.no_splice) {
     co_return std::nullopt;
   }
-  from_before_[static_cast<std::size_t>(d)] = *counters(d).from;
+  uncaptured_from_[static_cast<std::size_t>(d)] = *counters(d).from;
   auto& src = d == dir::c2u ? client_ : upstream_;
   auto& dst = d == dir::c2u ? upstream_ : client_;
   auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
@@ -1142,11 +1140,12 @@ asio::awaitable<std::optional<pump_result>> connection::copy_relay(dir d, bool f
 }
 
 void connection::end_stream(dir d, const pump_result& r) {
-  if (cap_) {
+  const auto& since = uncaptured_from_[static_cast<std::size_t>(d)];
+  if (cap_ && since) {
     // Past the bound: only counted, so later sequence numbers (and the FIN) stay honest.
     cap_->skipped(
         d == dir::c2u ? capture::direction::client_to_server : capture::direction::server_to_client,
-        *counters(d).from - from_before_[static_cast<std::size_t>(d)]);
+        *counters(d).from - *since);
   }
   if (!abort_) {
     note_end(d, r);

@@ -193,8 +193,10 @@ class connection {
   int relays_left_ = 0;
   bool started_ = false;
   live_conn live_;
-  std::array<splice_relay, 2> splice_;          // by dir
-  std::array<std::uint64_t, 2> from_before_{};  // by dir: bytes read before the uncaptured stage
+  std::array<splice_relay, 2> splice_;  // by dir
+  // by dir: bytes read when the stage the capture does not see (splice, copy) began; unset while
+  // the capture records every byte (then nothing is skipped)
+  std::array<std::optional<std::uint64_t>, 2> uncaptured_from_{};
   std::int64_t connect_start_us_ = -1;
 };
 

@@ -110,6 +110,12 @@ def test_capture_bytes_all_keeps_whole_stream(reg, tmp_path, no_splice):
     flags = tshark("-r", str(path), "-Y", "tcp.flags.fin==1", "-T", "fields", "-e", "tcp.srcport")
     ports = flags.split()
     assert sorted(ports) == sorted([str(rec["client"]["port"]), str(rec["local"]["port"])]), ports
+    # Each FIN right after the last byte (no phantom gap: a stream that ended while still being
+    # recorded counts nothing as skipped).
+    for port in (rec["client"]["port"], rec["local"]["port"]):
+        fin_seq = tshark("-r", str(path), "-Y", f"tcp.flags.fin==1 && tcp.srcport=={port}",
+                         "-T", "fields", "-e", "tcp.seq").split()
+        assert fin_seq == [str(1 + len(data))], (port, fin_seq)
 
 
 def test_capture_default_bound_first_64k(reg, tmp_path):
