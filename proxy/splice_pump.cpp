@@ -137,6 +137,15 @@ void splice_relay::end(const pump_result& r) {
   on_end_(owner_, tag_, r);
 }
 
+void splice_relay::wait(asio::ip::tcp::socket& s, asio::socket_base::wait_type what) {
+  s.async_wait(what, [this](const std::error_code& ec) {
+    if (ec || aborted(c_)) {
+      return end({pump_end::cancelled, 0});
+    }
+    step();
+  });
+}
+
 void splice_relay::step() {
   const int in_fd = src_->native_handle();
   const int out_fd = dst_->native_handle();
@@ -169,13 +178,7 @@ void splice_relay::step() {
         }
         if (err == EAGAIN) {
           pool_->give(std::move(pipe_));  // still empty: a waiting direction holds no pipe
-          src_->async_wait(asio::socket_base::wait_read, [this](const std::error_code& ec) {
-            if (ec || aborted(c_)) {
-              return end({pump_end::cancelled, 0});
-            }
-            step();
-          });
-          return;
+          return wait(*src_, asio::socket_base::wait_read);
         }
         if (err == EINVAL && !moved_any_) {
           return end({pump_end::no_splice, err});
@@ -202,13 +205,7 @@ void splice_relay::step() {
           continue;
         }
         if (err == EAGAIN) {
-          dst_->async_wait(asio::socket_base::wait_write, [this](const std::error_code& ec) {
-            if (ec || aborted(c_)) {
-              return end({pump_end::cancelled, 0});
-            }
-            step();
-          });
-          return;
+          return wait(*dst_, asio::socket_base::wait_write);
         }
         return end(
             {err == EPIPE || err == ECONNRESET ? pump_end::dst_reset : pump_end::dst_error, err});

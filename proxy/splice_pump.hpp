@@ -104,6 +104,9 @@ class splice_relay {
 
  private:
   void step();
+  // wait: one async_wait on `s` (the source's readability, or the destination's writability
+  // while bytes sit in the pipe), then step() again, or end() if cancelled or aborted.
+  void wait(asio::ip::tcp::socket& s, asio::socket_base::wait_type what);
   void end(const pump_result& r);
 
   asio::ip::tcp::socket* src_ = nullptr;
