@@ -50,33 +50,12 @@ class boxed {
     return *this;
   }
 
-  template <class... A>
-  T& emplace(A&&... a) {
-    p_ = std::make_unique<T>(std::forward<A>(a)...);
-    return *p_;
-  }
-  void reset() { p_.reset(); }
-
   [[nodiscard]] bool has_value() const { return p_ != nullptr; }
   explicit operator bool() const { return p_ != nullptr; }
   T& operator*() { return *p_; }
   const T& operator*() const { return *p_; }
   T* operator->() { return p_.get(); }
   const T* operator->() const { return p_.get(); }
-  T& value() {
-    if (!p_) {
-      throw std::bad_optional_access();
-    }
-    return *p_;
-  }
-  [[nodiscard]] const T& value() const {
-    if (!p_) {
-      throw std::bad_optional_access();
-    }
-    return *p_;
-  }
-
-  friend bool operator==(const boxed& a, std::nullopt_t) { return !a.p_; }
 
  private:
   std::unique_ptr<T> p_;

@@ -615,37 +615,38 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
     std::error_code oec;
     upstream_.open(peer.protocol(), oec);
     if (oec) {
-      co_return connect_result{connect_kind::failed, oec, {}, false};
+      co_return connect_result{connect_kind::failed, oec, {}};
     }
     tune(upstream_);
     auto [cec] = co_await upstream_.async_connect(peer, kTuple);
     if (cec == asio::error::operation_aborted) {
-      co_return connect_result{connect_kind::cancelled, cec, {}, false};
+      co_return connect_result{connect_kind::cancelled, cec, {}};
     }
     if (cec) {
-      co_return connect_result{connect_kind::failed, cec, {}, false};
+      co_return connect_result{connect_kind::failed, cec, {}};
     }
-    co_return connect_result{connect_kind::ok, {}, peer, true};
+    co_return connect_result{connect_kind::ok, {}, peer};
   }
   asio::ip::tcp::resolver resolver(client_.get_executor());
   // Resolved at connect time, every time: a container address may change between connections.
   auto [rec, results] = co_await resolver.async_resolve(
       target.host, std::to_string(target.port), asio::ip::resolver_base::numeric_service, kTuple);
   if (rec == asio::error::operation_aborted) {
-    co_return connect_result{connect_kind::cancelled, rec, {}, false};
+    co_return connect_result{connect_kind::cancelled, rec, {}};
   }
   if (rec || results.empty()) {
-    co_return connect_result{connect_kind::resolve_failed, rec, {}, false};
+    co_return connect_result{connect_kind::resolve_failed, rec, {}};
   }
-  LINESMAN_RETURN_IF_CANCELLED((connect_result{connect_kind::cancelled, {}, {}, false}));
+  LINESMAN_RETURN_IF_CANCELLED((connect_result{connect_kind::cancelled, {}, {}}));
   auto [cec, ep] = co_await asio::async_connect(upstream_, results, kTuple);
   if (cec == asio::error::operation_aborted) {
-    co_return connect_result{connect_kind::cancelled, cec, {}, false};
+    co_return connect_result{connect_kind::cancelled, cec, {}};
   }
   if (cec) {
-    co_return connect_result{connect_kind::failed, cec, {}, false};
+    co_return connect_result{connect_kind::failed, cec, {}};
   }
-  co_return connect_result{connect_kind::ok, {}, ep, false};
+  tune(upstream_);  // (async_connect over a range opens the socket itself: tuned afterwards)
+  co_return connect_result{connect_kind::ok, {}, ep};
 }
 
 asio::awaitable<connection::peek_end> connection::read_proxy_header() {
@@ -1505,9 +1506,6 @@ asio::awaitable<bool> connection::run() {
   upstream_open_ = true;
   upstream_end_ = side_end::none;
   const auto& connected = std::get<0>(c);
-  if (!connected.tuned) {
-    tune(upstream_);
-  }
   rec_.timing.upstream_connected = since_accept_us();
   if (l_.stats != nullptr) {
     l_.stats->connect_seconds.observe_us(rec_.timing.upstream_connected - connect_start_us_);

@@ -99,7 +99,6 @@ class connection {
     connect_kind kind = connect_kind::cancelled;
     std::error_code ec;
     asio::ip::tcp::endpoint peer;  // the address connected to (kind == ok)
-    bool tuned = false;            // upstream_ already non-blocking with TCP_NODELAY
   };
 
   asio::awaitable<watch_fire> watch(std::chrono::steady_clock::time_point deadline);
@@ -110,6 +109,7 @@ class connection {
   void end_stream_phase();
   void relay_done();
   asio::awaitable<peek_end> read_client_flight(bool park);
+  // connect_upstream: ok = upstream_ connected, non-blocking, with TCP_NODELAY (tune()).
   asio::awaitable<connect_result> connect_upstream(const host_port& target);
   // read_proxy_header: reads exactly the PROXY header (never a byte past it) into pp_in_.
   asio::awaitable<peek_end> read_proxy_header();
