@@ -631,18 +631,15 @@ def start_haproxy(reg: Registry, routes: dict[str, int], inspect_delay: str = "2
     return p
 
 
-def start_nginx(reg: Registry, routes: dict[str, int], default: Optional[int] = None,
-                port: Optional[int] = None) -> Proc:
-    """start_nginx: nginx `stream` with `ssl_preread` routing on SNI (the other entrypoint
-    stand-in). Own prefix, pid file and error log in the test dir; `daemon off`."""
+def start_nginx_stream(reg: Registry, port: int, stream_body: str, name: str = "") -> Proc:
+    """start_nginx_stream: nginx with the `stream` module and `stream_body` inside `stream { }`,
+    listening on PORT (the body's `listen`). Own prefix, pid file and error log in the test dir;
+    `daemon off`; skips the test when the stream module is not installed."""
     exe = need("nginx")
     if not kNginxStream.exists():
         pytest.skip(f"{kNginxStream} missing (Debian package libnginx-mod-stream)")
-    port = port or free_port()
-    prefix = reg.tmp / f"nginx-{port}"
+    prefix = reg.tmp / (name or f"nginx-{port}")
     prefix.mkdir()
-    maps = "".join(f"    {sni} 127.0.0.1:{bp};\n" for sni, bp in routes.items())
-    maps += f"    default 127.0.0.1:{default or closed_port()};\n"
     (prefix / "nginx.conf").write_text(f"""
 load_module {kNginxStream};
 daemon off;
@@ -652,7 +649,27 @@ pid {prefix}/nginx.pid;
 error_log {prefix}/error.log info;
 events {{ worker_connections 256; }}
 stream {{
-  map $ssl_preread_server_name $backend {{
+{stream_body}}}
+""")
+    p = reg.add(Proc(name or f"nginx-{port}", [exe, "-p", str(prefix), "-e",
+                                               str(prefix / "error.log"), "-c",
+                                               str(prefix / "nginx.conf")], reg.tmp,
+                     stop_signal=signal.SIGQUIT))
+    wait_until(lambda: not p.alive() or port in listening_ports(p.pid), 10, "nginx to listen")
+    assert p.alive(), f"nginx exited:\n{p.output()}\n{(prefix / 'error.log').read_text()}"
+    p.port = port
+    p.prefix = prefix
+    return p
+
+
+def start_nginx(reg: Registry, routes: dict[str, int], default: Optional[int] = None,
+                port: Optional[int] = None) -> Proc:
+    """start_nginx: nginx `stream` with `ssl_preread` routing on SNI (the other entrypoint
+    stand-in)."""
+    port = port or free_port()
+    maps = "".join(f"    {sni} 127.0.0.1:{bp};\n" for sni, bp in routes.items())
+    maps += f"    default 127.0.0.1:{default or closed_port()};\n"
+    return start_nginx_stream(reg, port, f"""  map $ssl_preread_server_name $backend {{
 {maps}  }}
   server {{
     listen 127.0.0.1:{port};
@@ -660,15 +677,7 @@ stream {{
     proxy_connect_timeout 2s;
     proxy_pass $backend;
   }}
-}}
 """)
-    p = reg.add(Proc(f"nginx-{port}", [exe, "-p", str(prefix), "-e", str(prefix / "error.log"),
-                                       "-c", str(prefix / "nginx.conf")], reg.tmp,
-                     stop_signal=signal.SIGQUIT))
-    wait_until(lambda: not p.alive() or port in listening_ports(p.pid), 10, "nginx to listen")
-    assert p.alive(), f"nginx exited:\n{p.output()}\n{(prefix / 'error.log').read_text()}"
-    p.port = port
-    return p
 
 
 def start_redis(reg: Registry) -> Proc:

@@ -131,36 +131,16 @@ def test_out_v2_carries_sni_as_authority_and_id_as_unique_id(reg):
 
 
 def test_out_v1_nginx_proxy_protocol_addr(reg):
-    exe = lsm.need("nginx")
-    if not lsm.kNginxStream.exists():
-        import pytest
-        pytest.skip(f"{lsm.kNginxStream} missing")
     echo = lsm.start_peer(reg, "echo")
     port = lsm.free_port()
     prefix = reg.tmp / "nginx-pp"
-    prefix.mkdir()
-    (prefix / "nginx.conf").write_text(f"""
-load_module {lsm.kNginxStream};
-daemon off;
-master_process on;
-worker_processes 1;
-pid {prefix}/nginx.pid;
-error_log {prefix}/error.log info;
-events {{ worker_connections 64; }}
-stream {{
-  log_format pp "PPADDR $proxy_protocol_addr:$proxy_protocol_port REMOTE $remote_addr";
+    lsm.start_nginx_stream(reg, port, f"""  log_format pp "PPADDR $proxy_protocol_addr:$proxy_protocol_port REMOTE $remote_addr";
   server {{
     listen 127.0.0.1:{port} proxy_protocol;
     access_log {prefix}/access.log pp;
     proxy_pass 127.0.0.1:{echo.port};
   }}
-}}
-""")
-    ng = reg.add(lsm.Proc("nginx-pp", [exe, "-p", str(prefix), "-e", str(prefix / "error.log"),
-                                       "-c", str(prefix / "nginx.conf")], reg.tmp,
-                          stop_signal=signal.SIGQUIT))
-    lsm.wait_until(lambda: not ng.alive() or port in lsm.listening_ports(ng.pid), 10,
-                   "nginx to listen")
+""", name="nginx-pp")
     lm = lsm.Linesman(reg, ["--upstream", f"127.0.0.1:{port}", "--proxy-protocol-out", "v1"])
     c = client_from(lm.port)
     cport = c.getsockname()[1]
