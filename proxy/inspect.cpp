@@ -1,17 +1,13 @@
 #include "proxy/inspect.hpp"
 
 #include "proxy/observe_client.hpp"
+#include "proxy/observe_server.hpp"
 #include "tls/client_hello.hpp"
 #include "tls/detect.hpp"
-#include "tls/names.hpp"
 #include "tls/server_hello.hpp"
 #include "tls/verdict.hpp"
 
 #include <array>
-#if __has_include("proxy/observe_server.hpp")
-#include "proxy/observe_server.hpp"
-#define LINESMAN_HAVE_OBSERVE_SERVER 1
-#endif
 
 namespace linesman::proxy {
 namespace {
@@ -21,39 +17,13 @@ namespace {
 thread_local std::array<std::uint8_t, tls::kScratchLen> client_scratch;
 thread_local std::array<std::uint8_t, tls::kServerScratchBytes> server_scratch;
 
-first_flight_obs flight_obs(const tls::detection& d, std::size_t bytes) {
-  first_flight_obs out;
-  out.protocol = std::string(tls::protocol_name(bytes == 0 ? tls::protocol::none : d.proto));
-  out.summary = std::string(d.summary.view());
-  out.bytes = bytes;
-  return out;
-}
-
-#ifndef LINESMAN_HAVE_OBSERVE_SERVER
-server_tls_obs observe_server_flight(const tls::server_flight& f) {
-  server_tls_obs out;
-  if (f.has_server_hello) {
-    out.version = std::string(tls::version_name(f.version()).view());
-    out.cipher = std::string(tls::cipher_suite_name(f.cipher_suite).view());
-  }
-  if (f.alert) {
-    alert_obs a;
-    a.level = std::string(tls::alert_level_name(f.alert->level).view());
-    a.description = std::string(tls::alert_description_name(f.alert->description).view());
-    a.code = f.alert->description;
-    out.alert = a;
-  }
-  return out;
-}
-#endif
-
 }  // namespace
 
 client_check inspect_client_flight(std::span<const std::uint8_t> in, int reads, bool final,
                                    record& rec) {
   client_check out;
   const tls::detection d = tls::detect_first_flight(in, tls::direction::client_to_server);
-  rec.client_first = flight_obs(d, in.size());
+  rec.client_first = observe_first_flight(d, in.size());
   if (in.empty()) {
     return out;
   }
@@ -92,18 +62,14 @@ client_check inspect_client_flight(std::span<const std::uint8_t> in, int reads, 
 reply_verdict inspect_upstream_flight(std::span<const std::uint8_t> in, bool client_tls, bool final,
                                       record& rec) {
   const tls::detection d = tls::detect_first_flight(in, tls::direction::server_to_client);
-  rec.upstream_first = flight_obs(d, in.size());
+  rec.upstream_first = observe_first_flight(d, in.size());
   if (in.empty()) {
     return final ? reply_verdict::good : reply_verdict::need_more;
   }
   tls::server_flight f;
   const auto st = tls::parse_server_flight(in, server_scratch, f);
   if (f.has_server_hello || f.alert) {
-#ifdef LINESMAN_HAVE_OBSERVE_SERVER
     rec.server_tls = observe_server_flight(f, st);
-#else
-    rec.server_tls = observe_server_flight(f);
-#endif
   }
   if (st == tls::server_status::incomplete && !f.alert) {
     // A TLS 1.2 ServerHello is followed by the Certificate we want to name: keep reading.
