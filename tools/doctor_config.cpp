@@ -429,6 +429,23 @@ int label_line(const std::string& text, std::size_t from, const std::string& key
          1;
 }
 
+// docker_named: the element of `v` named `n` among those from index `first` on (this container's),
+// appended with the docker provider when there is none yet. References stay valid only until the
+// next append.
+template <class T>
+T& docker_named(std::vector<T>& v, std::size_t first, const std::string& n) {
+  for (auto i = first; i < v.size(); ++i) {
+    if (v[i].name == n) {
+      return v[i];
+    }
+  }
+  T t;
+  t.name = n;
+  t.provider = "docker";
+  v.push_back(std::move(t));
+  return v.back();
+}
+
 }  // namespace
 
 void read_docker_inspect(const std::string& path, traefik_config& out) {
@@ -463,30 +480,6 @@ void read_docker_inspect(const std::string& path, traefik_config& out) {
     }
     const auto first_tcp_router = out.tcp_routers.size();
     const auto first_tcp_service = out.tcp_services.size();
-    auto tcp_router_named = [&](const std::string& n) -> tcp_router& {
-      for (auto i = first_tcp_router; i < out.tcp_routers.size(); ++i) {
-        if (out.tcp_routers[i].name == n) {
-          return out.tcp_routers[i];
-        }
-      }
-      tcp_router r;
-      r.name = n;
-      r.provider = "docker";
-      out.tcp_routers.push_back(std::move(r));
-      return out.tcp_routers.back();
-    };
-    auto tcp_service_named = [&](const std::string& n) -> tcp_service& {
-      for (auto i = first_tcp_service; i < out.tcp_services.size(); ++i) {
-        if (out.tcp_services[i].name == n) {
-          return out.tcp_services[i];
-        }
-      }
-      tcp_service s;
-      s.name = n;
-      s.provider = "docker";
-      out.tcp_services.push_back(std::move(s));
-      return out.tcp_services.back();
-    };
     std::vector<http_router> http;
     for (const auto& [key, val] : labels->items()) {
       if (!val.is_string()) {
@@ -511,7 +504,7 @@ void read_docker_inspect(const std::string& path, traefik_config& out) {
       std::string name;
       std::string rest;
       if (after("traefik.tcp.routers.", name, rest)) {
-        auto& r = tcp_router_named(name);
+        auto& r = docker_named(out.tcp_routers, first_tcp_router, name);
         if (r.loc.line == 0 || loc.line < r.loc.line) {
           r.loc = loc;
         }
@@ -555,7 +548,7 @@ void read_docker_inspect(const std::string& path, traefik_config& out) {
           }
         }
       } else if (after("traefik.tcp.services.", name, rest)) {
-        auto& s = tcp_service_named(name);
+        auto& s = docker_named(out.tcp_services, first_tcp_service, name);
         if (s.loc.line == 0 || loc.line < s.loc.line) {
           s.loc = loc;
         }
