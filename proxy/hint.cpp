@@ -310,6 +310,12 @@ std::string hint_for(const record& r) {
     }
     return out;
   }
+  if (std::find(r.warnings.begin(), r.warnings.end(), "forwarding_loop") != r.warnings.end()) {
+    return "forwarding loop: this connection came from linesman's own upstream connection, so an "
+           "upstream or route points back at one of linesman's listeners (directly or through "
+           "another listener); ended at once so the loop cannot use up every connection: fix the "
+           "upstream address";
+  }
   if (r.transparent_error == "redirect_loop") {
     return "transparent mode: the original destination " +
            (r.original_dst ? r.original_dst->ip + ":" + std::to_string(r.original_dst->port)

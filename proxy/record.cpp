@@ -169,6 +169,9 @@ void to_json(nlohmann::json& j, const record& r) {
   if (r.capture) {
     j["capture"] = *r.capture;
   }
+  if (!r.warnings.empty()) {
+    j["warnings"] = r.warnings;
+  }
   if (r.open_state) {
     j["state"] = "open";
   }

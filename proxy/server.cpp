@@ -4,6 +4,7 @@
 #include "proxy/connection.hpp"
 #include "proxy/live.hpp"
 #include "proxy/log_sink.hpp"
+#include "proxy/loop_guard.hpp"
 #include "proxy/port_owner.hpp"
 #include "proxy/route.hpp"
 
@@ -60,6 +61,51 @@ bool fd_exhausted(const std::error_code& ec) {
   const int e = ec.value();
   return ec.category() == asio::error::get_system_category() &&
          (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM);
+}
+
+// is_local_address: an address of this host (loopback, or one of its interfaces).
+bool is_local_address(const asio::ip::address& a) {
+  if (a.is_loopback()) {
+    return true;
+  }
+  asio::io_context io;
+  asio::ip::tcp::socket probe(io);
+  std::error_code ec;
+  probe.open(a.is_v4() ? asio::ip::tcp::v4() : asio::ip::tcp::v6(), ec);
+  if (!ec) {
+    probe.bind({a, 0}, ec);  // only an address of this host can be bound
+  }
+  return !ec;
+}
+
+// points_at: whether connecting to `t` reaches the listener bound at `listener` (names resolved
+// now; a name that does not resolve cannot be judged and passes).
+bool points_at(const host_port& t, const asio::ip::tcp::endpoint& listener) {
+  if (t.port != listener.port()) {
+    return false;
+  }
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver(io);
+  std::error_code ec;
+  const auto results = resolver.resolve(t.host, std::to_string(t.port),
+                                        asio::ip::resolver_base::numeric_service, ec);
+  if (ec) {
+    return false;
+  }
+  const auto plain = [](asio::ip::address a) {
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+      return asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
+    }
+    return a;
+  };
+  for (const auto& r : results) {
+    const auto a = plain(r.endpoint().address());
+    if (a == plain(listener.address()) ||
+        (listener.address().is_unspecified() && is_local_address(a))) {
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -119,7 +165,9 @@ struct server::impl {
   std::atomic<std::int64_t> last_limit_log{0};
   std::vector<std::unique_ptr<listener_stats>> stats;
   live_hub hub;
-  std::unique_ptr<admin_server> admin;  // last: stopped before what it reads goes away
+  loop_guard loops;  // our upstream sockets' local endpoints, to recognise a forwarding loop
+  std::vector<asio::ip::tcp::endpoint> bound;  // each listener's address as bound
+  std::unique_ptr<admin_server> admin;         // last: stopped before what it reads goes away
 
   explicit impl(run_config c) : cfg(std::move(c)) {
     unsigned threads = cfg.threads != 0 ? cfg.threads : std::thread::hardware_concurrency();
@@ -164,12 +212,14 @@ struct server::impl {
       w->state.no_splice = cfg.no_splice;
       w->state.active = &active;
       w->state.registry = &w->registry;
+      w->state.loops = &loops;
       hub.registries.push_back(&w->registry);
       workers.push_back(std::move(w));
     }
     for (auto& l : listeners) {
       bind_listener(*l);
     }
+    check_forwarding_loops();
     if (!cfg.admin.listen.empty()) {
       admin = std::make_unique<admin_server>(cfg.admin, hub);
     }
@@ -263,6 +313,7 @@ struct server::impl {
       ep = acc->local_endpoint();  // port 0: the others bind the port the first one got
       w->acceptors.push_back(std::move(acc));
     }
+    bound.push_back(ep);
     // Tests parse this line to find the port; keep its shape.
     if (l.stats != nullptr) {
       l.stats->listen = format_endpoint(ep.address().to_string(), ep.port());
@@ -270,6 +321,69 @@ struct server::impl {
     std::fprintf(stderr, "linesman: listening on %s (listener %s)\n",
                  format_endpoint(ep.address().to_string(), ep.port()).c_str(), l.cfg.name.c_str());
     std::fflush(stderr);
+  }
+
+  // check_forwarding_loops: upstreams (or routes) that lead from a listener back to itself,
+  // directly or through our other listeners, would feed every connection back into linesman
+  // until the descriptors run out: refuse to start, naming the cycle. (A listener whose upstream
+  // is another of our listeners is fine as long as the chain ends elsewhere. A loop this cannot
+  // see, through a name that resolves differently later or an address it cannot judge, is
+  // caught per connection by the loop_guard.)
+  void check_forwarding_loops() const {
+    const std::size_t n = listeners.size();
+    std::vector<std::vector<std::size_t>> next(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& lc = listeners[i]->cfg;
+      std::vector<const host_port*> targets;
+      if (lc.upstream) {
+        targets.push_back(&*lc.upstream);
+      }
+      for (const auto& r : lc.routes) {
+        targets.push_back(&r.upstream);
+      }
+      for (std::size_t j = 0; j < n; ++j) {
+        for (const auto* t : targets) {
+          if (points_at(*t, bound[j])) {
+            next[i].push_back(j);
+            break;
+          }
+        }
+      }
+    }
+    std::vector<std::size_t> path;
+    std::vector<int> state(n, 0);  // 0 unseen, 1 on the path, 2 done
+    for (std::size_t i = 0; i < n; ++i) {
+      if (state[i] == 0 && on_cycle(i, next, state, path)) {
+        std::string text;
+        for (const auto k : path) {
+          text += listeners[k]->cfg.name + " (" +
+                  format_endpoint(bound[k].address().to_string(), bound[k].port()) + ") -> ";
+        }
+        text += listeners[path.front()]->cfg.name;
+        throw config_error("forwarding loop: " + text +
+                           ": an upstream or route leads back to the listener it came from");
+      }
+    }
+  }
+
+  // on_cycle: depth-first search from `i`; true (with `path` from the cycle's start) when a
+  // listener is reached again while still on the path. Bounded: each listener is entered once.
+  static bool on_cycle(std::size_t i, const std::vector<std::vector<std::size_t>>& next,
+                       std::vector<int>& state, std::vector<std::size_t>& path) {
+    state[i] = 1;
+    path.push_back(i);
+    for (const auto j : next[i]) {
+      if (state[j] == 1) {
+        path.erase(path.begin(), std::find(path.begin(), path.end(), j));
+        return true;
+      }
+      if (state[j] == 0 && on_cycle(j, next, state, path)) {
+        return true;
+      }
+    }
+    path.pop_back();
+    state[i] = 2;
+    return false;
   }
 
   bool log_throttled() {
