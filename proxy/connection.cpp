@@ -82,7 +82,7 @@ std::int64_t connection::since_accept_us() const {
   return std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - accepted_).count();
 }
 
-asio::ip::tcp::endpoint connection::start_record() {
+std::pair<asio::ip::tcp::endpoint, asio::ip::tcp::endpoint> connection::start_record() {
   record_.ts = std::chrono::system_clock::now();
   accepted_ = steady::now();
   last_activity_ = accepted_;
@@ -122,11 +122,17 @@ asio::ip::tcp::endpoint connection::start_record() {
     worker_.registry->link(live_);
   }
   record_started_ = true;
-  return remote;
+  return {remote, local};
 }
 
-bool connection::end_if_loop(const asio::ip::tcp::endpoint& peer) {
-  if (worker_.loops == nullptr || !worker_.loops->is_ours(peer)) {
+bool connection::end_if_loop(const asio::ip::tcp::endpoint& peer,
+                             const asio::ip::tcp::endpoint& local) {
+  if (worker_.loops == nullptr) {
+    return false;
+  }
+  const auto chain = worker_.loops->arrive(peer, local, listener_.index);
+  if (chain) {
+    chain_ = *chain;
     return false;
   }
   spdlog::warn("{} forwarding loop: the client {} is linesman's own upstream connection",
@@ -297,8 +303,8 @@ void connection::finish() {
 
 asio::awaitable<bool> connection::run() {
   co_await asio::this_coro::throw_if_cancelled(false);
-  const auto peer = start_record();
-  if (end_if_loop(peer)) {
+  const auto [peer, local] = start_record();
+  if (end_if_loop(peer, local)) {
     co_return false;
   }
   const auto& cfg = listener_.cfg;

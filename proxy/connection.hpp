@@ -57,6 +57,7 @@ struct listener_runtime {
   log_sink* sink = nullptr;
   capture::capture_dir* capture = nullptr;  // null when capture is off; owned by the server
   listener_stats* stats = nullptr;          // metrics (proxy/live.hpp); may be null in tests
+  std::size_t index = 0;                    // position among the server's listeners
 };
 
 // worker_state: per event loop (one thread); nothing in it is shared between workers but the
@@ -125,11 +126,12 @@ class connection {
   };
 
   // ---- connection.cpp: the record, the end
-  // start_record: stamps accept time and addresses; returns the client's address.
-  asio::ip::tcp::endpoint start_record();
-  // end_if_loop: a client that is one of our own upstream sockets is a forwarding loop: end it
-  // as route/no_route with the warning forwarding_loop. True when it did.
-  bool end_if_loop(const asio::ip::tcp::endpoint& peer);
+  // start_record: stamps accept time and addresses; returns the client's and our address.
+  std::pair<asio::ip::tcp::endpoint, asio::ip::tcp::endpoint> start_record();
+  // end_if_loop: a client that is one of our own upstream connections and already passed this
+  // listener is a forwarding loop: end it as route/no_route with the warning forwarding_loop.
+  // True when it did.
+  bool end_if_loop(const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local);
   void end_before_stream(stop_phase p);
   void close_sockets();
   void finish();
@@ -168,6 +170,8 @@ class connection {
   // connect_phase: false when the connection ended (record finished).
   asio::awaitable<bool> connect_phase(const host_port& target, const route_config* route);
   asio::awaitable<connect_result> connect_upstream(const host_port& target);
+  asio::awaitable<connect_result> connect_numeric(const asio::ip::tcp::endpoint& peer);
+  void note_local_endpoint(const asio::ip::tcp::endpoint& remote);
   void note_connect_result(const connect_result& r);
   asio::awaitable<void> end_failed_connect();
   void note_connected(const connect_result& r);
@@ -242,7 +246,8 @@ class connection {
   bool shutdown_requested_ = false;
   bool aborting_ = false;                        // the relays must return at their next wake-up
   std::unique_ptr<capture::recorder> recorder_;  // null when capture is off
-  loop_guard::entry loop_entry_;                 // our upstream socket's local endpoint, while open
+  loop_guard::entry loop_entry_;                 // our upstream socket, while open
+  loop_guard::chain chain_;                      // the listeners this connection came through
   int relays_running_ = 0;
   bool record_started_ = false;
   live_conn live_;

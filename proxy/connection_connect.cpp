@@ -4,6 +4,8 @@
 #include "proxy/connection.hpp"
 #include "proxy/connection_detail.hpp"
 
+#include <sys/socket.h>
+
 #include <cerrno>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -43,22 +45,7 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
   std::error_code aec;
   const auto numeric = asio::ip::make_address(target.host, aec);
   if (!aec) {
-    // A numeric address needs no resolver (asio's resolves on a helper thread: two thread hops
-    // and a getaddrinfo per connection). Opened and tuned before connecting: asio would
-    // otherwise set its own non-blocking mode first, and tune() set it again (one ioctl more).
-    const asio::ip::tcp::endpoint peer{numeric, target.port};
-    std::error_code oec;
-    up.open(peer.protocol(), oec);
-    if (oec) {
-      co_return connect_result{outcome_of(oec), oec, {}};
-    }
-    tune(up);
-    auto [cec] = co_await up.async_connect(peer, kTuple);
-    if (cec) {
-      const auto o = cec == asio::error::operation_aborted ? connect_outcome::pending : outcome_of(cec);
-      co_return connect_result{o, cec, {}};
-    }
-    co_return connect_result{connect_outcome::connected, {}, peer};
+    co_return co_await connect_numeric({numeric, target.port});
   }
   asio::ip::tcp::resolver resolver(up.get_executor());
   // Resolved at connect time, every time: a container address may change between connections.
@@ -72,11 +59,61 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
   }
   auto [cec, ep] = co_await asio::async_connect(up, results, kTuple);
   if (cec) {
-    const auto o = cec == asio::error::operation_aborted ? connect_outcome::pending : outcome_of(cec);
+    const auto o =
+        cec == asio::error::operation_aborted ? connect_outcome::pending : outcome_of(cec);
     co_return connect_result{o, cec, {}};
   }
   tune(up);  // (async_connect over a range opens the socket itself: tuned afterwards)
   co_return connect_result{connect_outcome::connected, {}, ep};
+}
+
+asio::awaitable<connection::connect_result> connection::connect_numeric(
+    const asio::ip::tcp::endpoint& peer) {
+  // A numeric address needs no resolver (asio's resolves on a helper thread: two thread hops and
+  // a getaddrinfo per connection). Opened and tuned before connecting: asio would otherwise set
+  // its own non-blocking mode first, and tune() set it again (one ioctl more).
+  auto& up = upstream();
+  std::error_code ec;
+  up.open(peer.protocol(), ec);
+  if (ec) {
+    co_return connect_result{outcome_of(ec), ec, {}};
+  }
+  tune(up);
+  // connect(2) by hand rather than async_connect: the kernel picks our local port inside this
+  // call, so the loop guard learns it before the listener we may be looping into can accept.
+  const int fd = up.native_handle();
+  if (::connect(fd, peer.data(), static_cast<socklen_t>(peer.size())) != 0 &&
+      errno != EINPROGRESS) {
+    const std::error_code cec(errno, asio::error::get_system_category());
+    co_return connect_result{outcome_of(cec), cec, {}};
+  }
+  note_local_endpoint(peer);
+  auto [wec] = co_await up.async_wait(asio::socket_base::wait_write, kTuple);
+  if (wec) {
+    co_return connect_result{connect_outcome::pending, wec, {}};
+  }
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+    err = errno;
+  }
+  if (err != 0) {
+    const std::error_code cec(err, asio::error::get_system_category());
+    co_return connect_result{outcome_of(cec), cec, {}};
+  }
+  co_return connect_result{connect_outcome::connected, {}, peer};
+}
+
+void connection::note_local_endpoint(const asio::ip::tcp::endpoint& remote) {
+  std::error_code ec;
+  const auto local = upstream().local_endpoint(ec);
+  if (ec || local.port() == 0) {
+    return;
+  }
+  record_.upstream->local_port = local.port();
+  if (worker_.loops != nullptr) {
+    worker_.loops->add(local, remote, chain_, loop_entry_);  // so a loop back is recognised
+  }
 }
 
 void connection::note_connect_result(const connect_result& r) {
@@ -94,13 +131,8 @@ void connection::note_connected(const connect_result& r) {
   const auto v = detail::to_value(r.peer);  // the address connect() reached: no getpeername
   record_.upstream->ip = v.ip;
   record_.upstream->port = v.port;
-  std::error_code ec;
-  const auto local = upstream().local_endpoint(ec);
-  if (!ec) {
-    record_.upstream->local_port = local.port();
-    if (worker_.loops != nullptr) {
-      worker_.loops->add(local, loop_entry_);  // so a loop back into us is recognised
-    }
+  if (record_.upstream->local_port == 0) {
+    note_local_endpoint(r.peer);  // (connected through the resolver's endpoint list)
   }
   record_.upstream_first = first_flight_obs{};
   enter_phase(live_phase::first_reply);
@@ -144,8 +176,11 @@ asio::awaitable<bool> connection::connect_phase(const host_port& target,
   using namespace asio::experimental::awaitable_operators;
   const auto& cfg = listener_.cfg;
   record_.upstream = upstream_value{
-      route != nullptr ? route->name : (cfg.transparent ? "original_dst" : "default"), target.text,
-      {}, 0, 0};
+      route != nullptr ? route->name : (cfg.transparent ? "original_dst" : "default"),
+      target.text,
+      {},
+      0,
+      0};
   connect_start_us_ = since_accept_us();
   facts_.connect = connect_outcome::pending;
   enter_phase(live_phase::connect);

@@ -186,7 +186,8 @@ asio::awaitable<connection::flight_end> connection::read_client_while_arriving()
   // Each round gets kArrivalPause for its read and reads at least one byte, or the loop ends.
   while (!f.done && facts_.client_end == side_end::none && steady::now() < deadline) {
     const std::size_t before = f.len;
-    auto r = co_await (read_client_step() || watch(std::min(deadline, steady::now() + kArrivalPause)));
+    auto r =
+        co_await (read_client_step() || watch(std::min(deadline, steady::now() + kArrivalPause)));
     if (r.index() == 1 || f.len == before) {
       break;
     }

@@ -329,8 +329,7 @@ asio::awaitable<std::optional<pump_result>> connection::inspect_relay(dir d) {
 pump_counters connection::counters(dir d) {
   const bool c2u = d == dir::c2u;
   return {c2u ? &record_.bytes.from_client : &record_.bytes.from_upstream,
-          c2u ? &record_.bytes.to_upstream : &record_.bytes.to_client, &last_activity_,
-          &aborting_};
+          c2u ? &record_.bytes.to_upstream : &record_.bytes.to_client, &last_activity_, &aborting_};
 }
 
 void connection::start_stream(dir d) {

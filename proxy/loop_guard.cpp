@@ -5,23 +5,28 @@
 namespace linesman::proxy {
 namespace {
 
-// key_of: the address as 16 bytes (IPv4 as IPv4-mapped IPv6, so both spellings of one address
-// match) followed by the port.
-std::array<std::uint8_t, 18> key_of(const asio::ip::tcp::endpoint& ep) {
-  std::array<std::uint8_t, 18> k{};
+// put: the address as 16 bytes (IPv4 as IPv4-mapped IPv6, so both spellings of one address
+// match) followed by the port, at `at`.
+void put(const asio::ip::tcp::endpoint& ep, loop_guard::key& k, std::size_t at) {
   const auto a = ep.address();
-  const auto v6 = a.is_v4() ? asio::ip::make_address_v6(asio::ip::v4_mapped, a.to_v4())
-                            : a.to_v6();
+  const auto v6 = a.is_v4() ? asio::ip::make_address_v6(asio::ip::v4_mapped, a.to_v4()) : a.to_v6();
   const auto bytes = v6.to_bytes();
-  std::copy(bytes.begin(), bytes.end(), k.begin());
-  k[16] = static_cast<std::uint8_t>(ep.port() >> 8U);
-  k[17] = static_cast<std::uint8_t>(ep.port() & 0xffU);
+  std::copy(bytes.begin(), bytes.end(), k.begin() + static_cast<std::ptrdiff_t>(at));
+  k.at(at + 16) = static_cast<std::uint8_t>(ep.port() >> 8U);
+  k.at(at + 17) = static_cast<std::uint8_t>(ep.port() & 0xffU);
+}
+
+loop_guard::key key_of(const asio::ip::tcp::endpoint& from, const asio::ip::tcp::endpoint& to) {
+  loop_guard::key k{};
+  put(from, k, 0);
+  k.at(18) = static_cast<std::uint8_t>(to.port() >> 8U);
+  k.at(19) = static_cast<std::uint8_t>(to.port() & 0xffU);
   return k;
 }
 
 }  // namespace
 
-std::size_t loop_guard::key_hash::operator()(const std::array<std::uint8_t, 18>& k) const noexcept {
+std::size_t loop_guard::key_hash::operator()(const key& k) const noexcept {
   std::size_t h = 1469598103934665603ULL;  // FNV-1a
   for (const auto b : k) {
     h = (h ^ b) * 1099511628211ULL;
@@ -29,12 +34,13 @@ std::size_t loop_guard::key_hash::operator()(const std::array<std::uint8_t, 18>&
   return h;
 }
 
-void loop_guard::add(const asio::ip::tcp::endpoint& local, entry& e) {
+void loop_guard::add(const asio::ip::tcp::endpoint& local, const asio::ip::tcp::endpoint& remote,
+                     const chain& c, entry& e) {
   remove(e);
-  e.key = key_of(local);
+  e.k = key_of(local, remote);
   e.held = true;
   std::lock_guard lock(mu_);
-  endpoints_.insert(e.key);
+  sockets_.emplace(e.k, c);
 }
 
 void loop_guard::remove(entry& e) {
@@ -43,16 +49,29 @@ void loop_guard::remove(entry& e) {
   }
   e.held = false;
   std::lock_guard lock(mu_);
-  const auto it = endpoints_.find(e.key);
-  if (it != endpoints_.end()) {
-    endpoints_.erase(it);
+  const auto it = sockets_.find(e.k);
+  if (it != sockets_.end()) {
+    sockets_.erase(it);
   }
 }
 
-bool loop_guard::is_ours(const asio::ip::tcp::endpoint& peer) const {
-  const auto k = key_of(peer);
+std::optional<loop_guard::chain> loop_guard::arrive(const asio::ip::tcp::endpoint& peer,
+                                                    const asio::ip::tcp::endpoint& local,
+                                                    std::size_t index) const {
+  const std::uint64_t bit = index < 64 ? std::uint64_t{1} << index : 0;
+  chain c{bit, 1};
+  const auto k = key_of(peer, local);
   std::lock_guard lock(mu_);
-  return endpoints_.contains(k);
+  const auto it = sockets_.find(k);
+  if (it == sockets_.end()) {
+    return c;  // a client of its own: the chain starts here
+  }
+  if ((it->second.listeners & bit) != 0 || it->second.hops >= kMaxHops) {
+    return std::nullopt;
+  }
+  c.listeners |= it->second.listeners;
+  c.hops += it->second.hops;
+  return c;
 }
 
 }  // namespace linesman::proxy

@@ -309,8 +309,7 @@ asio::awaitable<void> connection::send_proxy_header() {
   }
   // v2 carries the SNI: give the client's first flight a moment to arrive (bounded by the peek
   // timeout and kAuthorityWait, so a server-speaks-first protocol is delayed by little).
-  if (proxy_out_version_ == 2 && !src(dir::c2u).first.done &&
-      facts_.client_end == side_end::none) {
+  if (proxy_out_version_ == 2 && !src(dir::c2u).first.done && facts_.client_end == side_end::none) {
     constexpr auto kAuthorityWait = std::chrono::milliseconds(500);
     const auto until =
         std::min(accepted_ + listener_.cfg.limits.peek, steady::now() + kAuthorityWait);

@@ -185,6 +185,7 @@ struct server::impl {
     for (const auto& lc : cfg.listeners) {
       auto rt = std::make_unique<listener_runtime>();
       rt->cfg = lc;
+      rt->index = listeners.size();
       rt->routes = route_table(lc.routes);
       // Listeners that name the same file share one sink (one writer, no interleaving).
       log_sink* sink = nullptr;

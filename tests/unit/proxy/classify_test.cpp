@@ -31,8 +31,8 @@ connection_facts at_inspect(side_end client, std::uint64_t from_client) {
   f.phase = stop_phase::inspect;
   f.client_end = client;
   f.from_client = from_client;
-  f.first_close = client == side_end::proxy || client == side_end::timeout ? stop_by::proxy
-                                                                           : stop_by::client;
+  f.first_close =
+      client == side_end::proxy || client == side_end::timeout ? stop_by::proxy : stop_by::client;
   return f;
 }
 
@@ -106,8 +106,8 @@ std::vector<row> rows() {
       // connect
       {"upstream_refused", failed_connect(connect_outcome::refused, ECONNREFUSED), sp::connect,
        upstream_refused, sb::upstream, ECONNREFUSED},
-      {"upstream_timeout (OS)", failed_connect(connect_outcome::timed_out, ETIMEDOUT),
-       sp::connect, upstream_timeout, sb::upstream, ETIMEDOUT},
+      {"upstream_timeout (OS)", failed_connect(connect_outcome::timed_out, ETIMEDOUT), sp::connect,
+       upstream_timeout, sb::upstream, ETIMEDOUT},
       {"upstream_unreachable", failed_connect(connect_outcome::unreachable, EHOSTUNREACH),
        sp::connect, upstream_unreachable, sb::upstream, EHOSTUNREACH},
       {"upstream_resolve_failed", failed_connect(connect_outcome::resolve_failed, 0), sp::connect,
@@ -157,8 +157,8 @@ std::vector<row> rows() {
       {"client_gave_up before the reply", ended(connected(517, 0), se::rst, se::proxy, sb::client),
        sp::first_reply, client_gave_up, sb::client, ECONNRESET},
       {"client_gave_up: FIN and the upstream never ended",
-       ended(connected(517, 0), se::fin, se::timeout, sb::client), sp::first_reply,
-       client_gave_up, sb::client},
+       ended(connected(517, 0), se::fin, se::timeout, sb::client), sp::first_reply, client_gave_up,
+       sb::client},
       {"client reset before its first byte (connected)",
        ended(connected(0, 0), se::rst, se::proxy, sb::client), sp::inspect, client_reset,
        sb::client, ECONNRESET},
@@ -185,8 +185,8 @@ std::vector<row> rows() {
             [](auto& f) { f.fired = timer_fire::shutdown; }),
        sp::stream, proxy_shutdown, sb::proxy},
       {"proxy_shutdown while inspecting",
-       with(at_inspect(se::proxy, 0), [](auto& f) { f.fired = timer_fire::shutdown; }),
-       sp::stream, proxy_shutdown, sb::proxy},
+       with(at_inspect(se::proxy, 0), [](auto& f) { f.fired = timer_fire::shutdown; }), sp::stream,
+       proxy_shutdown, sb::proxy},
       {"proxy_error",
        with(ended(connected(5, 5), se::error, se::proxy, sb::client),
             [](auto& f) { f.err = ETIMEDOUT; }),
