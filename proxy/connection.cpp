@@ -42,14 +42,15 @@ void apply(const stop_decision& d, record& r) {
 
 }  // namespace
 
-connection::connection(asio::ip::tcp::socket client, const listener_runtime& l, worker_state& w,
-                       std::string id)
+connection::connection(asio::ip::tcp::socket client, const asio::ip::tcp::endpoint& peer,
+                       const listener_runtime& l, worker_state& w, std::string id)
     : sides_{side(asio::ip::tcp::socket(client.get_executor())),
              side(asio::ip::tcp::socket(client.get_executor()))},
       listener_(l),
       worker_(w),
       watch_timer_(client.get_executor()) {
   sides_[0].socket = std::move(client);
+  peer_ = peer;
   worker_.live.push_front(this);
   registration_ = worker_.live.begin();
   record_.id = std::move(id);
@@ -87,10 +88,15 @@ std::pair<asio::ip::tcp::endpoint, asio::ip::tcp::endpoint> connection::start_re
   accepted_ = steady::now();
   last_activity_ = accepted_;
   record_.listener = listener_.cfg.name;
+  // Addresses without asking the kernel where it told us already: accept(2) gave the peer, and
+  // a listener bound to one address is the local end (only a wildcard or transparent listener
+  // needs getsockname).
   std::error_code rec;
   std::error_code lec;
-  const auto remote = client().remote_endpoint(rec);
-  const auto local = client().local_endpoint(lec);
+  const auto remote = peer_.port() != 0 ? peer_ : client().remote_endpoint(rec);
+  const bool wildcard = listener_.bound.address().is_unspecified() || listener_.cfg.transparent ||
+                        listener_.bound.port() == 0;
+  const auto local = wildcard ? client().local_endpoint(lec) : listener_.bound;
   if (!rec) {
     record_.client = to_value(remote);
   }

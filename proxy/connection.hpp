@@ -58,6 +58,7 @@ struct listener_runtime {
   capture::capture_dir* capture = nullptr;  // null when capture is off; owned by the server
   listener_stats* stats = nullptr;          // metrics (proxy/live.hpp); may be null in tests
   std::size_t index = 0;                    // position among the server's listeners
+  asio::ip::tcp::endpoint bound;            // the address as bound (port 0 resolved)
 };
 
 // worker_state: per event loop (one thread); nothing in it is shared between workers but the
@@ -73,9 +74,10 @@ struct worker_state {
 
 class connection {
  public:
-  // connection: takes ownership of the accepted socket; registers itself with `w` until destroyed.
-  connection(asio::ip::tcp::socket client, const listener_runtime& l, worker_state& w,
-             std::string id);
+  // connection: takes ownership of the accepted socket (whose peer accept(2) reported as `peer`);
+  // registers itself with `w` until destroyed.
+  connection(asio::ip::tcp::socket client, const asio::ip::tcp::endpoint& peer,
+             const listener_runtime& l, worker_state& w, std::string id);
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -123,6 +125,7 @@ class connection {
     // capture records every byte (then nothing is skipped)
     std::optional<std::uint64_t> uncaptured_from;
     bool reset_on_close = false;  // pass a reset on: close with SO_LINGER {1, 0}
+    bool readable = false;        // a wait just reported the socket readable: read, don't wait
   };
 
   // ---- connection.cpp: the record, the end
@@ -148,6 +151,7 @@ class connection {
   asio::ip::tcp::socket& upstream() { return sides_[1].socket; }
 
   // ---- connection_flight.cpp: the client's first flight, and routing on it
+  std::optional<flight_end> try_first_read();
   asio::awaitable<flight_end> read_client_step();
   flight_end recv_now();
   asio::awaitable<flight_end> read_client_flight();
@@ -252,6 +256,7 @@ class connection {
   bool record_started_ = false;
   live_conn live_;
   std::int64_t connect_start_us_ = -1;
+  asio::ip::tcp::endpoint peer_;  // the client's address, as accept(2) reported it
 };
 
 }  // namespace linesman::proxy

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <cerrno>
 
 #include <asio/experimental/awaitable_operators.hpp>
@@ -102,9 +104,34 @@ connection::flight_end connection::recv_now() {
   return note_client_read_error(std::error_code(errno, asio::error::get_system_category()));
 }
 
+std::optional<connection::flight_end> connection::try_first_read() {
+  // The client's first bytes are often there by the time we look (a client sends right after
+  // its handshake): read them now, into the worker's scratch so a silent client still costs no
+  // buffer, and skip the wait (an epoll_ctl and a round through epoll_wait).
+  thread_local std::array<std::uint8_t, kFlightBufferBytes> scratch;
+  const ssize_t n = ::recv(client().native_handle(), scratch.data(), scratch.size(), MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    return std::nullopt;
+  }
+  auto& f = src(dir::c2u).first;
+  f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
+  if (n > 0) {
+    std::memcpy(f.buf.get(), scratch.data(), static_cast<std::size_t>(n));
+    take_client_bytes(static_cast<std::size_t>(n));
+    return flight_end::decided;
+  }
+  return note_client_read_error(n == 0 ? std::error_code(asio::error::eof)
+                                       : std::error_code(errno, asio::error::get_system_category()));
+}
+
 asio::awaitable<connection::flight_end> connection::read_client_step() {
   co_await asio::this_coro::throw_if_cancelled(false);
   auto& f = src(dir::c2u).first;
+  if (!f.buf && f.reads == 0) {
+    if (const auto e = try_first_read()) {
+      co_return (*e == flight_end::decided && co_await cancelled()) ? flight_end::cancelled : *e;
+    }
+  }
   if (!f.buf) {
     // Allocate only once the client has something to say: an idle client costs no buffer.
     auto [ec] = co_await client().async_wait(asio::socket_base::wait_read, kTuple);

@@ -223,6 +223,7 @@ void connection::start_relay(dir d) {
         relay_done();
         return;
       }
+      src(d).readable = true;
       spawn_inspect(d);
     });
     return;
@@ -277,9 +278,11 @@ asio::awaitable<std::optional<pump_result>> connection::inspect_relay(dir d) {
   // each read forwarded at once (never held back waiting for a complete hello).
   while (!f.done && !eof_seen && !aborting_) {
     if (!f.buf) {
-      auto [ec] = co_await source.async_wait(asio::socket_base::wait_read, kTuple);
-      if (ec || aborting_) {
-        co_return std::nullopt;
+      if (!src(d).readable) {
+        auto [ec] = co_await source.async_wait(asio::socket_base::wait_read, kTuple);
+        if (ec || aborting_) {
+          co_return std::nullopt;
+        }
       }
       f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
     }

@@ -315,6 +315,7 @@ struct server::impl {
       w->acceptors.push_back(std::move(acc));
     }
     bound.push_back(ep);
+    l.bound = ep;
     // Tests parse this line to find the port; keep its shape.
     if (l.stats != nullptr) {
       l.stats->listen = format_endpoint(ep.address().to_string(), ep.port());
@@ -398,9 +399,9 @@ struct server::impl {
     return last_limit_log.compare_exchange_strong(last, now);
   }
 
-  asio::awaitable<void> serve(asio::ip::tcp::socket sock, const listener_runtime& l, worker& w,
-                              std::string id) {
-    auto c = std::make_unique<connection>(std::move(sock), l, w.state, std::move(id));
+  asio::awaitable<void> serve(asio::ip::tcp::socket sock, asio::ip::tcp::endpoint peer,
+                              const listener_runtime& l, worker& w, std::string id) {
+    auto c = std::make_unique<connection>(std::move(sock), peer, l, w.state, std::move(id));
     const bool streaming = co_await c->run();
     if (streaming) {
       // The stream phase owns the connection now; it deletes itself when the stream ends, so an
@@ -426,7 +427,9 @@ struct server::impl {
         co_await pause.async_wait(kTuple);
         continue;
       }
-      auto [ec, sock] = co_await acc.async_accept(kTuple);
+      // accept(2) fills in the peer's address: no getpeername per connection.
+      asio::ip::tcp::endpoint peer;
+      auto [ec, sock] = co_await acc.async_accept(peer, kTuple);
       if (ec == asio::error::operation_aborted || w.draining) {
         co_return;
       }
@@ -444,7 +447,7 @@ struct server::impl {
       }
       active.fetch_add(1, std::memory_order_relaxed);
       std::string id = id_tag + "-" + std::to_string(next_id.fetch_add(1) + 1);
-      asio::co_spawn(w.io, serve(std::move(sock), l, w, std::move(id)), asio::detached);
+      asio::co_spawn(w.io, serve(std::move(sock), peer, l, w, std::move(id)), asio::detached);
     }
   }
 
