@@ -31,9 +31,14 @@ bool sni_matches(const std::string& sni, const std::string& pattern) {
   return s == p;
 }
 
+// dump: JSON text; bytes that are not UTF-8 (a query, a peer's SNI) become U+FFFD as in records.
+std::string dump(const nlohmann::json& j) {
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 void send_json(httplib::Response& res, int status, const nlohmann::json& j) {
   res.status = status;
-  res.set_content(j.dump(2) + "\n", "application/json");
+  res.set_content(dump(j), "application/json");
 }
 
 void send_error(httplib::Response& res, int status, const std::string& msg) {
@@ -97,6 +102,10 @@ struct admin_server::impl {
       send_error(res, 401, "missing or wrong bearer token");
       return httplib::Server::HandlerResponse::Handled;
     });
+    // An exception in a handler is a bug: answer 500 without its text (httplib would put it in
+    // a header).
+    http.set_exception_handler([](const httplib::Request&, httplib::Response& res,
+                                  std::exception_ptr) { send_error(res, 500, "internal error"); });
     http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ok\n", "text/plain");
     });
