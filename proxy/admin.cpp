@@ -1,12 +1,20 @@
 #include "proxy/admin.hpp"
 
+#include "proxy/port_owner.hpp"
 #include "proxy/record.hpp"
 #include "proxy/server.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include <httplib.h>
@@ -168,9 +176,61 @@ struct admin_server::impl {
   }
 };
 
+namespace {
+
+// probe_bind: bind `host:port` once without SO_REUSEPORT, as --listen does, so that a port held
+// by anyone (another linesman's proxy or admin port, which do set SO_REUSEPORT) is an error
+// naming its holder instead of a silently shared port. Throws listen_error.
+void probe_bind(const std::string& listen, const std::string& host, std::uint16_t port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (::inet_pton(AF_INET, host.c_str(), &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(port);
+    len = sizeof *a4;
+  } else if (::inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(port);
+    len = sizeof *a6;
+  } else {
+    throw listen_error("cannot listen on " + listen + " (--admin): not an IP address");
+  }
+  const int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int yes = 1;
+  int err = 0;
+  if (fd < 0 || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    err = errno;
+  }
+  if (fd >= 0) {
+    ::close(fd);
+  }
+  if (err != 0) {
+    std::string msg = "cannot listen on " + listen + " (--admin): " + std::strerror(err);
+    if (const auto owner = find_port_owner(port)) {
+      msg += " (held by " + owner->comm + ", pid " + std::to_string(owner->pid) + ")";
+    }
+    throw listen_error(msg);
+  }
+}
+
+}  // namespace
+
 admin_server::admin_server(const admin_config& cfg, const live_hub& hub)
     : impl_(std::make_unique<impl>(cfg, hub)) {
   const auto hp = parse_host_port(cfg.listen, "--admin", true);
+  if (hp.port != 0) {
+    probe_bind(cfg.listen, hp.host, hp.port);
+  }
+  auto& http = impl_->http;
+  // httplib's default options add SO_REUSEPORT, which would let the admin port share a port with
+  // another socket that has it too (and split connections between them).
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    (void)::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   impl_->routes();
   int port = hp.port;
   bool ok = false;

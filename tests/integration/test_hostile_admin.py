@@ -63,6 +63,32 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
+# ---- item 5: --admin shares a port through SO_REUSEPORT ---------------------------------------
+
+def test_admin_port_taken_by_reuseport_socket_exits_1_naming_holder(reg):
+    """A socket holding the port with SO_REUSEPORT (as another linesman's listener does): --admin
+    on the same port must not share it."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(8)
+    port = holder.getsockname()[1]
+    try:
+        up = lsm.start_peer(reg, "silent")
+        try:
+            rc, _, err = lsm.run_linesman(
+                ["run", "--listen", "127.0.0.1:0", "--upstream", f"127.0.0.1:{up.port}",
+                 "--access-log", "-", "--admin", f"127.0.0.1:{port}"], timeout=5)
+        except subprocess.TimeoutExpired:
+            pytest.fail("linesman kept running on an admin port another socket holds")
+        assert rc == 1, err
+        assert f"127.0.0.1:{port}" in err and "--admin" in err, err
+        assert "python" in err, f"the holder is not named: {err}"
+    finally:
+        holder.close()
+
+
 # ---- item 7: non-UTF-8 input --------------------------------------------------------------------
 
 def test_non_utf8_query_is_400_without_exception_text(reg):
