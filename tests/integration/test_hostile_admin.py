@@ -63,6 +63,96 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
+# ---- item 2: the admin port buffers request bodies --------------------------------------------
+
+def test_admin_big_body_is_refused_without_buffering(reg):
+    """POST /healthz announcing 512 MiB: 413 at once, and RSS does not follow the body."""
+    lm = start_admin(reg)
+    rss0 = rss_kib(lm.pid)
+    with socket.create_connection(("127.0.0.1", lm.admin_port), timeout=5) as s:
+        s.sendall(b"POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 536870912\r\n\r\n")
+        chunk = b"x" * 65536
+        sent = 0
+        answer = b""
+        s.settimeout(0.05)
+        deadline = time.monotonic() + 4
+        # Stream up to 64 MiB while watching for the answer (bounded in bytes and time).
+        while sent < (64 << 20) and time.monotonic() < deadline:
+            try:
+                s.sendall(chunk)
+                sent += len(chunk)
+            except (BrokenPipeError, ConnectionResetError, socket.timeout):
+                break
+            try:
+                answer += s.recv(4096)
+            except (socket.timeout, BlockingIOError):
+                pass
+            except ConnectionResetError:
+                break
+            if b"\r\n\r\n" in answer:
+                break
+        rss1 = rss_kib(lm.pid)
+    assert answer.startswith(b"HTTP/1.1 413"), f"answer {answer[:80]!r} after {sent} bytes"
+    assert rss1 - rss0 < 16 * 1024, f"RSS grew {rss0} -> {rss1} KiB while the body streamed"
+
+
+def test_admin_token_is_checked_before_the_body(reg):
+    """With a token, a request without it gets 401 before any body byte is read; /healthz
+    answers GET and HEAD only."""
+    lm = start_admin(reg, "--admin-token", "s3cret")
+    code, _ = raw_request(lm.admin_port, b"POST /api/connections HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Length: 536870912\r\n\r\n")
+    assert code == 401
+    code, _ = raw_request(lm.admin_port, b"POST /metrics HTTP/1.1\r\nHost: x\r\n"
+                          b"Transfer-Encoding: chunked\r\n\r\n")
+    assert code == 401
+    code, _ = raw_request(lm.admin_port, b"HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert code == 200
+    code, _ = raw_request(lm.admin_port, b"POST /healthz HTTP/1.1\r\nHost: x\r\n"
+                          b"Content-Length: 4\r\n\r\nabcd")
+    assert code in (405, 413)
+    code, _ = raw_request(lm.admin_port, b"GET /healthz?" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n")
+    assert code in (0, 400, 414), code
+    assert get(lm.admin_port, "/healthz")[0] == 200
+    assert get(lm.admin_port, "/metrics", token="s3cret")[0] == 200
+
+
+def test_admin_slowloris_does_not_starve_healthz(reg):
+    """Ten clients that trickle a header byte every 200 ms: /healthz still answers quickly."""
+    lm = start_admin(reg)
+    stop = threading.Event()
+    socks = []
+    for _ in range(10):
+        s = socket.create_connection(("127.0.0.1", lm.admin_port), timeout=5)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+        socks.append(s)
+
+    def trickle():
+        for _ in range(50):  # at most 10 s
+            if stop.wait(0.2):
+                return
+            for s in socks:
+                try:
+                    s.send(b"a")
+                except OSError:
+                    pass
+    t = threading.Thread(target=trickle, daemon=True)
+    t.start()
+    try:
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        status, _, _ = get(lm.admin_port, "/healthz", timeout=3)
+        took = time.monotonic() - t0
+    except OSError as e:
+        status, took = f"error {e}", time.monotonic() - t0
+    finally:
+        stop.set()
+        t.join(5)
+        for s in socks:
+            s.close()
+    assert status == 200 and took < 2, f"/healthz: {status} after {took:.2f}s"
+
+
 # ---- item 5: --admin shares a port through SO_REUSEPORT ---------------------------------------
 
 def test_admin_port_taken_by_reuseport_socket_exits_1_naming_holder(reg):
