@@ -76,6 +76,9 @@ std::size_t default_max_connections(bool no_splice) {
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
     return 1000;
   }
+  const rlim_t soft_before = rl.rlim_cur;
+  // Raise the soft limit to the hard one, as HAProxy and nginx do: the soft default (1024) is
+  // far below what a proxy holding two sockets per connection needs.
   if (rl.rlim_cur < rl.rlim_max) {
     rlimit raised = rl;
     raised.rlim_cur = rl.rlim_max;
@@ -87,12 +90,23 @@ std::size_t default_max_connections(bool no_splice) {
   // A connection holds its two sockets; pipes are borrowed from the worker's pool only while
   // bytes sit in them, so splicing reserves room for the pooled pipes and a busy burst instead of
   // four more descriptors per connection (a pump that cannot open a pipe falls back to copying).
-  const rlim_t reserve = 64 + (no_splice ? 0 : 2 * 2 * pipe_pool::kMaxPooled);
+  // The pipe reserve is at most a quarter of the table: at a low limit, connections come first.
+  const rlim_t base = 32;
+  const rlim_t pipes = no_splice ? 0 : std::min<rlim_t>(2 * 2 * pipe_pool::kMaxPooled, nofile / 4);
+  const rlim_t reserve = base + pipes;
   const std::size_t per_conn = 2;
-  if (nofile <= reserve + per_conn) {
-    return 1;
+  const std::size_t limit =
+      nofile <= reserve + per_conn ? 1 : static_cast<std::size_t>((nofile - reserve) / per_conn);
+  spdlog::info("max connections {} by default (RLIMIT_NOFILE {}, soft limit was {}, hard {})",
+               limit, nofile, soft_before, rl.rlim_max == RLIM_INFINITY ? nofile : rl.rlim_max);
+  if (limit < 100) {
+    spdlog::warn(
+        "max connections {} is low: RLIMIT_NOFILE is {} and its hard limit cannot be raised from "
+        "here; raise it (ulimit -Hn 65536 as root, LimitNOFILE=65536 in a systemd unit, "
+        "--ulimit nofile=65536 for docker) or set --max-connections",
+        limit, nofile);
   }
-  return static_cast<std::size_t>((nofile - reserve) / per_conn);
+  return limit;
 }
 
 struct server::impl {
@@ -302,7 +316,17 @@ struct server::impl {
       if (w.draining || !acc.is_open()) {
         co_return;
       }
-      if (active.load(std::memory_order_relaxed) >= max_connections) {
+      // Wait for a pending connection without accepting it, then take a slot, then accept.
+      // Checking the count before a (long) async_accept and counting after it let every waiting
+      // loop (one per worker and listener) go one over the limit; holding a slot while waiting
+      // would instead strand the slot on a worker the kernel sends no connection to. Only this
+      // loop accepts on `acc`, so the pending connection is still there when it does.
+      auto [wait_ec] = co_await acc.async_wait(asio::ip::tcp::acceptor::wait_read, kTuple);
+      if (wait_ec == asio::error::operation_aborted || w.draining) {
+        co_return;
+      }
+      if (active.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
+        active.fetch_sub(1, std::memory_order_relaxed);
         // At the limit, new connections wait in the kernel's backlog; look again shortly.
         if (log_throttled()) {
           spdlog::warn("max connections ({}) reached; not accepting", max_connections);
@@ -311,9 +335,19 @@ struct server::impl {
         co_await pause.async_wait(kTuple);
         continue;
       }
-      auto [ec, sock] = co_await acc.async_accept(kTuple);
-      if (ec == asio::error::operation_aborted || w.draining) {
-        co_return;
+      std::error_code ec = wait_ec;
+      asio::ip::tcp::socket sock(w.io);
+      if (!ec) {
+        acc.non_blocking(true, ec);
+      }
+      if (!ec) {
+        acc.accept(sock, ec);
+      }
+      if (ec) {
+        active.fetch_sub(1, std::memory_order_relaxed);  // the slot goes unused
+      }
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        continue;  // the client went away before the accept
       }
       if (ec) {
         if (fd_exhausted(ec)) {
@@ -327,7 +361,6 @@ struct server::impl {
         }
         continue;
       }
-      active.fetch_add(1, std::memory_order_relaxed);
       std::string id = id_tag + "-" + std::to_string(next_id.fetch_add(1) + 1);
       asio::co_spawn(w.io, serve(std::move(sock), l, w, std::move(id)), asio::detached);
     }
