@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -111,6 +112,9 @@ struct record {
   // capture: the connection's capture file name, relative to the listener's capture directory
   // (`<id>.pcapng`); omitted when capture is off or could not start.
   std::optional<std::string> capture;
+  // warnings: named warnings whatever the outcome (schema `warnings`), e.g. hello_many_records;
+  // omitted when empty.
+  std::vector<std::string> warnings;
   // open_state: an interim record of a connection still open (--log-open-every): serialized as
   // "state": "open". Final records carry no "state" field.
   bool open_state = false;
