@@ -337,8 +337,8 @@ struct server::impl {
       }
       std::error_code ec = wait_ec;
       asio::ip::tcp::socket sock(w.io);
-      if (!ec) {
-        acc.non_blocking(true, ec);
+      if (!ec && !acc.non_blocking()) {
+        acc.non_blocking(true, ec);  // once: accept below must not block if the client left
       }
       if (!ec) {
         acc.accept(sock, ec);
