@@ -12,8 +12,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cstring>
 #include <cerrno>
+#include <cstring>
 
 #include <asio/experimental/awaitable_operators.hpp>
 
@@ -120,8 +120,9 @@ std::optional<connection::flight_end> connection::try_first_read() {
     take_client_bytes(static_cast<std::size_t>(n));
     return flight_end::decided;
   }
-  return note_client_read_error(n == 0 ? std::error_code(asio::error::eof)
-                                       : std::error_code(errno, asio::error::get_system_category()));
+  return note_client_read_error(n == 0
+                                    ? std::error_code(asio::error::eof)
+                                    : std::error_code(errno, asio::error::get_system_category()));
 }
 
 asio::awaitable<connection::flight_end> connection::read_client_step() {

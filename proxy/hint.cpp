@@ -155,6 +155,14 @@ std::string specific_hint(const record& r) {
     }
   }
 
+  // The client closed first: the upstream's close without a byte answers that close, so no
+  // router rule, SNI or TLS setting is to blame (and the hints below would say so).
+  if (r.close.first == stop_by::client && reason == stop_reason::upstream_closed_silently) {
+    return "The client closed first, before the upstream sent a byte; the upstream then closed "
+           "too. That is the client giving up (its own timeout, or it sent everything and "
+           "half-closed), not a routing failure: check the client.";
+  }
+
   // A client without SNI (an IP literal) to an entrypoint that routes on it.
   if (client_tls && !has_sni &&
       (reason == stop_reason::no_route || reason == stop_reason::upstream_closed_silently)) {

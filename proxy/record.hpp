@@ -112,7 +112,9 @@ struct record {
   // capture: the connection's capture file name, relative to the listener's capture directory
   // (`<id>.pcapng`); omitted when capture is off or could not start.
   std::optional<std::string> capture;
-  // warnings: named warnings that can sit on any record, whatever its stop (forwarding_loop, ...).
+  // warnings: named warnings whatever the outcome (schema `warnings`), e.g. hello_many_records,
+  // forwarding_loop;
+  // omitted when empty.
   std::vector<std::string> warnings;
   // open_state: an interim record of a connection still open (--log-open-every): serialized as
   // "state": "open". Final records carry no "state" field.

@@ -122,6 +122,9 @@ std::size_t default_max_connections(bool no_splice) {
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
     return 1000;
   }
+  const rlim_t soft_before = rl.rlim_cur;
+  // Raise the soft limit to the hard one, as HAProxy and nginx do: the soft default (1024) is
+  // far below what a proxy holding two sockets per connection needs.
   if (rl.rlim_cur < rl.rlim_max) {
     rlimit raised = rl;
     raised.rlim_cur = rl.rlim_max;
@@ -133,12 +136,23 @@ std::size_t default_max_connections(bool no_splice) {
   // A connection holds its two sockets; pipes are borrowed from the worker's pool only while
   // bytes sit in them, so splicing reserves room for the pooled pipes and a busy burst instead of
   // four more descriptors per connection (a pump that cannot open a pipe falls back to copying).
-  const rlim_t reserve = 64 + (no_splice ? 0 : 2 * 2 * pipe_pool::kMaxPooled);
+  // The pipe reserve is at most a quarter of the table: at a low limit, connections come first.
+  const rlim_t base = 32;
+  const rlim_t pipes = no_splice ? 0 : std::min<rlim_t>(2 * 2 * pipe_pool::kMaxPooled, nofile / 4);
+  const rlim_t reserve = base + pipes;
   const std::size_t per_conn = 2;
-  if (nofile <= reserve + per_conn) {
-    return 1;
+  const std::size_t limit =
+      nofile <= reserve + per_conn ? 1 : static_cast<std::size_t>((nofile - reserve) / per_conn);
+  spdlog::info("max connections {} by default (RLIMIT_NOFILE {}, soft limit was {}, hard {})",
+               limit, nofile, soft_before, rl.rlim_max == RLIM_INFINITY ? nofile : rl.rlim_max);
+  if (limit < 100) {
+    spdlog::warn(
+        "max connections {} is low: RLIMIT_NOFILE is {} and its hard limit cannot be raised from "
+        "here; raise it (ulimit -Hn 65536 as root, LimitNOFILE=65536 in a systemd unit, "
+        "--ulimit nofile=65536 for docker) or set --max-connections",
+        limit, nofile);
   }
-  return static_cast<std::size_t>((nofile - reserve) / per_conn);
+  return limit;
 }
 
 struct server::impl {
@@ -414,11 +428,19 @@ struct server::impl {
                                     asio::ip::tcp::acceptor& acc) {
     co_await asio::this_coro::throw_if_cancelled(false);
     asio::steady_timer pause(w.io);
+    std::error_code nb_ec;
+    acc.non_blocking(true, nb_ec);  // once: the accept below never blocks
     for (;;) {
       if (w.draining || !acc.is_open()) {
         co_return;
       }
-      if (active.load(std::memory_order_relaxed) >= max_connections) {
+      // Take a slot, then accept without blocking; wait for the listener only when its backlog
+      // is empty. Checking the count before a (long) async_accept and counting after it let
+      // every waiting loop (one per worker and listener) go one over the limit; holding a slot
+      // while waiting would strand it on a worker the kernel sends no connection to. A busy
+      // listener costs one accept(2) per connection and no wait (no epoll_ctl).
+      if (active.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
+        active.fetch_sub(1, std::memory_order_relaxed);
         // At the limit, new connections wait in the kernel's backlog; look again shortly.
         if (log_throttled()) {
           spdlog::warn("max connections ({}) reached; not accepting", max_connections);
@@ -427,13 +449,24 @@ struct server::impl {
         co_await pause.async_wait(kTuple);
         continue;
       }
-      // accept(2) fills in the peer's address: no getpeername per connection.
-      asio::ip::tcp::endpoint peer;
-      auto [ec, sock] = co_await acc.async_accept(peer, kTuple);
-      if (ec == asio::error::operation_aborted || w.draining) {
-        co_return;
+      std::error_code ec;
+      asio::ip::tcp::socket sock(w.io);
+      asio::ip::tcp::endpoint peer;  // accept(2) fills it in: no getpeername per connection
+      acc.accept(sock, peer, ec);
+      if (ec) {
+        active.fetch_sub(1, std::memory_order_relaxed);  // the slot goes unused
+      }
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        auto [wait_ec] = co_await acc.async_wait(asio::ip::tcp::acceptor::wait_read, kTuple);
+        if (wait_ec == asio::error::operation_aborted || w.draining) {
+          co_return;
+        }
+        continue;
       }
       if (ec) {
+        if (ec == asio::error::operation_aborted || w.draining || !acc.is_open()) {
+          co_return;
+        }
         if (fd_exhausted(ec)) {
           // The pending connection stays in the backlog and accept would fail again at once:
           // back off instead of spinning.
@@ -445,7 +478,6 @@ struct server::impl {
         }
         continue;
       }
-      active.fetch_add(1, std::memory_order_relaxed);
       std::string id = id_tag + "-" + std::to_string(next_id.fetch_add(1) + 1);
       asio::co_spawn(w.io, serve(std::move(sock), peer, l, w, std::move(id)), asio::detached);
     }
