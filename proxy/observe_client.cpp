@@ -47,9 +47,7 @@ tls_obs observe_client_hello(const tls::client_hello& hello, tls::hello_status s
   obs.cipher_count =
       static_cast<int>(hello.format == tls::hello_format::sslv2 ? hello.sslv2_cipher_specs.size()
                                                                 : hello.cipher_suites.size());
-  tls::ja3_fingerprint j3 = tls::ja3(hello);
-  obs.ja3 = std::move(j3.md5);
-  obs.ja3_full = std::move(j3.full);
+  obs.ja3 = std::move(tls::ja3(hello).md5);
   obs.ja4 = tls::ja4(hello).ja4;
   obs.ech = hello.ech_present;
   obs.hello_bytes = static_cast<std::uint32_t>(hello.handshake_len);

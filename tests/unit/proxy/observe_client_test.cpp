@@ -36,7 +36,6 @@ TEST(ObserveClientHello, CompleteHelloFillsEveryField) {
   EXPECT_EQ(obs.supported_versions, (std::vector<std::string>{"1.3", "1.2"}));  // GREASE gone
   EXPECT_EQ(obs.cipher_count, 6);  // as on the wire, GREASE included
   EXPECT_EQ(obs.ja3, tls::ja3(h).md5);
-  EXPECT_EQ(obs.ja3_full, tls::ja3(h).full);
   EXPECT_EQ(obs.ja4, tls::ja4(h).ja4);
   EXPECT_TRUE(obs.ech);
   EXPECT_EQ(obs.hello_bytes, tls::testing::typical().handshake().size());
