@@ -39,6 +39,11 @@ kPgBin = pathlib.Path("/usr/lib/postgresql/15/bin")
 kNginxStream = pathlib.Path("/usr/lib/nginx/modules/ngx_stream_module.so")
 
 
+# kSanitized: LINESMAN_BIN is an ASan+UBSan build (tools/test.sh's sanitizer stage): limits on
+# address space cannot apply to it, and it runs a few times slower.
+kSanitized = os.environ.get("LINESMAN_SANITIZED") == "1"
+
+
 def linesman_bin() -> str:
     """linesman_bin: the binary under test: $LINESMAN_BIN, else the first build dir that has one."""
     env = os.environ.get("LINESMAN_BIN")
