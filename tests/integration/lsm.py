@@ -544,7 +544,7 @@ def run_linesman(args: list[str], timeout: float = 10.0, netns: Optional[Netns] 
 def need(binary: str) -> str:
     path = shutil.which(binary) or (binary if os.access(binary, os.X_OK) else None)
     if not path:
-        pytest.skip(f"{binary} is not installed (tools/setup.sh installs it)")
+        pytest.skip(f"{binary} is not installed (tools/scripts/setup.sh installs it)")
     return path
 
 
