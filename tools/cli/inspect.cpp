@@ -5,6 +5,7 @@
 #include "tls/client_hello.hpp"
 #include "tls/detect.hpp"
 #include "tls/fingerprint.hpp"
+#include "tls/hex.hpp"
 
 #include <sstream>
 #include <vector>
@@ -14,11 +15,8 @@ namespace linesman::tools {
 namespace {
 
 std::string hex16(std::uint16_t v) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string s = "0x";
-  for (int shift = 12; shift >= 0; shift -= 4) {
-    s.push_back(kHex[(v >> shift) & 0xf]);
-  }
+  tls::append_hex16(s, v);
   return s;
 }
 

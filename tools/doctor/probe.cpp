@@ -1,5 +1,6 @@
 #include "tools/doctor/probe.hpp"
 
+#include "tls/hex.hpp"
 #include "tls/names.hpp"
 
 #include <arpa/inet.h>
@@ -172,10 +173,7 @@ std::string printable(std::string_view bytes) {
     if (c >= 0x20 && c < 0x7f) {
       out.push_back(static_cast<char>(c));
     } else {
-      static const char* kHex = "0123456789abcdef";
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
+      tls::append_hex_escape(out, c);
     }
   }
   return out;
