@@ -1,5 +1,5 @@
 // `linesman doctor`: read Traefik's configuration (and optionally its API and the backends) and
-// report the mistakes that make TCP routes fail quietly, with file:line and a fix (issue 7).
+// report the mistakes that make TCP routes fail quietly, with file:line and a fix (docs/doctor.md).
 #include "tools/cli/commands.hpp"
 #include "tools/doctor/api.hpp"
 #include "tools/doctor/checks.hpp"

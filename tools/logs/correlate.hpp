@@ -1,7 +1,7 @@
 // correlate: pairs the access-log records of two linesman placements on one path (`linesman
 // correlate A.jsonl B.jsonl`), A = client -> linesman -> Traefik, B = Traefik -> linesman ->
 // backend, and lists what reached one side and not the other. This is how the quiet "Traefik
-// never dialed the backend" failures (issue 4, a service address without a port) become visible.
+// never dialed the backend" failures (a service address without a port, for one) become visible.
 //
 // Pairing, in this order, each record used at most once (A records that never connected to
 // Traefik take no part: nothing of theirs can have reached B):

@@ -1,12 +1,12 @@
-// logs/reader: reads linesman access logs (JSON lines, shared/access-log.schema.json) for the
+// logs/reader: reads linesman access logs (JSON lines, tests/data/access-log.schema.json) for the
 // log-reading subcommands (`linesman summary`, `linesman correlate`).
 //
 // Robust by design: a log is often read while the proxy still writes it, after a crash, or
 // concatenated from several runs, so a line that does not parse (truncated, not JSON, missing a
 // field the readers need) is recorded as a bad_line with its file and line number and skipped;
-// it never aborts the run. Interim records (`"state": "open"`, issue 8) are kept apart from final
-// ones so a connection is never counted twice. Unknown fields are ignored and unknown stop
-// phases/reasons are kept as strings: the contract allows fields and reasons to be added.
+// it never aborts the run. Interim records (`"state": "open"`, docs/live-view.md) are kept apart
+// from final ones so a connection is never counted twice. Unknown fields are ignored and unknown
+// stop phases/reasons are kept as strings: the contract allows fields and reasons to be added.
 #pragma once
 
 #include <cstddef>
