@@ -41,7 +41,7 @@ int run_doctor(const doctor_args& a) {
   const auto fallback = a.rule_syntax == "v2" ? rule_syntax::v2 : rule_syntax::v3;
   auto findings = check_config(cfg, fallback);
   if (const auto ports = entrypoint_ports(cfg); !a.no_ports && !ports.empty()) {
-    auto more = check_listeners(cfg, read_listeners("/proc", ports));
+    auto more = check_listeners(cfg, proxy::read_listening_sockets("/proc", ports));
     findings.insert(findings.end(), more.begin(), more.end());
   }
   const std::chrono::milliseconds timeout(a.timeout_ms);

@@ -1,22 +1,12 @@
 #include "tools/doctor/checks.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cctype>
 #include <charconv>
-#include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 namespace linesman::tools::doctor {
-
-namespace fs = std::filesystem;
 
 std::string_view severity_name(severity s) {
   switch (s) {
@@ -36,77 +26,53 @@ std::string qualified(const std::string& name, const std::string& provider) {
 
 std::optional<host_port> parse_host_port(std::string_view address, std::string& why) {
   host_port out;
-  std::string_view a = address;
-  if (a.empty()) {
-    why = "the address is empty";
-    return std::nullopt;
-  }
-  if (a.find("://") != std::string_view::npos) {
-    why = "'" + std::string(address) + "' is a URL; a TCP address is host:port without a scheme";
-    return std::nullopt;
-  }
-  if (const auto slash = a.rfind('/'); slash != std::string_view::npos) {
-    const auto proto = a.substr(slash + 1);
-    if (proto == "udp") {
-      out.udp = true;
-    } else if (proto != "tcp") {
-      why = "unknown protocol suffix '/" + std::string(proto) + "' (use /tcp or /udp)";
-      return std::nullopt;
-    }
-    a = a.substr(0, slash);
-  }
-  std::string_view port;
-  if (!a.empty() && a.front() == '[') {
-    const auto close = a.find(']');
-    if (close == std::string_view::npos) {
+  const proxy::address_error e =
+      proxy::parse_address(address, {.empty_host = true, .protocol_suffix = true}, out);
+  const std::string a(address);
+  switch (e) {
+    case proxy::address_error::none:
+      return out;
+    case proxy::address_error::empty:
+      why = "the address is empty";
+      break;
+    case proxy::address_error::url:
+      why = "'" + a + "' is a URL; a TCP address is host:port without a scheme";
+      break;
+    case proxy::address_error::unknown_protocol:
+      why = "unknown protocol suffix '/" + out.protocol + "' (use /tcp or /udp)";
+      break;
+    case proxy::address_error::missing_bracket:
       why = "missing ']' in an IPv6 address";
-      return std::nullopt;
-    }
-    out.host = std::string(a.substr(1, close - 1));
-    const auto rest = a.substr(close + 1);
-    if (rest.empty()) {
-      why = "no port: '" + std::string(address) + "' needs ':PORT'";
-      return std::nullopt;
-    }
-    if (rest.front() != ':') {
+      break;
+    case proxy::address_error::after_bracket:
       why = "unexpected text after ']'";
-      return std::nullopt;
-    }
-    port = rest.substr(1);
-  } else {
-    const auto colon = a.rfind(':');
-    if (colon == std::string_view::npos) {
-      why = "no port: '" + std::string(address) + "' needs ':PORT'";
-      return std::nullopt;
-    }
-    if (a.find(':') != colon) {
+      break;
+    case proxy::address_error::not_ipv6:
+      why = "'" + out.host + "' in brackets is not an IPv6 address";
+      break;
+    case proxy::address_error::no_port:
+      why = "no port: '" + a + "' needs ':PORT'";
+      break;
+    case proxy::address_error::ipv6_without_brackets:
       why = "an IPv6 address must be written in brackets: [addr]:port";
-      return std::nullopt;
-    }
-    out.host = std::string(a.substr(0, colon));
-    port = a.substr(colon + 1);
+      break;
+    case proxy::address_error::empty_host:  // not returned here: ":PORT" is all addresses
+      why = "no host before ':PORT' in '" + a + "'";
+      break;
+    case proxy::address_error::bad_host:
+      why = "host '" + out.host + "' contains a space, a control character, '/' or '@'";
+      break;
+    case proxy::address_error::empty_port:
+      why = "no port after ':' in '" + a + "'";
+      break;
+    case proxy::address_error::port_not_number:
+      why = "port '" + out.port_text + "' is not a number (named ports are not resolved)";
+      break;
+    case proxy::address_error::port_out_of_range:
+      why = "port " + out.port_text + " is outside 1-65535";
+      break;
   }
-  out.port_text = std::string(port);
-  if (port.empty()) {
-    why = "no port after ':' in '" + std::string(address) + "'";
-    return std::nullopt;
-  }
-  unsigned value = 0;
-  const auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (ec != std::errc{} || p != port.data() + port.size()) {
-    why = "port '" + std::string(port) + "' is not a number (named ports are not resolved)";
-    return std::nullopt;
-  }
-  if (value == 0 || value > 65535) {
-    why = "port " + std::string(port) + " is outside 1-65535";
-    return std::nullopt;
-  }
-  out.port = static_cast<std::uint16_t>(value);
-  if (out.host.find_first_of(" \t/") != std::string::npos) {
-    why = "host '" + out.host + "' contains a space or '/'";
-    return std::nullopt;
-  }
-  return out;
+  return std::nullopt;
 }
 
 std::vector<std::string> router_entrypoints(const traefik_config& cfg, bool has_list,
@@ -500,111 +466,12 @@ std::vector<finding> check_config(const traefik_config& cfg, rule_syntax fallbac
   return out;
 }
 
-namespace {
-
-std::string hex_to_ip(std::string_view hex) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (hex.size() == 8) {
-    in_addr a{};
-    a.s_addr = static_cast<std::uint32_t>(std::stoul(std::string(hex), nullptr, 16));
-    inet_ntop(AF_INET, &a, buf, sizeof buf);
-  } else if (hex.size() == 32) {
-    in6_addr a{};
-    for (int w = 0; w < 4; ++w) {
-      // Each 32-bit word is printed in host order, like the IPv4 form.
-      const auto word =
-          static_cast<std::uint32_t>(std::stoul(std::string(hex.substr(w * 8, 8)), nullptr, 16));
-      std::memcpy(reinterpret_cast<unsigned char*>(&a) + w * 4, &word, 4);
-    }
-    inet_ntop(AF_INET6, &a, buf, sizeof buf);
-    std::string s(buf);
-    if (s.rfind("::ffff:", 0) == 0 && s.find('.') != std::string::npos) {
-      return s.substr(7);  // v4-mapped
-    }
-    return s;
-  }
-  return buf;
-}
-
-}  // namespace
-
 std::vector<std::uint16_t> entrypoint_ports(const traefik_config& cfg) {
   std::vector<std::uint16_t> out;
   for (const auto& e : cfg.entrypoints) {
     std::string why;
     if (auto hp = parse_host_port(e.address, why); hp && !hp->udp) {
       out.push_back(hp->port);
-    }
-  }
-  return out;
-}
-
-std::vector<listener> read_listeners(const std::string& proc,
-                                     const std::vector<std::uint16_t>& ports) {
-  std::vector<listener> out;
-  for (const char* f : {"/net/tcp", "/net/tcp6"}) {
-    std::ifstream in(proc + f);
-    std::string line;
-    std::getline(in, line);  // header
-    for (int n = 0; n < 100000 && std::getline(in, line); ++n) {
-      std::istringstream ls(line);
-      std::vector<std::string> cols;
-      std::string c;
-      while (ls >> c && cols.size() < 10) {
-        cols.push_back(c);
-      }
-      if (cols.size() < 10 || cols[3] != "0A") {  // 0A = TCP_LISTEN
-        continue;
-      }
-      const auto colon = cols[1].find(':');
-      if (colon == std::string::npos) {
-        continue;
-      }
-      try {
-        listener l;
-        l.ip = hex_to_ip(std::string_view(cols[1]).substr(0, colon));
-        l.port = static_cast<std::uint16_t>(std::stoul(cols[1].substr(colon + 1), nullptr, 16));
-        l.inode = std::stoull(cols[9]);
-        if (ports.empty() || std::find(ports.begin(), ports.end(), l.port) != ports.end()) {
-          out.push_back(std::move(l));
-        }
-      } catch (const std::exception&) {
-        continue;  // a line we do not understand is not a listener we can name
-      }
-    }
-  }
-  if (out.empty()) {
-    return out;
-  }
-  std::map<std::uint64_t, listener*> by_inode;
-  for (auto& l : out) {
-    by_inode[l.inode] = &l;
-  }
-  std::error_code ec;
-  for (auto pit = fs::directory_iterator(proc, ec); !ec && pit != fs::directory_iterator();
-       pit.increment(ec)) {
-    const auto pid_name = pit->path().filename().string();
-    if (pid_name.empty() || !std::all_of(pid_name.begin(), pid_name.end(), ::isdigit)) {
-      continue;
-    }
-    std::error_code fec;
-    for (auto fit = fs::directory_iterator(pit->path() / "fd", fec);
-         !fec && fit != fs::directory_iterator(); fit.increment(fec)) {
-      std::error_code lec;
-      const auto target = fs::read_symlink(fit->path(), lec).string();
-      if (lec || target.rfind("socket:[", 0) != 0) {
-        continue;
-      }
-      std::uint64_t inode = 0;
-      const auto* b = target.data() + 8;
-      std::from_chars(b, target.data() + target.size(), inode);
-      auto it = by_inode.find(inode);
-      if (it == by_inode.end() || it->second->pid != 0) {
-        continue;
-      }
-      it->second->pid = std::stoi(pid_name);
-      std::ifstream comm(pit->path() / "comm");
-      std::getline(comm, it->second->comm);
     }
   }
   return out;

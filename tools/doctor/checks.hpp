@@ -3,6 +3,8 @@
 // live in tools/doctor/probe.hpp and api.hpp and produce the same `finding` values.
 #pragma once
 
+#include "proxy/address.hpp"
+#include "proxy/port_owner.hpp"
 #include "tools/doctor/config.hpp"
 #include "tools/doctor/rule.hpp"
 
@@ -29,14 +31,11 @@ struct finding {
   std::string fix;
 };
 
-// host_port: an address split as Traefik splits it ("host:port", "[v6]:port", ":port").
-struct host_port {
-  std::string host;  // "" = all addresses
-  std::string port_text;
-  std::uint16_t port = 0;
-  bool udp = false;
-};
-// parse_host_port: nullopt with `why` set when the address is unusable.
+// host_port: an address split as Traefik splits it ("host:port", "[v6]:port", ":port", with an
+// optional "/tcp" or "/udp"), by the proxy's one parser (proxy/address.hpp).
+using host_port = proxy::address_parts;
+// parse_host_port: nullopt with `why` set (worded for a Traefik user) when the address is
+// unusable.
 std::optional<host_port> parse_host_port(std::string_view address, std::string& why);
 
 // router_entrypoints: the entrypoints a TCP/HTTP router is attached to (its own list, or the
@@ -58,19 +57,10 @@ std::string qualified(const std::string& name, const std::string& provider);
 // check_config: families 1-5 except the machine's sockets (see check_listeners).
 std::vector<finding> check_config(const traefik_config& cfg, rule_syntax fallback);
 
-// listener: a LISTEN socket of this machine.
-struct listener {
-  std::string ip;  // "0.0.0.0", "::", "127.0.0.1", ...
-  std::uint16_t port = 0;
-  std::uint64_t inode = 0;
-  int pid = 0;  // 0 when the owner could not be seen
-  std::string comm;
-};
-// read_listeners: TCP LISTEN sockets from `proc`/net/tcp{,6}, owners from `proc`/PID/fd. With
-// `ports` non-empty only those ports are kept, so the walk over every process's fds is skipped
-// when nothing listens where the entrypoints want to. Processes we may not read keep pid 0.
-std::vector<listener> read_listeners(const std::string& proc = "/proc",
-                                     const std::vector<std::uint16_t>& ports = {});
+// listener: a LISTEN socket of this machine, read by the proxy's one /proc scanner
+// (proxy/port_owner.hpp: proxy::read_listening_sockets; pass entrypoint_ports() to skip the walk
+// over every process's fds when nothing listens where the entrypoints want to).
+using listener = proxy::listening_socket;
 // entrypoint_ports: the TCP ports the entrypoints want.
 std::vector<std::uint16_t> entrypoint_ports(const traefik_config& cfg);
 

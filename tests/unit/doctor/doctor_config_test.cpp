@@ -208,7 +208,7 @@ TEST(DoctorChecks, PortHeldByThisProcessIsNamed) {
   e.address = ":" + std::to_string(port);
   e.address_loc = {"traefik.yml", 3, 0};
   cfg.entrypoints.push_back(e);
-  const auto ls = read_listeners();
+  const auto ls = proxy::read_listening_sockets();
   const auto it = std::find_if(ls.begin(), ls.end(), [&](const listener& l) {
     return l.port == port && l.ip == "127.0.0.1";
   });
