@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 
 namespace linesman::capture {
 
@@ -26,16 +28,27 @@ struct dir_state {
   };
 
   std::mutex mu;
+  // files: the captures linesman wrote (this run, or an earlier one per the manifest); the only
+  // files ever removed.
   std::map<std::uint64_t, entry> files;
   std::uint64_t next_serial = 0;
-  std::uint64_t total = 0;
+  std::uint64_t total = 0;  // own files plus foreign_bytes
   std::uint64_t max_total = 0;
+  // foreign_bytes: *.pcapng files in the directory that linesman did not write (a tcpdump
+  // capture, a file named like ours but not in the manifest). They count against the budget and
+  // are never removed; foreign_example names one for the warning.
+  std::uint64_t foreign_bytes = 0;
+  std::string foreign_example;
+  bool foreign_warned = false;
+  std::filesystem::path dir;
   bool stopped = false;
   std::string message;
   std::function<void(const std::string&)> on_stop;
+  std::function<void(const std::string&)> on_warning;
 
-  // evict_until: remove the oldest closed files until total + reserve <= max_total. Returns
-  // whether that was reached. Caller holds `mu`.
+  // evict_until: remove the oldest closed files linesman wrote until total + reserve <=
+  // max_total. Returns whether that was reached. When foreign files keep the budget out of
+  // reach, warns once (through on_warning, called with `mu` held). Caller holds `mu`.
   bool evict_until(std::uint64_t reserve) {
     auto it = files.begin();
     while (total + reserve > max_total && it != files.end()) {
@@ -48,7 +61,23 @@ struct dir_state {
       total -= std::min(total, it->second.bytes);
       it = files.erase(it);
     }
-    return total + reserve <= max_total;
+    const bool ok = total + reserve <= max_total;
+    if (!ok && foreign_bytes != 0 && !foreign_warned) {
+      foreign_warned = true;
+      warn("capture directory " + dir.string() + ": " + std::to_string(foreign_bytes) +
+           " bytes of files linesman did not write (such as " + foreign_example +
+           ") take up the capture budget of " + std::to_string(max_total) +
+           " bytes; linesman never removes them: move them away or raise max_total_bytes");
+    }
+    return ok;
+  }
+
+  void warn(const std::string& why) const {
+    if (on_warning) {
+      on_warning(why);
+    } else {
+      std::cerr << "linesman: " << why << "\n";
+    }
   }
 
   // stop: capture stops for good; the message goes out once.
@@ -493,6 +522,74 @@ void recorder::rst(direction d, clock::time_point ts) {
 
 // ---- capture_dir ----
 
+namespace {
+
+// kManifest: the names of the captures linesman wrote in a directory, one per line, appended as
+// each file is created. Only files listed here (and named as linesman names them) are evicted:
+// the extension alone says nothing about who wrote a file. kMaxManifestBytes bounds the read.
+constexpr const char* kManifest = ".linesman-captures";
+constexpr std::uintmax_t kMaxManifestBytes = 16 * 1024 * 1024;
+
+// own_name: `name` has the shape capture_dir::start gives: safe_file_stem chars + ".pcapng".
+bool own_name(const std::string& name) {
+  constexpr std::string_view ext = ".pcapng";
+  if (name.size() <= ext.size() || !name.ends_with(ext) || name.front() == '.') {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end() - static_cast<std::ptrdiff_t>(ext.size()),
+                     [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                              (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+                     });
+}
+
+std::set<std::string> read_manifest(const std::filesystem::path& dir) {
+  std::set<std::string> out;
+  std::error_code ec;
+  const auto path = dir / kManifest;
+  if (!std::filesystem::is_regular_file(path, ec) ||
+      std::filesystem::file_size(path, ec) > kMaxManifestBytes || ec) {
+    return out;
+  }
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    if (own_name(line)) {
+      out.insert(line);
+    }
+  }
+  return out;
+}
+
+// write_manifest: replace the manifest with `names` (a new file renamed over the old one).
+void write_manifest(const std::filesystem::path& dir, const std::vector<std::string>& names) {
+  const auto tmp = dir / (std::string(kManifest) + ".tmp");
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& n : names) {
+      out << n << "\n";
+    }
+    if (!out) {
+      return;
+    }
+  }
+  std::error_code ignored;
+  std::filesystem::rename(tmp, dir / kManifest, ignored);
+}
+
+// append_manifest: record `name` as linesman's. O_APPEND: one short line is one atomic write,
+// so two processes sharing the directory do not interleave.
+void append_manifest(const std::filesystem::path& dir, const std::string& name) {
+  const int fd = ::open((dir / kManifest).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return;
+  }
+  const std::string line = name + "\n";
+  (void)!::write(fd, line.data(), line.size());
+  ::close(fd);
+}
+
+}  // namespace
+
 std::unique_ptr<capture_dir> capture_dir::open(options opts, std::error_code& ec) {
   ec.clear();
   namespace fs = std::filesystem;
@@ -517,9 +614,13 @@ std::unique_ptr<capture_dir> capture_dir::open(options opts, std::error_code& ec
   d->bytes_per_direction_ = opts.bytes_per_direction;
   d->state_ = std::make_shared<detail::dir_state>();
   d->state_->max_total = opts.max_total_bytes;
+  d->state_->dir = opts.dir;
   d->state_->on_stop = std::move(opts.on_stop);
+  d->state_->on_warning = std::move(opts.on_warning);
 
-  // Captures left by an earlier run count against the budget, oldest first.
+  // Captures left by an earlier run (listed in the manifest) count against the budget, oldest
+  // first; other *.pcapng files count too but are never removed.
+  const std::set<std::string> listed = read_manifest(opts.dir);
   struct found {
     fs::file_time_type mtime;
     fs::path path;
@@ -528,8 +629,18 @@ std::unique_ptr<capture_dir> capture_dir::open(options opts, std::error_code& ec
   std::vector<found> existing;
   for (fs::directory_iterator it(opts.dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::error_code e2;
-    if (it->path().extension() == ".pcapng" && it->is_regular_file(e2)) {
-      existing.push_back({it->last_write_time(e2), it->path(), it->file_size(e2)});
+    if (it->path().extension() != ".pcapng" || !it->is_regular_file(e2)) {
+      continue;
+    }
+    const std::uint64_t bytes = it->file_size(e2);
+    const std::string name = it->path().filename().string();
+    if (listed.contains(name) && own_name(name)) {
+      existing.push_back({it->last_write_time(e2), it->path(), bytes});
+    } else {
+      d->state_->foreign_bytes += bytes;
+      if (d->state_->foreign_example.empty()) {
+        d->state_->foreign_example = name;
+      }
     }
   }
   if (ec) {
@@ -537,9 +648,15 @@ std::unique_ptr<capture_dir> capture_dir::open(options opts, std::error_code& ec
   }
   std::sort(existing.begin(), existing.end(),
             [](const found& a, const found& b) { return a.mtime < b.mtime; });
+  std::vector<std::string> keep;
   for (auto& f : existing) {
+    keep.push_back(f.path.filename().string());
     d->state_->files[d->state_->next_serial++] = {f.path, f.bytes, false};
     d->state_->total += f.bytes;
+  }
+  d->state_->total += d->state_->foreign_bytes;
+  if (!listed.empty()) {
+    write_manifest(opts.dir, keep);  // forget the names of files that are gone
   }
   return d;
 }
@@ -585,6 +702,7 @@ std::unique_ptr<recorder> capture_dir::start(std::string_view conn_id,
   }
   {
     std::lock_guard lock(state_->mu);
+    append_manifest(dir_, name);
     r->dir_serial_ = state_->next_serial++;
     state_->files[r->dir_serial_] = {r->path(), r->file_bytes(), true};
     state_->total += r->file_bytes();

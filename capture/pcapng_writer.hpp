@@ -145,10 +145,13 @@ class recorder {
   bool dir_stopped_ = false;                // the directory's budget ran out for this file
 };
 
-// capture_dir: the `--capture DIR` manager. Names files `<conn-id>.pcapng`, keeps the total size
-// of the directory's *.pcapng files under a bound (oldest closed files removed first; files found
-// at startup count too), and on ENOSPC or any other write error stops capturing for good: one
-// message through `on_stop`, stopped() turns true, start() returns nullptr from then on.
+// capture_dir: the `--capture DIR` manager. Names files `<conn-id>.pcapng` and lists each in the
+// directory's manifest (`.linesman-captures`), keeps the total size of the directory's *.pcapng
+// files under a bound (oldest closed files removed first; files found at startup count too), and
+// only ever removes files it wrote: a file not in the manifest or not named as linesman names
+// files (a tcpdump capture) counts against the budget but is never removed (one warning when such
+// files keep the budget out of reach). On ENOSPC or any other write error stops capturing for good:
+// one message through `on_stop`, stopped() turns true, start() returns nullptr from then on.
 // Forwarding is never affected. Thread-safe: connections on several threads may share one.
 // Recorders it made may outlive it (they share its bookkeeping).
 class capture_dir {
@@ -160,6 +163,9 @@ class capture_dir {
     // on_stop: called once, with a message naming the directory and the error, when capture
     // stops. Default: one line on stderr.
     std::function<void(const std::string&)> on_stop;
+    // on_warning: called once when files linesman did not write take up the budget. Default:
+    // one line on stderr.
+    std::function<void(const std::string&)> on_warning;
   };
 
   // open: create the directory if missing (mode 0700) and account for the captures already

@@ -1,12 +1,21 @@
 #include "proxy/admin.hpp"
 
+#include "proxy/port_owner.hpp"
 #include "proxy/record.hpp"
 #include "proxy/server.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include <httplib.h>
@@ -31,9 +40,135 @@ bool sni_matches(const std::string& sni, const std::string& pattern) {
   return s == p;
 }
 
+// The admin port faces whoever can reach it (--admin-allow-remote): every request is bounded.
+// kRequestBytes: all bytes read from one connection (request line and headers; no endpoint takes
+// a body). kRequestTime: the whole request must arrive within this (slowloris clients that
+// trickle a byte at a time are cut, whatever their pace). kWriteTime: to send the answer.
+// kAdminThreads: connections served at once; one request per connection (no keep-alive), so a
+// thread is never held longer than kRequestTime + kWriteTime.
+constexpr std::size_t kRequestBytes = 64 * 1024;
+constexpr std::size_t kPayloadBytes = 4096;
+constexpr auto kRequestTime = std::chrono::seconds(3);
+constexpr auto kWriteTime = std::chrono::seconds(5);
+constexpr std::size_t kAdminThreads = 16;
+
+using steady = std::chrono::steady_clock;
+
+// wait_fd: poll `fd` for `events` until `deadline`. False on timeout or error.
+bool wait_fd(int fd, short events, steady::time_point deadline) {
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
+    if (left <= 0) {
+      return false;
+    }
+    pollfd p{fd, events, 0};
+    const int n = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
+    if (n > 0) {
+      return true;
+    }
+    if (n < 0 && errno != EINTR) {
+      return false;
+    }
+  }
+}
+
+void endpoint_of(int fd, bool peer, std::string& ip, int& port) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  const int rc = peer ? ::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                      : ::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (rc == 0 && ss.ss_family == AF_INET) {
+    const auto* a = reinterpret_cast<const sockaddr_in*>(&ss);
+    ::inet_ntop(AF_INET, &a->sin_addr, buf, sizeof buf);
+    port = ntohs(a->sin_port);
+  } else if (rc == 0 && ss.ss_family == AF_INET6) {
+    const auto* a = reinterpret_cast<const sockaddr_in6*>(&ss);
+    ::inet_ntop(AF_INET6, &a->sin6_addr, buf, sizeof buf);
+    port = ntohs(a->sin6_port);
+  }
+  ip = buf;
+}
+
+// bounded_stream: one admin connection as httplib reads it, with kRequestBytes and kRequestTime
+// for everything it reads and kWriteTime for the answer. Borrows the socket.
+class bounded_stream : public httplib::Stream {
+ public:
+  explicit bounded_stream(int fd)
+      : fd_(fd), read_deadline_(steady::now() + kRequestTime), write_deadline_(read_deadline_) {}
+
+  bool is_readable() const override { return wait_fd(fd_, POLLIN, read_deadline_); }
+  bool is_writable() const override { return wait_fd(fd_, POLLOUT, write_deadline_); }
+  ssize_t read(char* ptr, size_t size) override {
+    if (read_ >= kRequestBytes || !is_readable()) {
+      return -1;
+    }
+    const ssize_t n = ::recv(fd_, ptr, std::min(size, kRequestBytes - read_), 0);
+    if (n > 0) {
+      read_ += static_cast<std::size_t>(n);
+    }
+    return n;
+  }
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!writing_) {  // the answer gets its own time, counted from its first byte
+      writing_ = true;
+      write_deadline_ = steady::now() + kWriteTime;
+    }
+    if (!is_writable()) {
+      return -1;
+    }
+    return ::send(fd_, ptr, size, MSG_NOSIGNAL);
+  }
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    endpoint_of(fd_, true, ip, port);
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    endpoint_of(fd_, false, ip, port);
+  }
+  socket_t socket() const override { return fd_; }
+
+ private:
+  int fd_;
+  steady::time_point read_deadline_;
+  steady::time_point write_deadline_;
+  std::size_t read_ = 0;
+  bool writing_ = false;
+};
+
+// bounded_server: httplib's routing and handlers over bounded_stream, one request per connection.
+class bounded_server : public httplib::Server {
+ private:
+  bool process_and_close_socket(socket_t sock) override {
+    bool ok = false;
+    {
+      bounded_stream strm(sock);
+      bool closed = false;
+      ok = process_request(strm, /*close_connection=*/true, closed, nullptr);
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ok;
+  }
+};
+
+// dump: JSON text; bytes that are not UTF-8 (a query, a peer's SNI) become U+FFFD as in records.
+std::string dump(const nlohmann::json& j) {
+  return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 void send_json(httplib::Response& res, int status, const nlohmann::json& j) {
   res.status = status;
-  res.set_content(j.dump(2) + "\n", "application/json");
+  res.set_content(dump(j), "application/json");
+}
+
+// has_body: the request announces a body (no admin endpoint takes one).
+bool has_body(const httplib::Request& req) {
+  if (req.has_header("Transfer-Encoding")) {
+    return true;
+  }
+  const auto len = req.get_header_value("Content-Length");
+  return !len.empty() && len.find_first_not_of('0') != std::string::npos;
 }
 
 void send_error(httplib::Response& res, int status, const std::string& msg) {
@@ -76,7 +211,7 @@ nlohmann::json connections_json(std::vector<live_copy> open, const connection_fi
 struct admin_server::impl {
   admin_config cfg;
   const live_hub& hub;
-  httplib::Server http;
+  bounded_server http;
   std::thread thread;
 
   impl(const admin_config& c, const live_hub& h) : cfg(c), hub(h) {}
@@ -89,14 +224,24 @@ struct admin_server::impl {
   }
 
   void routes() {
+    // Runs after the headers and before any body byte is read: the token first (every path but
+    // /healthz), then the body, which no endpoint accepts.
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (req.path == "/healthz" || authorized(req)) {
-        return httplib::Server::HandlerResponse::Unhandled;
+      if (req.path != "/healthz" && !authorized(req)) {
+        res.set_header("WWW-Authenticate", "Bearer realm=\"linesman\"");
+        send_error(res, 401, "missing or wrong bearer token");
+        return httplib::Server::HandlerResponse::Handled;
       }
-      res.set_header("WWW-Authenticate", "Bearer realm=\"linesman\"");
-      send_error(res, 401, "missing or wrong bearer token");
-      return httplib::Server::HandlerResponse::Handled;
+      if (has_body(req)) {
+        send_error(res, 413, "request body not accepted (the admin endpoint is read-only)");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      return httplib::Server::HandlerResponse::Unhandled;
     });
+    // An exception in a handler is a bug: answer 500 without its text (httplib would put it in
+    // a header).
+    http.set_exception_handler([](const httplib::Request&, httplib::Response& res,
+                                  std::exception_ptr) { send_error(res, 500, "internal error"); });
     http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ok\n", "text/plain");
     });
@@ -159,9 +304,64 @@ struct admin_server::impl {
   }
 };
 
+namespace {
+
+// probe_bind: bind `host:port` once without SO_REUSEPORT, as --listen does, so that a port held
+// by anyone (another linesman's proxy or admin port, which do set SO_REUSEPORT) is an error
+// naming its holder instead of a silently shared port. Throws listen_error.
+void probe_bind(const std::string& listen, const std::string& host, std::uint16_t port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  auto* a4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* a6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (::inet_pton(AF_INET, host.c_str(), &a4->sin_addr) == 1) {
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(port);
+    len = sizeof *a4;
+  } else if (::inet_pton(AF_INET6, host.c_str(), &a6->sin6_addr) == 1) {
+    a6->sin6_family = AF_INET6;
+    a6->sin6_port = htons(port);
+    len = sizeof *a6;
+  } else {
+    throw listen_error("cannot listen on " + listen + " (--admin): not an IP address");
+  }
+  const int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int yes = 1;
+  int err = 0;
+  if (fd < 0 || ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+    err = errno;
+  }
+  if (fd >= 0) {
+    ::close(fd);
+  }
+  if (err != 0) {
+    std::string msg = "cannot listen on " + listen + " (--admin): " + std::strerror(err);
+    if (const auto owner = find_port_owner(port)) {
+      msg += " (held by " + owner->comm + ", pid " + std::to_string(owner->pid) + ")";
+    }
+    throw listen_error(msg);
+  }
+}
+
+}  // namespace
+
 admin_server::admin_server(const admin_config& cfg, const live_hub& hub)
     : impl_(std::make_unique<impl>(cfg, hub)) {
   const auto hp = parse_host_port(cfg.listen, "--admin", true);
+  if (hp.port != 0) {
+    probe_bind(cfg.listen, hp.host, hp.port);
+  }
+  auto& http = impl_->http;
+  // httplib's default options add SO_REUSEPORT, which would let the admin port share a port with
+  // another socket that has it too (and split connections between them).
+  http.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    (void)::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
+  http.new_task_queue = [] { return new httplib::ThreadPool(kAdminThreads); };
+  // Second line of defence: pre-routing refuses bodies, this bounds any httplib would still read.
+  http.set_payload_max_length(kPayloadBytes);
   impl_->routes();
   int port = hp.port;
   bool ok = false;

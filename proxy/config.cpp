@@ -3,12 +3,16 @@
 #include "proxy/address.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <fstream>
-#include <sstream>
+#include <cstring>
+#include <set>
 
 #include <yaml-cpp/yaml.h>
 
@@ -45,8 +49,13 @@ void check_keys(const std::string& file, const YAML::Node& map, const std::strin
   if (!map.IsMap()) {
     fail(yaml_where(file, map, path) + ": expected a mapping");
   }
+  // yaml-cpp keeps both of two equal keys and lookups see only one: refuse the second.
+  std::set<std::string> seen;
   for (const auto& kv : map) {
     const std::string k = kv.first.Scalar();
+    if (!seen.insert(k).second) {
+      fail(yaml_where(file, kv.first, path.empty() ? k : path + "." + k) + ": given twice");
+    }
     bool ok = false;
     for (auto a : allowed) {
       ok = ok || a == k;
@@ -57,13 +66,23 @@ void check_keys(const std::string& file, const YAML::Node& map, const std::strin
   }
 }
 
+// timeout_value: parse_duration, refusing zero: a zero timeout would end every connection
+// (or every wait) at once, which is never what the operator meant.
+duration timeout_value(std::string_view text, std::string_view what) {
+  const duration d = parse_duration(text, what);
+  if (d.count() == 0) {
+    fail(std::string(what) + ": timeout '" + std::string(text) + "' must be above 0");
+  }
+  return d;
+}
+
 void yaml_timeouts(const std::string& file, const YAML::Node& node, const std::string& path,
                    timeouts& out) {
   check_keys(file, node, path, {"peek", "connect", "idle", "drain"});
   auto one = [&](const char* key, duration& dst) {
     if (const auto v = node[key]) {
       const std::string where = yaml_where(file, v, path + "." + key);
-      dst = parse_duration(yaml_scalar(file, v, path + "." + key), where);
+      dst = timeout_value(yaml_scalar(file, v, path + "." + key), where);
     }
   };
   one("peek", out.peek);
@@ -74,16 +93,52 @@ void yaml_timeouts(const std::string& file, const YAML::Node& node, const std::s
 
 void apply_timeout_flags(const cli_listener& cli, timeouts& t) {
   if (cli.peek) {
-    t.peek = parse_duration(*cli.peek, "--peek-timeout");
+    t.peek = timeout_value(*cli.peek, "--peek-timeout");
   }
   if (cli.connect) {
-    t.connect = parse_duration(*cli.connect, "--connect-timeout");
+    t.connect = timeout_value(*cli.connect, "--connect-timeout");
   }
   if (cli.idle) {
-    t.idle = parse_duration(*cli.idle, "--idle-timeout");
+    t.idle = timeout_value(*cli.idle, "--idle-timeout");
   }
   if (cli.drain) {
-    t.drain = parse_duration(*cli.drain, "--drain-timeout");
+    t.drain = timeout_value(*cli.drain, "--drain-timeout");
+  }
+}
+
+// check_name: a listener or route name reaches JSON (/api/listeners) and Prometheus labels
+// (/metrics) as is, so it must be valid UTF-8 without control characters.
+void check_name(const std::string& name, const std::string& where) {
+  std::size_t i = 0;
+  while (i < name.size()) {
+    const auto c = static_cast<unsigned char>(name[i]);
+    std::size_t len = 1;
+    if (c < 0x20 || c == 0x7f) {
+      fail(where + ": control character in name");
+    }
+    if (c >= 0x80) {
+      // Lead byte: 110xxxxx (2 bytes, >= U+0080), 1110xxxx (3), 11110xxx (4, <= U+10FFFF).
+      len = (c >= 0xc2 && c <= 0xdf)   ? 2
+            : (c >= 0xe0 && c <= 0xef) ? 3
+            : (c >= 0xf0 && c <= 0xf4) ? 4
+                                       : 0;
+      bool ok = len != 0 && i + len <= name.size();
+      for (std::size_t k = 1; ok && k < len; ++k) {
+        ok = (static_cast<unsigned char>(name[i + k]) & 0xc0U) == 0x80;
+      }
+      if (ok && len == 3) {  // no overlong forms, no UTF-16 surrogates
+        const auto c1 = static_cast<unsigned char>(name[i + 1]);
+        ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
+      }
+      if (ok && len == 4) {
+        const auto c1 = static_cast<unsigned char>(name[i + 1]);
+        ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+      }
+      if (!ok) {
+        fail(where + ": name is not valid UTF-8");
+      }
+    }
+    i += len;
   }
 }
 
@@ -358,6 +413,7 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     l.name = l.listen.text;
     if (const auto n = node["name"]) {
       l.name = yaml_scalar(file, n, path + ".name");
+      check_name(l.name, yaml_where(file, n, path + ".name"));
     }
     if (const auto u = node["upstream"]) {
       l.upstream = parse_host_port(yaml_scalar(file, u, path + ".upstream"),
@@ -417,6 +473,7 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
         rc.name = rc.sni;
         if (const auto n = r["name"]) {
           rc.name = yaml_scalar(file, n, rpath + ".name");
+          check_name(rc.name, yaml_where(file, n, rpath + ".name"));
         }
         if (const auto po = r["proxy_protocol_out"]) {
           rc.proxy_out = parse_proxy_out(yaml_scalar(file, po, rpath + ".proxy_protocol_out"),
@@ -484,24 +541,68 @@ void check_admin(const admin_config& a, std::string_view what) {
   }
 }
 
+std::string read_config_file(const std::string& path) {
+  const std::string what = "--config: cannot read '" + path + "': ";
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files are read.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    fail(what + std::strerror(errno));
+  }
+  struct stat st {};
+  std::string text;
+  std::string why;
+  if (::fstat(fd, &st) != 0) {
+    why = std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    why = S_ISDIR(st.st_mode)    ? "a directory"
+          : S_ISFIFO(st.st_mode) ? "a FIFO"
+                                 : "not a regular file";
+  } else if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigBytes) {
+    why = "too large (" + std::to_string(st.st_size) + " bytes; the limit is " +
+          std::to_string(kMaxConfigBytes) + ")";
+  } else {
+    // Read at most one byte past the limit, in case the file grows while we read.
+    text.resize(kMaxConfigBytes + 1);
+    std::size_t got = 0;
+    while (got < text.size()) {
+      const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0) {
+        if (n < 0) {
+          why = std::strerror(errno);
+        }
+        break;
+      }
+      got += static_cast<std::size_t>(n);
+    }
+    text.resize(got);
+    if (why.empty() && got > kMaxConfigBytes) {
+      why = "too large (over " + std::to_string(kMaxConfigBytes) + " bytes)";
+    }
+  }
+  ::close(fd);
+  if (!why.empty()) {
+    fail(what + why);
+  }
+  return text;
+}
+
 run_config build_run_config(const cli_listener& cli,
                             const std::optional<std::string>& config_path) {
   run_config out;
   timeouts base;
   if (config_path) {
-    std::ifstream in(*config_path);
-    if (!in) {
-      fail("--config: cannot read '" + *config_path + "'");
-    }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    out.listeners = load_yaml_listeners(ss.str(), *config_path, base, cli);
-    out.admin = load_yaml_admin(ss.str(), *config_path);
+    const std::string text = read_config_file(*config_path);
+    out.listeners = load_yaml_listeners(text, *config_path, base, cli);
+    out.admin = load_yaml_admin(text, *config_path);
   }
   if (cli.listen) {
     listener_config l;
     l.listen = parse_host_port(*cli.listen, "--listen", true);
     l.name = cli.name ? *cli.name : l.listen.text;
+    check_name(l.name, "--listener-name");
     if (cli.upstream) {
       l.upstream = parse_host_port(*cli.upstream, "--upstream", false);
     }

@@ -144,6 +144,14 @@ struct cli_listener {
 // m/M (MiB) suffix. Throws config_error naming `what`.
 std::uint64_t parse_capture_bytes(std::string_view text, std::string_view what);
 
+// kMaxConfigBytes: the largest --config file read (real files are a few KiB).
+inline constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
+
+// read_config_file: the text of the --config file `path`. Throws config_error ("--config: cannot
+// read 'PATH': ...") when it is not a regular file (a directory, a FIFO, a device such as
+// /dev/zero), cannot be read, or is larger than kMaxConfigBytes. Never blocks on a FIFO.
+std::string read_config_file(const std::string& path);
+
 // build_run_config: validates the flags and, when `config_path` is set, the YAML file, into one
 // run_config. Precedence: built-in defaults < YAML `defaults` < timeout flags < a YAML listener's
 // own `timeouts`. The flag listener (when --listen is given) is added after the file's listeners.

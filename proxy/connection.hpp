@@ -1,21 +1,34 @@
 // connection: one accepted client connection, from accept to its single access-log record.
 //
-// `accept -> inspect -> route -> connect -> first reply -> stream -> close -> one record`
+// `accept -> first flight -> route -> connect -> first replies -> stream -> end -> one record`
 //
-// One object per connection owns both sockets by value, the first-flight buffers and the record;
-// the phases below borrow them. Until the stream phase, the coroutine run() drives it (and its
-// caller owns it); timeouts are a steady_timer watchdog (watch) raced against each phase with
-// awaitable operator ||. The stream phase is callback driven (first-byte waits, splice_relay, a
-// timer handler as watchdog) and owns the connection, which deletes itself at the end: an idle
-// connection keeps no coroutine frame, only the object and its pending reactor operations.
+// One object per connection owns both sockets (in `sides_`, indexed by direction), the
+// first-flight buffers, its facts and its record; the phases below borrow them. Each phase is a
+// short function in its own file that records what it observed into `facts_`:
+//   proxy/connection.cpp            run(), the record's start and end
+//   proxy/connection_flight.cpp     reading the client's first flight (first flight, route)
+//   proxy/connection_connect.cpp    connect, and a failed connect reaching the client at once
+//   proxy/connection_stream.cpp     first replies and stream (relays, watchdog)
+//   proxy/proxy_protocol.cpp        the PROXY header in and out
+//   proxy/transparent.cpp           the original destination (transparent interception)
+// The stop is decided once, by classify(facts_) (proxy/facts.hpp), for the final record, the
+// interim records and the live view alike.
+//
+// Until the stream phase, the coroutine run() drives the connection (and its caller owns it);
+// timeouts are a steady_timer watchdog (watch) raced against each phase with awaitable operator
+// ||. The stream phase is callback driven (first-byte waits, splice_relay, a timer handler as
+// watchdog) and owns the connection, which deletes itself at the end: an idle connection keeps
+// no coroutine frame, only the object and its pending reactor operations.
 // Data-plane errors are error codes, never exceptions.
 #pragma once
 
 #include "capture/pcapng_writer.hpp"
 #include "proxy/config.hpp"
+#include "proxy/facts.hpp"
 #include "proxy/inspect.hpp"
 #include "proxy/live.hpp"
 #include "proxy/log_sink.hpp"
+#include "proxy/loop_guard.hpp"
 #include "proxy/record.hpp"
 #include "proxy/route.hpp"
 #include "proxy/splice_pump.hpp"
@@ -44,28 +57,33 @@ struct listener_runtime {
   log_sink* sink = nullptr;
   capture::capture_dir* capture = nullptr;  // null when capture is off; owned by the server
   listener_stats* stats = nullptr;          // metrics (proxy/live.hpp); may be null in tests
+  std::size_t index = 0;                    // position among the server's listeners
+  asio::ip::tcp::endpoint bound;            // the address as bound (port 0 resolved)
 };
 
-// worker_state: per event loop (one thread); nothing in it is shared between workers.
+// worker_state: per event loop (one thread); nothing in it is shared between workers but the
+// pointers to process-wide state.
 struct worker_state {
   bool no_splice = false;
   pipe_pool pipes;
   std::list<connection*> live;  // for the drain: every connection alive on this worker
   std::atomic<std::size_t>* active = nullptr;  // process-wide count (max-connections)
   live_registry* registry = nullptr;           // the admin's view of this worker; may be null
+  loop_guard* loops = nullptr;                 // process-wide; may be null in tests
 };
 
 class connection {
  public:
-  // connection: takes ownership of the accepted socket; registers itself with `w` until destroyed.
-  connection(asio::ip::tcp::socket client, const listener_runtime& l, worker_state& w,
-             std::string id);
+  // connection: takes ownership of the accepted socket (whose peer accept(2) reported as `peer`);
+  // registers itself with `w` until destroyed.
+  connection(asio::ip::tcp::socket client, const asio::ip::tcp::endpoint& peer,
+             const listener_runtime& l, worker_state& w, std::string id);
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
 
-  // run: accept -> inspect -> route -> connect, then starts the stream phase. Returns false when
-  // the connection ended before streaming (record handed to the sink, sockets closed): the
+  // run: accept -> first flight -> route -> connect, then starts the stream phase. Returns false
+  // when the connection ended before streaming (record handed to the sink, sockets closed): the
   // caller still owns it. Returns true when the stream phase took over: the caller must release
   // its ownership, and the connection deletes itself once the stream ends (its record handed to
   // the sink, its sockets closed). The caller must have allocated it with new (make_unique).
@@ -74,19 +92,20 @@ class connection {
 
   // request_shutdown: the drain timeout passed; end now and record proxy_shutdown.
   void request_shutdown();
-  [[nodiscard]] duration drain_timeout() const { return l_.cfg.limits.drain; }
+  [[nodiscard]] duration drain_timeout() const { return listener_.cfg.limits.drain; }
 
   // publish_open_record: hands a copy of the record so far to the sink as an interim record
-  // ("state": "open"; stop = the phase it waits in and what its timer would record). Runs on the
-  // connection's own worker thread. No-op before the record was started.
+  // ("state": "open"; stop = classify() of the facts so far, as if its timer fired now). Runs on
+  // the connection's own worker thread. No-op before the record was started.
   void publish_open_record();
 
  private:
-  enum class dir : std::uint8_t { c2u, u2c };
-  enum class watch_fire : std::uint8_t { deadline, shutdown };
-  enum class peek_end : std::uint8_t { decided, eof, reset, error, cancelled };
-  enum class connect_kind : std::uint8_t { ok, failed, resolve_failed, cancelled };
+  // dir: a direction, named by its source side; sides_[d] is that direction's source.
+  enum class dir : std::uint8_t { c2u = 0, u2c = 1 };
+  // flight_end: how a first-flight read ended.
+  enum class flight_end : std::uint8_t { decided, eof, reset, error, cancelled };
 
+  // flight: one side's first flight as it passes through the bounded inspection buffer.
   struct flight {
     std::unique_ptr<std::uint8_t[]> buf;  // allocated on first readability, freed after inspection
     std::size_t len = 0;
@@ -95,109 +114,149 @@ class connection {
     bool done = false;
   };
 
-  struct connect_result {
-    connect_kind kind = connect_kind::cancelled;
-    std::error_code ec;
-    asio::ip::tcp::endpoint peer;  // the address connected to (kind == ok)
+  // side: one end of the connection: its socket, the first flight it sent, and the relay that
+  // moves its bytes to the other side.
+  struct side {
+    explicit side(asio::ip::tcp::socket s) : socket(std::move(s)) {}
+    asio::ip::tcp::socket socket;
+    flight first;
+    splice_relay relay;
+    // bytes read when the stage the capture does not see (splice, copy) began; unset while the
+    // capture records every byte (then nothing is skipped)
+    std::optional<std::uint64_t> uncaptured_from;
+    bool reset_on_close = false;  // pass a reset on: close with SO_LINGER {1, 0}
+    bool readable = false;        // a wait just reported the socket readable: read, don't wait
   };
 
-  asio::awaitable<watch_fire> watch(std::chrono::steady_clock::time_point deadline);
-  // on_stream_watch: the stream phase's watchdog, a handler of watch_timer_ (idle timeout,
-  // shutdown); once both relays are done it ends the stream phase.
-  void on_stream_watch();
-  // end_stream_phase: classify, close, hand the record to the sink, delete this.
-  void end_stream_phase();
-  void relay_done();
-  asio::awaitable<peek_end> read_client_flight(bool park);
-  // connect_upstream: ok = upstream_ connected, non-blocking, with TCP_NODELAY (tune()).
+  // ---- connection.cpp: the record, the end
+  // start_record: stamps accept time and addresses; returns the client's and our address.
+  std::pair<asio::ip::tcp::endpoint, asio::ip::tcp::endpoint> start_record();
+  // end_if_loop: a client that is one of our own upstream connections and already passed this
+  // listener is a forwarding loop: end it as route/no_route with the warning forwarding_loop.
+  // True when it did.
+  bool end_if_loop(const asio::ip::tcp::endpoint& peer, const asio::ip::tcp::endpoint& local);
+  void end_before_stream(stop_phase p);
+  void close_sockets();
+  void finish();
+  void sync_facts();
+  [[nodiscard]] std::int64_t since_accept_us() const;
+  void enter_phase(live_phase p);
+  void publish_live_strings();
+  void account_end();
+  asio::awaitable<timer_fire> watch(std::chrono::steady_clock::time_point deadline);
+  side& src(dir d) { return sides_[static_cast<std::size_t>(d)]; }
+  side& dst(dir d) { return sides_[1 - static_cast<std::size_t>(d)]; }
+  side_end& end_of(dir d) { return d == dir::c2u ? facts_.client_end : facts_.upstream_end; }
+  asio::ip::tcp::socket& client() { return sides_[0].socket; }
+  asio::ip::tcp::socket& upstream() { return sides_[1].socket; }
+
+  // ---- connection_flight.cpp: the client's first flight, and routing on it
+  std::optional<flight_end> try_first_read();
+  asio::awaitable<flight_end> read_client_step();
+  flight_end recv_now();
+  asio::awaitable<flight_end> read_client_flight();
+  asio::awaitable<flight_end> watch_client_while_connecting();
+  asio::awaitable<flight_end> read_client_while_arriving();
+  void take_client_bytes(std::size_t n);
+  flight_end note_client_read_error(const std::error_code& ec);
+  void inspect_client(bool final);
+  [[nodiscard]] bool client_spoke_tls() const;
+  // route_on_hello: SNI routes need the whole ClientHello before we know where to connect;
+  // nullopt when the connection ended (record finished).
+  asio::awaitable<std::optional<const route_config*>> route_on_hello(const host_port* fallback);
+
+  // ---- connection_connect.cpp
+  struct connect_result {
+    connect_outcome outcome = connect_outcome::pending;
+    std::error_code ec;
+    asio::ip::tcp::endpoint peer;  // the address connected to (outcome == connected)
+  };
+  // connect_phase: false when the connection ended (record finished).
+  asio::awaitable<bool> connect_phase(const host_port& target, const route_config* route);
   asio::awaitable<connect_result> connect_upstream(const host_port& target);
-  // read_proxy_header: reads exactly the PROXY header (never a byte past it) into pp_in_.
-  asio::awaitable<peek_end> read_proxy_header();
+  asio::awaitable<connect_result> connect_numeric(const asio::ip::tcp::endpoint& peer);
+  void note_local_endpoint(const asio::ip::tcp::endpoint& remote);
+  void note_connect_result(const connect_result& r);
+  asio::awaitable<void> end_failed_connect();
+  void note_connected(const connect_result& r);
+  void end_if_client_left();
+
+  // ---- transparent.cpp
+  // take_original_dst: the original destination as the upstream target; false when there is
+  // none (the connection was ended as route/no_route, record finished).
+  bool take_original_dst(host_port& out);
+
+  // ---- proxy_protocol.cpp
+  asio::awaitable<flight_end> read_proxy_header();
   // accept_proxy_header: the listener's proxy_protocol_in step; false when the connection was
   // ended (record finished).
   asio::awaitable<bool> accept_proxy_header();
+  void reject_proxy_header(const char* why);
   // send_proxy_header: the received header (forward) or a generated one (proxy_protocol_out),
   // written upstream before any client byte.
   asio::awaitable<void> send_proxy_header();
-  void end_at_inspect(stop_reason r, const char* pp_error);
+
+  // ---- connection_stream.cpp: first replies and stream
+  void start_stream_phase();
+  void note_timer_end();
+  void on_stream_watch();
+  void end_stream_phase();
+  void relay_done();
   // The stream phase of one direction: start_relay (a bare wait until its first byte), then
   // inspect_relay (forward the first-flight bytes held so far, inspect the rest of the flight;
   // nullopt = this direction is over, else how its source ended or `cancelled` to stream on),
-  // then start_stream: splice_ (callback driven) or copy_relay (capture bound, --no-splice,
+  // then start_stream: splice (callback driven) or copy_relay (capture bound, --no-splice,
   // fallback). Each path ends in relay_done() exactly once.
   void start_relay(dir d);
   void spawn_inspect(dir d);
   asio::awaitable<std::optional<pump_result>> inspect_relay(dir d);
+  void inspect_flight(dir d, bool final);
   void start_stream(dir d);
   void start_splice(dir d);
   void on_splice_end(dir d, const pump_result& r);
   void spawn_copy(dir d, bool fallback);
   // copy_relay: nullopt = the capture got its bytes, splice the rest.
   asio::awaitable<std::optional<pump_result>> copy_relay(dir d, bool fallback);
-  void end_stream(dir d, const pump_result& r);
-  pump_counters counters(dir d);
-  // capture_copy: the stream phase's read/write path while the recorder still wants bytes in
-  // `d`; returns nullopt once the bound is reached (the caller splices the rest).
+  // capture_copy: the read/write path while the recorder still wants bytes in `d`; returns
+  // nullopt once the bound is reached (the caller splices the rest).
   asio::awaitable<std::optional<pump_result>> capture_copy(dir d, pump_counters c);
-  void cap_data(dir d, const std::uint8_t* p, std::size_t n);
-  void cap_end(dir d, bool reset);
-
-  void start_record();
-  [[nodiscard]] bool client_spoke_tls() const;
-  void stop_relays();
-  void on_client_bytes(std::size_t n);
-  // inspect_client: re-inspect the client's first flight in `f` (all bytes so far; `final` when
-  // no more will come), stamp timing.hello_complete when the hello just completed, and mark `f`
-  // done when it is final or the verdict no longer needs bytes.
-  void inspect_client(flight& f, bool final);
-  void on_upstream_bytes(std::size_t n);
+  void end_stream(dir d, const pump_result& r);
   void note_end(dir d, const pump_result& r);
-  void set_stop(stop_phase p, stop_reason r, stop_by by, int err = 0);
-  void classify_after_relay(std::optional<watch_fire> fired);
-  void close_sockets();
-  void finish();
-  std::int64_t since_accept_us() const;
-  void enter_phase(live_phase p);
-  void account_end();
+  void note_source_end(dir d, const pump_result& r);
+  void note_destination_end(dir d, const pump_result& r);
+  void stop_relays();
+  pump_counters counters(dir d);
+  void on_bytes(dir d, std::size_t n);
+  void record_bytes(dir d, const std::uint8_t* p, std::size_t n);
+  void record_end(dir d, bool reset);
 
-  asio::ip::tcp::socket client_;
-  asio::ip::tcp::socket upstream_;
-  const listener_runtime& l_;
-  worker_state& w_;
-  std::list<connection*>::iterator reg_;
+  std::array<side, 2> sides_;  // by dir: [c2u] = the client, [u2c] = the upstream
+  const listener_runtime& listener_;
+  worker_state& worker_;
+  std::list<connection*>::iterator registration_;
   asio::steady_timer watch_timer_;
 
-  record rec_;
+  record record_;
+  connection_facts facts_;
   std::chrono::steady_clock::time_point accepted_;
   std::chrono::steady_clock::time_point last_activity_;
 
-  std::vector<std::uint8_t> pp_in_;  // the received PROXY header (only its bytes)
-  bool pp_parsed_ = false;
-  int pp_out_ = 0;  // the PROXY version to write upstream: the route's, else the listener's
-  flight cflight_;
-  flight uflight_;
-  client_check ccheck_;
-  reply_verdict uverdict_ = reply_verdict::need_more;
+  std::vector<std::uint8_t> proxy_header_in_;  // the received PROXY header (only its bytes)
+  bool proxy_header_accepted_ = false;
+  int proxy_out_version_ =
+      0;  // the PROXY version to write upstream: the route's, else the listener's
+  client_check client_check_;
 
-  side_end client_end_ = side_end::none;
-  side_end upstream_end_ = side_end::never;
-  std::optional<stop_by> first_;
-  std::optional<watch_fire> fired_;  // what ended the stream phase, if the watchdog did
-  int err_ = 0;
-  bool shutdown_ = false;
-  bool abort_ = false;
-  std::unique_ptr<capture::recorder> cap_;  // null when capture is off
-  bool rst_client_ = false;
-  bool rst_upstream_ = false;
-  bool upstream_open_ = false;
-  int relays_left_ = 0;
-  bool started_ = false;
+  bool shutdown_requested_ = false;
+  bool aborting_ = false;                        // the relays must return at their next wake-up
+  std::unique_ptr<capture::recorder> recorder_;  // null when capture is off
+  loop_guard::entry loop_entry_;                 // our upstream socket, while open
+  loop_guard::chain chain_;                      // the listeners this connection came through
+  int relays_running_ = 0;
+  bool record_started_ = false;
   live_conn live_;
-  std::array<splice_relay, 2> splice_;  // by dir
-  // by dir: bytes read when the stage the capture does not see (splice, copy) began; unset while
-  // the capture records every byte (then nothing is skipped)
-  std::array<std::optional<std::uint64_t>, 2> uncaptured_from_{};
   std::int64_t connect_start_us_ = -1;
+  asio::ip::tcp::endpoint peer_;  // the client's address, as accept(2) reported it
 };
 
 }  // namespace linesman::proxy

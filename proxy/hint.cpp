@@ -155,6 +155,14 @@ std::string specific_hint(const record& r) {
     }
   }
 
+  // The client closed first: the upstream's close without a byte answers that close, so no
+  // router rule, SNI or TLS setting is to blame (and the hints below would say so).
+  if (r.close.first == stop_by::client && reason == stop_reason::upstream_closed_silently) {
+    return "The client closed first, before the upstream sent a byte; the upstream then closed "
+           "too. That is the client giving up (its own timeout, or it sent everything and "
+           "half-closed), not a routing failure: check the client.";
+  }
+
   // A client without SNI (an IP literal) to an entrypoint that routes on it.
   if (client_tls && !has_sni &&
       (reason == stop_reason::no_route || reason == stop_reason::upstream_closed_silently)) {
@@ -309,6 +317,12 @@ std::string hint_for(const record& r) {
       c = (c == '\n' || c == '\r') ? ' ' : c;
     }
     return out;
+  }
+  if (std::find(r.warnings.begin(), r.warnings.end(), "forwarding_loop") != r.warnings.end()) {
+    return "forwarding loop: this connection came from linesman's own upstream connection, so an "
+           "upstream or route points back at one of linesman's listeners (directly or through "
+           "another listener); ended at once so the loop cannot use up every connection: fix the "
+           "upstream address";
   }
   if (r.transparent_error == "redirect_loop") {
     return "transparent mode: the original destination " +

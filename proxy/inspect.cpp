@@ -7,6 +7,7 @@
 #include "tls/server_hello.hpp"
 #include "tls/verdict.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace linesman::proxy {
@@ -16,6 +17,13 @@ namespace {
 // connection never carries it.
 thread_local std::array<std::uint8_t, tls::kScratchLen> client_scratch;
 thread_local std::array<std::uint8_t, tls::kServerScratchBytes> server_scratch;
+
+// add_warning: `name` in rec.warnings once (the flight is inspected again after every read).
+void add_warning(record& rec, const char* name) {
+  if (std::find(rec.warnings.begin(), rec.warnings.end(), name) == rec.warnings.end()) {
+    rec.warnings.emplace_back(name);
+  }
+}
 
 }  // namespace
 
@@ -28,7 +36,10 @@ client_check inspect_client_flight(std::span<const std::uint8_t> in, int reads, 
     return out;
   }
   tls::client_hello hello;
-  const auto st = tls::parse_client_hello(in, client_scratch, hello);
+  const auto st = tls::parse_client_hello(in, client_scratch, hello, kHelloLimits);
+  if (hello.too_many_records) {
+    add_warning(rec, kHelloManyRecords);
+  }
   switch (st) {
     case tls::hello_status::complete:
       out.tls = true;
@@ -37,6 +48,8 @@ client_check inspect_client_flight(std::span<const std::uint8_t> in, int reads, 
       break;
     case tls::hello_status::incomplete:
       out.tls = true;
+      // Unreachable within kHelloLimits (any hello inside them fits the buffer, and the parser
+      // says too_large as soon as one is exceeded); kept so a full buffer always decides.
       if (final && in.size() >= kFlightBufferBytes) {
         out.verdict = client_verdict::too_large;
       }

@@ -4,14 +4,28 @@
 #pragma once
 
 #include "proxy/record.hpp"
+#include "tls/client_hello.hpp"
 
 #include <cstdint>
 #include <span>
 
 namespace linesman::proxy {
 
-// kFlightBufferBytes: the bounded first-flight buffer per direction: one full TLS record.
-inline constexpr std::size_t kFlightBufferBytes = 16384 + 5;
+// kHelloLimits: what `run` and `linesman inspect` accept as a ClientHello: 16 KiB of handshake
+// message (hello_too_large counts these bytes, not bytes on the wire) in at most 64 records (a
+// hello cut into more is hello_too_large too, with the warning hello_many_records; real clients
+// use one or two).
+inline constexpr tls::hello_limits kHelloLimits{16384, 64};
+
+// kFlightBufferBytes: the bounded first-flight buffer per direction: room for any hello within
+// kHelloLimits with all its record headers, after a PostgreSQL SSLRequest (8 bytes); at least one
+// full TLS record for the upstream's first flight.
+inline constexpr std::size_t kFlightBufferBytes =
+    8 + kHelloLimits.max_handshake_len + 5 * static_cast<std::size_t>(kHelloLimits.max_records);
+static_assert(kFlightBufferBytes >= 16384 + 5);
+
+// kHelloManyRecords: the warning a record carries when the hello hit kHelloLimits.max_records.
+inline constexpr const char* kHelloManyRecords = "hello_many_records";
 
 enum class client_verdict : std::uint8_t {
   need_more,  // could still be a longer first flight

@@ -1,5 +1,7 @@
 #include "proxy/live.hpp"
 
+#include "proxy/log_sink.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -322,6 +324,9 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
     sample(out, "linesman_splice_fallbacks_total", lbl("listener", l->name),
            l->splice_fallbacks.load(std::memory_order_relaxed));
   }
+  family(out, "linesman_records_dropped_total", "counter",
+         "Access-log records lost: the writer's queue was full or a write failed (ENOSPC).");
+  sample(out, "linesman_records_dropped_total", "", log_sink::dropped_total());
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include "proxy/config.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,8 +23,32 @@ namespace {
 constexpr auto kBatchDelay = std::chrono::milliseconds(20);
 constexpr std::size_t kBatchRecords = 256;
 
-int open_log(const std::string& path) {
-  return ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+// kWriteErrorEvery: a failing disk (ENOSPC, EIO) is reported at most this often; the records
+// lost meanwhile are counted (dropped(), linesman_records_dropped_total).
+constexpr auto kWriteErrorEvery = std::chrono::minutes(1);
+
+// records_lost: every sink's dropped records, for /metrics (a process-wide counter).
+std::atomic<std::uint64_t> records_lost{0};
+
+// open_log: the access log for appending, or -1 with errno set. Mode 0640: records hold client
+// addresses, SNI and fingerprints. O_NONBLOCK so that a FIFO does not block the open (it is then
+// refused, as is anything but a regular file or a character device such as /dev/stdout).
+int open_log(const std::string& path, std::string& why) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0640);
+  if (fd < 0) {
+    why = std::strerror(errno);
+    return -1;
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISCHR(st.st_mode))) {
+    why = S_ISFIFO(st.st_mode) ? "a FIFO (give a regular file, or - for stdout)"
+                               : "not a regular file";
+    ::close(fd);
+    return -1;
+  }
+  // Writes block again, as on any file: the writer thread is the only one that waits on them.
+  (void)::fcntl(fd, F_SETFL, O_APPEND);
+  return fd;
 }
 
 }  // namespace
@@ -33,9 +58,10 @@ log_sink::log_sink(std::string path, std::size_t capacity)
   if (path_ == "-") {
     fd_ = STDOUT_FILENO;
   } else {
-    fd_ = open_log(path_);
+    std::string why;
+    fd_ = open_log(path_, why);
     if (fd_ < 0) {
-      throw config_error("--access-log: cannot open '" + path_ + "': " + std::strerror(errno));
+      throw config_error("--access-log: cannot write '" + path_ + "': " + why);
     }
     owns_fd_ = true;
   }
@@ -55,7 +81,7 @@ void log_sink::push(record&& r) {
   {
     std::lock_guard lock(mu_);
     if (queue_.size() >= capacity_) {
-      dropped_.fetch_add(1);
+      count_dropped(1);
       return;
     }
     queue_.push_back(std::move(r));
@@ -90,10 +116,10 @@ void log_sink::reopen() {
   if (!owns_fd_) {
     return;
   }
-  const int fd = open_log(path_);
+  std::string why;
+  const int fd = open_log(path_, why);
   if (fd < 0) {
-    spdlog::error("access log: cannot reopen '{}': {}; still writing to the old file", path_,
-                  std::strerror(errno));
+    spdlog::error("access log: cannot reopen '{}': {}; still writing to the old file", path_, why);
     return;
   }
   ::close(fd_);
@@ -101,7 +127,14 @@ void log_sink::reopen() {
   spdlog::info("access log: reopened '{}'", path_);
 }
 
-void log_sink::write_all(const std::string& data) {
+std::uint64_t log_sink::dropped_total() { return records_lost.load(); }
+
+void log_sink::count_dropped(std::uint64_t n) {
+  dropped_.fetch_add(n);
+  records_lost.fetch_add(n);
+}
+
+bool log_sink::write_all(const std::string& data) {
   std::size_t off = 0;
   while (off < data.size()) {
     const ssize_t n = ::write(fd_, data.data() + off, data.size() - off);
@@ -109,11 +142,20 @@ void log_sink::write_all(const std::string& data) {
       if (errno == EINTR) {
         continue;
       }
-      spdlog::error("access log: write to '{}' failed: {}", path_, std::strerror(errno));
-      return;
+      const auto now = std::chrono::steady_clock::now();
+      if (!write_error_logged_ || now - last_write_error_ >= kWriteErrorEvery) {
+        spdlog::error(
+            "access log: write to '{}' failed: {}; records are dropped and counted in "
+            "linesman_records_dropped_total (this message repeats at most once a minute)",
+            path_, std::strerror(errno));
+        write_error_logged_ = true;
+        last_write_error_ = now;
+      }
+      return false;
     }
     off += static_cast<std::size_t>(n);
   }
+  return true;
 }
 
 void log_sink::run() {
@@ -150,8 +192,14 @@ void log_sink::run() {
       out += '\n';
     }
     if (!out.empty()) {
-      write_all(out);
-      written_.fetch_add(batch.size());
+      if (write_all(out)) {
+        written_.fetch_add(batch.size());
+      } else {
+        // A batch is one write: after a failure its records are counted lost (a partly
+        // written line cannot be told apart anyway).
+        count_dropped(batch.size());
+        reported_drops += batch.size();  // the write error message covers them
+      }
     }
     batch.clear();
     const auto now = std::chrono::steady_clock::now();

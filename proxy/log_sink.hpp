@@ -6,6 +6,7 @@
 #include "proxy/record.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -34,14 +35,19 @@ class log_sink {
   // stop: write everything queued, then join the writer. Idempotent.
   void stop();
 
+  // dropped: records lost, to a full queue or to a failed write (ENOSPC, EIO).
   [[nodiscard]] std::uint64_t dropped() const { return dropped_.load(); }
+  // dropped_total: dropped() summed over every sink of the process (for /metrics).
+  [[nodiscard]] static std::uint64_t dropped_total();
   [[nodiscard]] std::uint64_t written() const { return written_.load(); }
   [[nodiscard]] const std::string& path() const { return path_; }
 
  private:
   void run();
   void reopen();
-  void write_all(const std::string& data);
+  // write_all: false when the write failed (logged at most once a minute).
+  bool write_all(const std::string& data);
+  void count_dropped(std::uint64_t n);
 
   std::string path_;
   std::size_t capacity_;
@@ -58,6 +64,9 @@ class log_sink {
   std::atomic<bool> reopen_{false};
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<std::uint64_t> written_{0};
+  // Writer thread only: when a write error was last reported.
+  bool write_error_logged_ = false;
+  std::chrono::steady_clock::time_point last_write_error_{};
   std::thread thread_;
 };
 

@@ -166,6 +166,9 @@ void to_json(nlohmann::json& j, const record& r) {
     }
     j["proxy_protocol_out"] = std::move(pj);
   }
+  if (!r.warnings.empty()) {
+    j["warnings"] = r.warnings;
+  }
   if (r.capture) {
     j["capture"] = *r.capture;
   }

@@ -1,5 +1,5 @@
 // record: the access-log record of one connection (shared/access-log.schema.json), a plain value
-// filled in along the connection's life by the coroutine that owns it and serialized once, on the
+// filled in along the connection's life by the connection that owns it and serialized once, on the
 // log sink's thread, by to_json.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -111,6 +112,10 @@ struct record {
   // capture: the connection's capture file name, relative to the listener's capture directory
   // (`<id>.pcapng`); omitted when capture is off or could not start.
   std::optional<std::string> capture;
+  // warnings: named warnings whatever the outcome (schema `warnings`), e.g. hello_many_records,
+  // forwarding_loop;
+  // omitted when empty.
+  std::vector<std::string> warnings;
   // open_state: an interim record of a connection still open (--log-open-every): serialized as
   // "state": "open". Final records carry no "state" field.
   bool open_state = false;

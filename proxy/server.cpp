@@ -4,6 +4,7 @@
 #include "proxy/connection.hpp"
 #include "proxy/live.hpp"
 #include "proxy/log_sink.hpp"
+#include "proxy/loop_guard.hpp"
 #include "proxy/port_owner.hpp"
 #include "proxy/route.hpp"
 
@@ -62,6 +63,51 @@ bool fd_exhausted(const std::error_code& ec) {
          (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM);
 }
 
+// is_local_address: an address of this host (loopback, or one of its interfaces).
+bool is_local_address(const asio::ip::address& a) {
+  if (a.is_loopback()) {
+    return true;
+  }
+  asio::io_context io;
+  asio::ip::tcp::socket probe(io);
+  std::error_code ec;
+  probe.open(a.is_v4() ? asio::ip::tcp::v4() : asio::ip::tcp::v6(), ec);
+  if (!ec) {
+    probe.bind({a, 0}, ec);  // only an address of this host can be bound
+  }
+  return !ec;
+}
+
+// points_at: whether connecting to `t` reaches the listener bound at `listener` (names resolved
+// now; a name that does not resolve cannot be judged and passes).
+bool points_at(const host_port& t, const asio::ip::tcp::endpoint& listener) {
+  if (t.port != listener.port()) {
+    return false;
+  }
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver(io);
+  std::error_code ec;
+  const auto results = resolver.resolve(t.host, std::to_string(t.port),
+                                        asio::ip::resolver_base::numeric_service, ec);
+  if (ec) {
+    return false;
+  }
+  const auto plain = [](asio::ip::address a) {
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+      return asio::ip::address(asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()));
+    }
+    return a;
+  };
+  for (const auto& r : results) {
+    const auto a = plain(r.endpoint().address());
+    if (a == plain(listener.address()) ||
+        (listener.address().is_unspecified() && is_local_address(a))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string format_endpoint(const std::string& ip, unsigned port) {
@@ -76,6 +122,9 @@ std::size_t default_max_connections(bool no_splice) {
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) {
     return 1000;
   }
+  const rlim_t soft_before = rl.rlim_cur;
+  // Raise the soft limit to the hard one, as HAProxy and nginx do: the soft default (1024) is
+  // far below what a proxy holding two sockets per connection needs.
   if (rl.rlim_cur < rl.rlim_max) {
     rlimit raised = rl;
     raised.rlim_cur = rl.rlim_max;
@@ -87,12 +136,23 @@ std::size_t default_max_connections(bool no_splice) {
   // A connection holds its two sockets; pipes are borrowed from the worker's pool only while
   // bytes sit in them, so splicing reserves room for the pooled pipes and a busy burst instead of
   // four more descriptors per connection (a pump that cannot open a pipe falls back to copying).
-  const rlim_t reserve = 64 + (no_splice ? 0 : 2 * 2 * pipe_pool::kMaxPooled);
+  // The pipe reserve is at most a quarter of the table: at a low limit, connections come first.
+  const rlim_t base = 32;
+  const rlim_t pipes = no_splice ? 0 : std::min<rlim_t>(2 * 2 * pipe_pool::kMaxPooled, nofile / 4);
+  const rlim_t reserve = base + pipes;
   const std::size_t per_conn = 2;
-  if (nofile <= reserve + per_conn) {
-    return 1;
+  const std::size_t limit =
+      nofile <= reserve + per_conn ? 1 : static_cast<std::size_t>((nofile - reserve) / per_conn);
+  spdlog::info("max connections {} by default (RLIMIT_NOFILE {}, soft limit was {}, hard {})",
+               limit, nofile, soft_before, rl.rlim_max == RLIM_INFINITY ? nofile : rl.rlim_max);
+  if (limit < 100) {
+    spdlog::warn(
+        "max connections {} is low: RLIMIT_NOFILE is {} and its hard limit cannot be raised from "
+        "here; raise it (ulimit -Hn 65536 as root, LimitNOFILE=65536 in a systemd unit, "
+        "--ulimit nofile=65536 for docker) or set --max-connections",
+        limit, nofile);
   }
-  return static_cast<std::size_t>((nofile - reserve) / per_conn);
+  return limit;
 }
 
 struct server::impl {
@@ -119,7 +179,9 @@ struct server::impl {
   std::atomic<std::int64_t> last_limit_log{0};
   std::vector<std::unique_ptr<listener_stats>> stats;
   live_hub hub;
-  std::unique_ptr<admin_server> admin;  // last: stopped before what it reads goes away
+  loop_guard loops;  // our upstream sockets' local endpoints, to recognise a forwarding loop
+  std::vector<asio::ip::tcp::endpoint> bound;  // each listener's address as bound
+  std::unique_ptr<admin_server> admin;         // last: stopped before what it reads goes away
 
   explicit impl(run_config c) : cfg(std::move(c)) {
     unsigned threads = cfg.threads != 0 ? cfg.threads : std::thread::hardware_concurrency();
@@ -137,6 +199,7 @@ struct server::impl {
     for (const auto& lc : cfg.listeners) {
       auto rt = std::make_unique<listener_runtime>();
       rt->cfg = lc;
+      rt->index = listeners.size();
       rt->routes = route_table(lc.routes);
       // Listeners that name the same file share one sink (one writer, no interleaving).
       log_sink* sink = nullptr;
@@ -164,12 +227,14 @@ struct server::impl {
       w->state.no_splice = cfg.no_splice;
       w->state.active = &active;
       w->state.registry = &w->registry;
+      w->state.loops = &loops;
       hub.registries.push_back(&w->registry);
       workers.push_back(std::move(w));
     }
     for (auto& l : listeners) {
       bind_listener(*l);
     }
+    check_forwarding_loops();
     if (!cfg.admin.listen.empty()) {
       admin = std::make_unique<admin_server>(cfg.admin, hub);
     }
@@ -263,6 +328,8 @@ struct server::impl {
       ep = acc->local_endpoint();  // port 0: the others bind the port the first one got
       w->acceptors.push_back(std::move(acc));
     }
+    bound.push_back(ep);
+    l.bound = ep;
     // Tests parse this line to find the port; keep its shape.
     if (l.stats != nullptr) {
       l.stats->listen = format_endpoint(ep.address().to_string(), ep.port());
@@ -270,6 +337,69 @@ struct server::impl {
     std::fprintf(stderr, "linesman: listening on %s (listener %s)\n",
                  format_endpoint(ep.address().to_string(), ep.port()).c_str(), l.cfg.name.c_str());
     std::fflush(stderr);
+  }
+
+  // check_forwarding_loops: upstreams (or routes) that lead from a listener back to itself,
+  // directly or through our other listeners, would feed every connection back into linesman
+  // until the descriptors run out: refuse to start, naming the cycle. (A listener whose upstream
+  // is another of our listeners is fine as long as the chain ends elsewhere. A loop this cannot
+  // see, through a name that resolves differently later or an address it cannot judge, is
+  // caught per connection by the loop_guard.)
+  void check_forwarding_loops() const {
+    const std::size_t n = listeners.size();
+    std::vector<std::vector<std::size_t>> next(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& lc = listeners[i]->cfg;
+      std::vector<const host_port*> targets;
+      if (lc.upstream) {
+        targets.push_back(&*lc.upstream);
+      }
+      for (const auto& r : lc.routes) {
+        targets.push_back(&r.upstream);
+      }
+      for (std::size_t j = 0; j < n; ++j) {
+        for (const auto* t : targets) {
+          if (points_at(*t, bound[j])) {
+            next[i].push_back(j);
+            break;
+          }
+        }
+      }
+    }
+    std::vector<std::size_t> path;
+    std::vector<int> state(n, 0);  // 0 unseen, 1 on the path, 2 done
+    for (std::size_t i = 0; i < n; ++i) {
+      if (state[i] == 0 && on_cycle(i, next, state, path)) {
+        std::string text;
+        for (const auto k : path) {
+          text += listeners[k]->cfg.name + " (" +
+                  format_endpoint(bound[k].address().to_string(), bound[k].port()) + ") -> ";
+        }
+        text += listeners[path.front()]->cfg.name;
+        throw config_error("forwarding loop: " + text +
+                           ": an upstream or route leads back to the listener it came from");
+      }
+    }
+  }
+
+  // on_cycle: depth-first search from `i`; true (with `path` from the cycle's start) when a
+  // listener is reached again while still on the path. Bounded: each listener is entered once.
+  static bool on_cycle(std::size_t i, const std::vector<std::vector<std::size_t>>& next,
+                       std::vector<int>& state, std::vector<std::size_t>& path) {
+    state[i] = 1;
+    path.push_back(i);
+    for (const auto j : next[i]) {
+      if (state[j] == 1) {
+        path.erase(path.begin(), std::find(path.begin(), path.end(), j));
+        return true;
+      }
+      if (state[j] == 0 && on_cycle(j, next, state, path)) {
+        return true;
+      }
+    }
+    path.pop_back();
+    state[i] = 2;
+    return false;
   }
 
   bool log_throttled() {
@@ -283,9 +413,9 @@ struct server::impl {
     return last_limit_log.compare_exchange_strong(last, now);
   }
 
-  asio::awaitable<void> serve(asio::ip::tcp::socket sock, const listener_runtime& l, worker& w,
-                              std::string id) {
-    auto c = std::make_unique<connection>(std::move(sock), l, w.state, std::move(id));
+  asio::awaitable<void> serve(asio::ip::tcp::socket sock, asio::ip::tcp::endpoint peer,
+                              const listener_runtime& l, worker& w, std::string id) {
+    auto c = std::make_unique<connection>(std::move(sock), peer, l, w.state, std::move(id));
     const bool streaming = co_await c->run();
     if (streaming) {
       // The stream phase owns the connection now; it deletes itself when the stream ends, so an
@@ -298,11 +428,19 @@ struct server::impl {
                                     asio::ip::tcp::acceptor& acc) {
     co_await asio::this_coro::throw_if_cancelled(false);
     asio::steady_timer pause(w.io);
+    std::error_code nb_ec;
+    acc.non_blocking(true, nb_ec);  // once: the accept below never blocks
     for (;;) {
       if (w.draining || !acc.is_open()) {
         co_return;
       }
-      if (active.load(std::memory_order_relaxed) >= max_connections) {
+      // Take a slot, then accept without blocking; wait for the listener only when its backlog
+      // is empty. Checking the count before a (long) async_accept and counting after it let
+      // every waiting loop (one per worker and listener) go one over the limit; holding a slot
+      // while waiting would strand it on a worker the kernel sends no connection to. A busy
+      // listener costs one accept(2) per connection and no wait (no epoll_ctl).
+      if (active.fetch_add(1, std::memory_order_relaxed) >= max_connections) {
+        active.fetch_sub(1, std::memory_order_relaxed);
         // At the limit, new connections wait in the kernel's backlog; look again shortly.
         if (log_throttled()) {
           spdlog::warn("max connections ({}) reached; not accepting", max_connections);
@@ -311,11 +449,24 @@ struct server::impl {
         co_await pause.async_wait(kTuple);
         continue;
       }
-      auto [ec, sock] = co_await acc.async_accept(kTuple);
-      if (ec == asio::error::operation_aborted || w.draining) {
-        co_return;
+      std::error_code ec;
+      asio::ip::tcp::socket sock(w.io);
+      asio::ip::tcp::endpoint peer;  // accept(2) fills it in: no getpeername per connection
+      acc.accept(sock, peer, ec);
+      if (ec) {
+        active.fetch_sub(1, std::memory_order_relaxed);  // the slot goes unused
+      }
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        auto [wait_ec] = co_await acc.async_wait(asio::ip::tcp::acceptor::wait_read, kTuple);
+        if (wait_ec == asio::error::operation_aborted || w.draining) {
+          co_return;
+        }
+        continue;
       }
       if (ec) {
+        if (ec == asio::error::operation_aborted || w.draining || !acc.is_open()) {
+          co_return;
+        }
         if (fd_exhausted(ec)) {
           // The pending connection stays in the backlog and accept would fail again at once:
           // back off instead of spinning.
@@ -327,9 +478,8 @@ struct server::impl {
         }
         continue;
       }
-      active.fetch_add(1, std::memory_order_relaxed);
       std::string id = id_tag + "-" + std::to_string(next_id.fetch_add(1) + 1);
-      asio::co_spawn(w.io, serve(std::move(sock), l, w, std::move(id)), asio::detached);
+      asio::co_spawn(w.io, serve(std::move(sock), peer, l, w, std::move(id)), asio::detached);
     }
   }
 

@@ -1,6 +1,9 @@
 #include "proxy/stop.hpp"
 
+#include "proxy/facts.hpp"
+
 #include <array>
+#include <cerrno>
 #include <utility>
 
 namespace linesman::proxy {
@@ -200,6 +203,176 @@ std::string_view default_hint(stop_phase p, stop_reason r) {
     }
   }
   return "linesman recorded an unexpected stop; please report it with the record.";
+}
+
+// ---------------------------------------------------------------------------- classify
+//
+// Each phase has its own short rule below; classify() only dispatches. The order of the checks
+// inside a rule is the precedence the taxonomy needs (a timer beats how a side ended; a named
+// refusal in the reply beats how the upstream closed).
+namespace {
+
+constexpr stop_decision stop_of(stop_phase p, stop_reason r, stop_by by, int err = 0) {
+  return stop_decision{p, r, by, err, false};
+}
+
+bool waiting(const connection_facts& f) { return f.open || f.fired == timer_fire::deadline; }
+
+bool ended_in_error(const connection_facts& f) {
+  return f.client_end == side_end::error || f.upstream_end == side_end::error;
+}
+
+// classify_inspect: the client's first flight did not get through inspection.
+stop_decision classify_inspect(const connection_facts& f) {
+  using enum stop_reason;
+  if (waiting(f)) {
+    return stop_of(stop_phase::inspect, f.from_client == 0 ? client_silent : hello_incomplete,
+                   stop_by::client);
+  }
+  if (f.client_end == side_end::fin) {
+    return stop_of(stop_phase::inspect, client_closed, stop_by::client);
+  }
+  if (f.client_end == side_end::rst || f.client_end == side_end::error) {
+    return stop_of(stop_phase::inspect, client_reset, stop_by::client, f.err);
+  }
+  if (f.client == client_verdict::malformed) {
+    return stop_of(stop_phase::inspect, hello_malformed, stop_by::client);
+  }
+  if (f.client == client_verdict::too_large || (f.client_tls && !f.hello_complete)) {
+    return stop_of(stop_phase::inspect, hello_too_large, stop_by::client);
+  }
+  return stop_of(stop_phase::inspect, hello_incomplete, stop_by::client);
+}
+
+// classify_connect: the upstream connect failed, or the client left while it was pending.
+stop_decision classify_connect(const connection_facts& f) {
+  using enum stop_reason;
+  constexpr auto kPhase = stop_phase::connect;
+  switch (f.connect) {
+    case connect_outcome::refused:
+      return stop_of(kPhase, upstream_refused, stop_by::upstream, f.connect_err);
+    case connect_outcome::unreachable:
+      return stop_of(kPhase, upstream_unreachable, stop_by::upstream, f.connect_err);
+    case connect_outcome::timed_out:
+      return stop_of(kPhase, upstream_timeout, stop_by::upstream, f.connect_err);
+    case connect_outcome::resolve_failed:
+      return stop_of(kPhase, upstream_resolve_failed, stop_by::proxy);
+    case connect_outcome::failed:
+      return stop_of(kPhase, upstream_error, stop_by::proxy, f.connect_err);
+    case connect_outcome::not_started:
+    case connect_outcome::pending:
+    case connect_outcome::connected:
+      break;
+  }
+  if (waiting(f)) {
+    return stop_of(kPhase, upstream_timeout, stop_by::upstream, f.open ? 0 : ETIMEDOUT);
+  }
+  return stop_of(kPhase, client_gave_up, stop_by::client,
+                 f.client_end == side_end::rst ? ECONNRESET : 0);
+}
+
+// classify_no_reply: connected, and the upstream never sent a byte.
+stop_decision classify_no_reply(const connection_facts& f) {
+  using enum stop_reason;
+  constexpr auto kPhase = stop_phase::first_reply;
+  if (waiting(f)) {
+    if (f.from_client == 0 && f.first_close == stop_by::client) {
+      return stop_of(kPhase, client_gave_up, stop_by::client);
+    }
+    if (f.from_client == 0) {
+      return stop_of(stop_phase::inspect, client_silent, stop_by::client);
+    }
+    return stop_of(kPhase, upstream_silent, stop_by::upstream);
+  }
+  if (ended_in_error(f)) {
+    return stop_of(stop_phase::stream, proxy_error, stop_by::proxy, f.err);
+  }
+  const bool client_first = f.first_close == stop_by::client;
+  if (client_first && f.client_end == side_end::rst && f.from_client == 0) {
+    // A reset before the client's first byte: the client never started its first flight.
+    return stop_of(stop_phase::inspect, client_reset, stop_by::client, ECONNRESET);
+  }
+  const bool upstream_ended_itself =
+      f.upstream_end == side_end::fin || f.upstream_end == side_end::rst;
+  if (client_first &&
+      (f.client_end == side_end::rst || f.from_client == 0 || !upstream_ended_itself)) {
+    return stop_of(kPhase, client_gave_up, stop_by::client,
+                   f.client_end == side_end::rst ? ECONNRESET : 0);
+  }
+  if (f.upstream_end == side_end::rst) {
+    return stop_of(kPhase, upstream_reset, stop_by::upstream, ECONNRESET);
+  }
+  return stop_of(kPhase, upstream_closed_silently, stop_by::upstream);
+}
+
+// classify_stream: the upstream answered; how did the conversation end?
+stop_decision classify_stream(const connection_facts& f) {
+  using enum stop_reason;
+  constexpr auto kPhase = stop_phase::stream;
+  if (waiting(f)) {
+    return stop_of(kPhase, idle_timeout, stop_by::proxy);
+  }
+  if (ended_in_error(f)) {
+    return stop_of(kPhase, proxy_error, stop_by::proxy, f.err);
+  }
+  if (f.first_close == stop_by::client && f.client_end == side_end::rst) {
+    return stop_of(kPhase, client_reset, stop_by::client, ECONNRESET);
+  }
+  if (f.first_close == stop_by::upstream && f.upstream_end == side_end::rst) {
+    return stop_of(kPhase, upstream_reset, stop_by::upstream, ECONNRESET);
+  }
+  stop_decision d;
+  if (f.client_end == side_end::fin && f.upstream_end == side_end::fin && f.from_client > 0) {
+    d = stop_of(kPhase, completed,
+                f.first_close == stop_by::upstream ? stop_by::upstream : stop_by::client);
+  } else if (f.first_close == stop_by::client) {
+    d = stop_of(kPhase, client_closed, stop_by::client);
+  } else {
+    d = stop_of(kPhase, upstream_closed, stop_by::upstream);
+  }
+  d.ok = !f.open;
+  return d;
+}
+
+// classify_exchange: connected; the first reply's verdict comes first, then how it ended.
+stop_decision classify_exchange(const connection_facts& f) {
+  using enum stop_reason;
+  reply_verdict reply = f.reply;
+  if (reply == reply_verdict::good && f.client_spoke_tls && f.reply_plaintext) {
+    reply = reply_verdict::not_tls;  // a greeting that came before the hello was complete
+  }
+  switch (reply) {
+    case reply_verdict::tls_alert:
+      return stop_of(stop_phase::first_reply, upstream_tls_alert, stop_by::upstream);
+    case reply_verdict::not_tls:
+      return stop_of(stop_phase::first_reply, upstream_not_tls, stop_by::upstream);
+    case reply_verdict::error_reply:
+      return stop_of(stop_phase::first_reply, upstream_error_reply, stop_by::upstream);
+    case reply_verdict::need_more:
+    case reply_verdict::good:
+      break;
+  }
+  return f.from_upstream == 0 ? classify_no_reply(f) : classify_stream(f);
+}
+
+}  // namespace
+
+stop_decision classify(const connection_facts& f) {
+  if (f.fired == timer_fire::shutdown) {
+    return stop_of(stop_phase::stream, stop_reason::proxy_shutdown, stop_by::proxy);
+  }
+  switch (f.phase) {
+    case stop_phase::inspect:
+      return classify_inspect(f);
+    case stop_phase::route:
+      return stop_of(stop_phase::route, stop_reason::no_route, stop_by::proxy);
+    case stop_phase::connect:
+      return classify_connect(f);
+    case stop_phase::first_reply:
+    case stop_phase::stream:
+      break;
+  }
+  return classify_exchange(f);
 }
 
 }  // namespace linesman::proxy

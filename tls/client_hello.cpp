@@ -449,6 +449,12 @@ hello_status parse_client_hello(std::span<const std::uint8_t> in, std::span<std:
                                                       limits.max_handshake_len, msg);
   out.records = msg.records;
   out.record_version = msg.record_version;
+  // Counted on the records started so far too: the bound holds while the hello still grows.
+  if (msg.records > limits.max_records &&
+      (framing == hello_status::complete || framing == hello_status::incomplete)) {
+    out.too_many_records = true;
+    return hello_status::too_large;
+  }
   if (framing != hello_status::complete) {
     return framing;
   }

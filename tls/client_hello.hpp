@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iterator>
+#include <limits>
 #include <span>
 
 namespace linesman::tls {
@@ -184,6 +185,7 @@ struct client_hello {
   bool grease_present = false;
 
   int records = 0;                // TLS records the hello spans (1 for SSLv2)
+  bool too_many_records = false;  // too_large because of limits.max_records, not the size
   std::size_t handshake_len = 0;  // handshake message incl. its 4-byte header (SSLv2: message)
   std::size_t wire_len = 0;       // bytes from tls_offset to the end of the hello's last record
 };
@@ -193,6 +195,10 @@ struct hello_limits {
   // max_handshake_len: the ClientHello handshake message, header included (16 KiB by default,
   // enough for one full record; real hellos are under 2 KB).
   std::size_t max_handshake_len = 16384;
+  // max_records: the records the hello may span. Unbounded by default (the parser itself is
+  // linear); a proxy that buffers the wire bytes sets it so that its buffer is bounded by
+  // max_handshake_len + 5 * max_records (see proxy/inspect.hpp).
+  int max_records = std::numeric_limits<int>::max();
 };
 
 // kScratchLen: a scratch buffer this large always suffices for the default limits.
@@ -207,7 +213,8 @@ inline constexpr std::size_t kScratchLen = 16384;
 //               a duplicate extension, a host name that is empty or holds a NUL, two host_names,
 //               pre_shared_key not last;
 //   too_large   the handshake message is longer than limits.max_handshake_len, or spans records
-//               and does not fit `scratch`;
+//               and does not fit `scratch`, or spans more than limits.max_records records
+//               (then out.too_many_records is set; known as soon as that many have started);
 //   not_tls     the first bytes are neither TLS, SSLv2-format hello nor a PostgreSQL SSLRequest.
 // Pure and allocation-free; never reads outside `in`; writes only `scratch` (only when the hello
 // spans records) and `out`. `out` is reset first. Results borrow `in`/`scratch` (see top).

@@ -1,5 +1,6 @@
 #include "tools/cli/inspect.hpp"
 
+#include "proxy/inspect.hpp"
 #include "proxy/observation.hpp"
 #include "proxy/observe_client.hpp"
 #include "tls/client_hello.hpp"
@@ -28,8 +29,13 @@ nlohmann::ordered_json inspect_json(const std::string& path, std::span<const std
 
   std::vector<std::uint8_t> scratch(tls::kScratchLen);
   tls::client_hello hello;
-  const tls::hello_status status = tls::parse_client_hello(bytes, scratch, hello);
+  // The same bounds as `run` (proxy::kHelloLimits), so both call the same hello too large.
+  const tls::hello_status status =
+      tls::parse_client_hello(bytes, scratch, hello, proxy::kHelloLimits);
   line["status"] = std::string(tls::hello_status_name(status));
+  if (hello.too_many_records) {
+    line["warnings"] = nlohmann::json::array({proxy::kHelloManyRecords});
+  }
 
   const tls::detection det = tls::detect_first_flight(bytes, tls::direction::client_to_server);
   proxy::first_flight_obs first;

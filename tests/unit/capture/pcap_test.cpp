@@ -540,7 +540,9 @@ TEST(CaptureDir, NamesModesBoundsAndStops) {
   EXPECT_TRUE(fs::exists(o.dir / names[6]));
   std::uint64_t total = 0;
   for (const auto& e : fs::directory_iterator(o.dir)) {
-    total += e.file_size();
+    if (e.path().extension() == ".pcapng") {  // not the manifest
+      total += e.file_size();
+    }
   }
   EXPECT_LE(total, o.max_total_bytes);
   EXPECT_EQ(total, cd->total_bytes());
@@ -581,3 +583,68 @@ TEST(CaptureDir, NamesModesBoundsAndStops) {
   EXPECT_FALSE(cd3->start("next", ep("127.0.0.1", 1), ep("127.0.0.1", 2), name));
   EXPECT_EQ(messages.size(), 1U);
 }
+
+namespace {
+
+// Issue 20: the budget evicts only captures linesman wrote. Files someone else put in the
+// directory (a tcpdump capture, a file named like ours) are never removed, however old.
+TEST(CaptureDir, ForeignFilesAreNeverEvicted) {
+  temp_dir dir;
+  cap::capture_dir::options o;
+  o.dir = dir.path / "caps";
+  fs::create_directories(o.dir);
+  const std::string blob(600 * 1024, 'x');
+  std::vector<fs::path> foreign;
+  for (const char* n : {"tcpdump-incident-1.pcapng", "tcpdump-incident-2.pcapng",
+                        "tcpdump-incident-3.pcapng", "c_0.pcapng"}) {
+    foreign.push_back(o.dir / n);
+    std::ofstream(foreign.back()) << blob;
+  }
+  o.bytes_per_direction = 1000;
+  o.max_total_bytes = 1024 * 1024;
+  std::vector<std::string> messages;
+  o.on_stop = [&](const std::string& m) { messages.push_back(m); };
+  std::vector<std::string> warnings;
+  o.on_warning = [&](const std::string& m) { warnings.push_back(m); };
+  std::error_code ec;
+  auto cd = cap::capture_dir::open(o, ec);
+  ASSERT_TRUE(cd) << ec.message();
+  const auto payload = random_bytes(1000, 7);
+  std::vector<std::string> names;
+  for (int i = 0; i < 3; ++i) {
+    std::string name;
+    auto rec = cd->start("c/" + std::to_string(i), ep("127.0.0.1", 1), ep("127.0.0.1", 2), name);
+    ASSERT_TRUE(rec);
+    rec->data(direction::client_to_server, payload);
+    rec->close();
+    names.push_back(name);
+  }
+  for (const auto& f : foreign) {
+    EXPECT_TRUE(fs::exists(f)) << f << " was removed";
+  }
+  EXPECT_EQ(names[0], "c_0-1.pcapng");        // the foreign c_0.pcapng keeps its name
+  EXPECT_TRUE(fs::exists(o.dir / names[2]));  // the newest own capture is kept
+  EXPECT_FALSE(cd->stopped());
+  // Said once, naming the directory, however many captures found the budget taken.
+  ASSERT_EQ(warnings.size(), 1U);
+  EXPECT_NE(warnings[0].find(o.dir.string()), std::string::npos) << warnings[0];
+  EXPECT_NE(warnings[0].find("did not write"), std::string::npos) << warnings[0];
+  EXPECT_TRUE(messages.empty());
+
+  // The budget still evicts linesman's own captures: with the foreign files gone, a restarted
+  // process (which knows its files from the manifest) removes its oldest to make room.
+  for (const auto& f : foreign) {
+    fs::remove(f);
+  }
+  o.max_total_bytes = 1;  // less than one capture: every closed own file must go
+  auto cd2 = cap::capture_dir::open(o, ec);
+  ASSERT_TRUE(cd2);
+  std::string name;
+  auto rec = cd2->start("next", ep("127.0.0.1", 1), ep("127.0.0.1", 2), name);
+  ASSERT_TRUE(rec);
+  for (const auto& n : names) {
+    EXPECT_FALSE(fs::exists(o.dir / n)) << n << " was kept over budget";
+  }
+}
+
+}  // namespace

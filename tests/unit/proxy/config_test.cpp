@@ -1,5 +1,10 @@
 #include "proxy/config.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -224,6 +229,89 @@ TEST(Capture, FlagsAndYaml) {
             "c.yaml", {}, {});
       },
       {"c.yaml", "capture.dir", "missing"});
+}
+
+// Issue 20: a zero timeout ends every connection at once; it is a typo, not a setting.
+TEST(HostileConfig, ZeroTimeoutsAreRejected) {
+  cli_listener cli;
+  cli.listen = "127.0.0.1:0";
+  cli.upstream = "127.0.0.1:9";
+  cli.idle = "0s";
+  expect_error([&] { build_run_config(cli, std::nullopt); }, {"--idle-timeout", "above 0"});
+  cli.idle.reset();
+  cli.peek = "0ms";
+  expect_error([&] { build_run_config(cli, std::nullopt); }, {"--peek-timeout", "above 0"});
+  expect_error(
+      [] {
+        load_yaml_listeners(
+            "listeners:\n  - listen: 127.0.0.1:0\n    upstream: a:1\n    timeouts:\n      "
+            "connect: 0s\n",
+            "c.yaml", {}, {});
+      },
+      {"c.yaml:5", "listeners[0].timeouts.connect", "above 0"});
+}
+
+// Issue 20: yaml-cpp keeps one of two equal keys silently; a duplicated listen: must fail.
+TEST(HostileConfig, DuplicateKeyIsRejected) {
+  expect_error(
+      [] {
+        load_yaml_listeners(
+            "listeners:\n  - listen: 127.0.0.1:0\n    upstream: a:1\n    listen: 127.0.0.1:1\n",
+            "c.yaml", {}, {});
+      },
+      {"c.yaml:4", "listeners[0].listen", "given twice"});
+  expect_error([] { load_yaml_listeners("listeners: []\nlisteners: []\n", "c.yaml", {}, {}); },
+               {"c.yaml:2", "listeners", "given twice"});
+}
+
+std::string temp_path(const char* name) {
+  return (std::filesystem::temp_directory_path() /
+          (std::string("linesman_cfg_") + std::to_string(::getpid()) + "_" + name))
+      .string();
+}
+
+// Issue 20: a directory is not a config file (it used to parse as an empty document).
+TEST(HostileConfig, DirectoryConfigCannotBeRead) {
+  const auto dir = temp_path("dir");
+  std::filesystem::create_directories(dir);
+  expect_error([&] { build_run_config({}, dir); }, {"--config", "cannot read", dir});
+  std::filesystem::remove(dir);
+}
+
+// Issue 20: the config file is read whole; a huge file is refused before reading it.
+TEST(HostileConfig, OversizedConfigIsRefused) {
+  const auto path = temp_path("big.yaml");
+  {
+    std::ofstream out(path);
+    const std::string comment = "# " + std::string(1000, 'x') + "\n";
+    for (int i = 0; i < 5000; ++i) {
+      out << comment;
+    }
+    out << "listeners: []\n";
+  }
+  expect_error([&] { build_run_config({}, path); }, {"--config", path, "too large"});
+  std::filesystem::remove(path);
+}
+
+// Issue 20: listener names reach JSON and Prometheus labels; invalid UTF-8 is refused here.
+TEST(HostileConfig, NonUtf8ListenerNameIsRejected) {
+  cli_listener cli;
+  cli.listen = "127.0.0.1:0";
+  cli.upstream = "127.0.0.1:9";
+  cli.name = std::string("edge\xff");
+  expect_error([&] { build_run_config(cli, std::nullopt); }, {"--listener-name", "UTF-8"});
+  cli.name = std::string("edge\nx");
+  expect_error([&] { build_run_config(cli, std::nullopt); }, {"--listener-name"});
+  expect_error(
+      [] {
+        load_yaml_listeners(
+            "listeners:\n  - name: a\xff\n    listen: 127.0.0.1:0\n    "
+            "upstream: a:1\n",
+            "c.yaml", {}, {});
+      },
+      {"c.yaml:2", "listeners[0].name", "UTF-8"});
+  cli.name = "edge-\xc3\xa9";  // valid UTF-8 passes
+  EXPECT_EQ(build_run_config(cli, std::nullopt).listeners[0].name, "edge-\xc3\xa9");
 }
 
 }  // namespace

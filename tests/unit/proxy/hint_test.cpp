@@ -247,5 +247,24 @@ TEST(Hint, PeerTextIsBoundedAndPrintable) {
   EXPECT_TRUE(has(h, "...")) << h;
 }
 
+// Issue 20: when the client closed first, the upstream's silent close answers that close; the
+// hint must not send the user to the router rules.
+TEST(Hint, ClientClosedFirstIsNotBlamedOnTheRouter) {
+  for (const bool tls : {true, false}) {
+    auto rec = stopped(stop_phase::first_reply, stop_reason::upstream_closed_silently);
+    if (tls) {
+      tls_client(rec, "shop.example.test");
+    } else {
+      plain_client(rec, "http1", "GET / HTTP/1.1");
+    }
+    rec.close.first = stop_by::client;
+    const auto h = hint_for(rec);
+    EXPECT_FALSE(has(h, "router")) << h;
+    EXPECT_FALSE(has(h, "HostSNI")) << h;
+    EXPECT_TRUE(has(h, "client closed first")) << h;
+    printable_one_line(h);
+  }
+}
+
 }  // namespace
 }  // namespace linesman::proxy

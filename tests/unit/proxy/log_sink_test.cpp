@@ -1,7 +1,9 @@
 #include "proxy/log_sink.hpp"
 
 #include "proxy/config.hpp"
+#include "proxy/live.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -105,6 +107,47 @@ TEST(LogSink, UnopenableFileNamesThePath) {
   } catch (const config_error& e) {
     EXPECT_NE(std::string(e.what()).find("/nonexistent-dir/x.log"), std::string::npos);
   }
+}
+
+// Issue 20: the access log holds client IPs, SNI and fingerprints: not world-readable.
+TEST(LogSink, NewFileIsCreated0640) {
+  const auto path = temp_path("mode.log");
+  std::filesystem::remove(path);
+  const mode_t old = ::umask(022);
+  {
+    log_sink sink(path);
+    sink.stop();
+  }
+  ::umask(old);
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640U);
+  std::filesystem::remove(path);
+}
+
+// dropped_metric: the value of linesman_records_dropped_total in `text`, -1 when absent.
+long dropped_metric(const std::string& text) {
+  const std::string key = "\nlinesman_records_dropped_total ";
+  const auto at = text.find(key);
+  return at == std::string::npos ? -1 : std::stol(text.substr(at + key.size()));
+}
+
+// Issue 20: records a failed write loses (ENOSPC on /dev/full) are counted as dropped, and the
+// count reaches /metrics as linesman_records_dropped_total.
+TEST(LogSink, FailedWritesCountAsDropped) {
+  if (::access("/dev/full", W_OK) != 0) {
+    GTEST_SKIP() << "/dev/full is not writable here";
+  }
+  const live_hub hub;
+  const auto before = dropped_metric(format_metrics(hub, {}));
+  log_sink sink("/dev/full");
+  for (int i = 0; i < 3; ++i) {
+    sink.push(numbered(i));
+  }
+  sink.stop();
+  EXPECT_EQ(sink.dropped(), 3U);
+  EXPECT_EQ(sink.written(), 0U);
+  EXPECT_EQ(dropped_metric(format_metrics(hub, {})), before + 3);
 }
 
 }  // namespace

@@ -125,6 +125,32 @@ TEST(ClientHello, SplitAcrossTwoRecordsAtEveryPointParsesTheSame) {
   }
 }
 
+// Issue 20: a record bound, apart from the size bound. Within it a hello in many records is
+// complete; past it (counted on the records started so far) it is too_large with
+// too_many_records set, and a large hello in few records is not affected.
+TEST(ClientHello, MaxRecordsBoundsTheRecordsNotTheSize) {
+  const hello_builder b = testing::typical();
+  const std::size_t len = b.handshake().size();
+  hello_limits limits;
+  limits.max_records = 64;
+  const auto few = parse(b.wire(std::vector<std::size_t>(63, 1)), limits);
+  ASSERT_EQ(name_of(few->status), "complete");
+  EXPECT_EQ(few->hello.records, 64);
+  EXPECT_FALSE(few->hello.too_many_records);
+  const bytes wire = b.wire(std::vector<std::size_t>(len, 1));
+  const auto many = parse(wire, limits);
+  EXPECT_EQ(name_of(many->status), "too_large");
+  EXPECT_TRUE(many->hello.too_many_records);
+  // 65 records started: too_large already, before the hello is complete.
+  const auto prefix = parse(bytes(wire.begin(), wire.begin() + 65 * 6), limits);
+  EXPECT_EQ(name_of(prefix->status), "too_large");
+  EXPECT_TRUE(prefix->hello.too_many_records);
+  // 64 records started and incomplete: still incomplete.
+  const auto under = parse(bytes(wire.begin(), wire.begin() + 64 * 6), limits);
+  EXPECT_EQ(name_of(under->status), "incomplete");
+  EXPECT_FALSE(under->hello.too_many_records);
+}
+
 TEST(ClientHello, OneByteRecordsParseTheSame) {
   const hello_builder b = testing::typical();
   const std::string want = fields(parse(b.wire())->hello);

@@ -1,0 +1,269 @@
+// The first-flight phase of proxy/connection.hpp: reading the client's first flight into its
+// bounded buffer, inspecting it as it grows, and routing on the ClientHello.
+//
+// A read that completes after the race it runs in was decided (awaitable operator ||) still
+// counts: its bytes, its FIN or its reset is recorded in the facts before the coroutine returns,
+// so a client that resets just as the upstream connect completes is never lost.
+#include "proxy/connection.hpp"
+#include "proxy/connection_detail.hpp"
+#include "tls/verdict.hpp"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include <asio/experimental/awaitable_operators.hpp>
+
+namespace linesman::proxy {
+namespace {
+
+using detail::cancelled;
+using detail::kTuple;
+using detail::steady;
+
+// kArrivalPause: after a failed connect, how long a pause in the client's first flight ends the
+// wait for the rest of it (a flight split in segments arrives with sub-millisecond gaps on a
+// LAN; a client waiting for a banner sends nothing at all).
+constexpr auto kArrivalPause = std::chrono::milliseconds(75);
+
+asio::awaitable<void> park_forever(asio::any_io_executor ex) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  asio::steady_timer t(ex, steady::time_point::max());
+  co_await t.async_wait(kTuple);
+}
+
+}  // namespace
+
+bool connection::client_spoke_tls() const {
+  // Only a whole ClientHello (or one too large to inspect) counts: a single 0x16 or 0x80 byte
+  // merely starts like TLS, and an echo of it is not an upstream_not_tls.
+  return tls::client_sent_tls(client_check_.hello_complete,
+                              client_check_.verdict == client_verdict::too_large);
+}
+
+void connection::inspect_client(bool final) {
+  auto& f = src(dir::c2u).first;
+  const bool was_complete = client_check_.hello_complete;
+  client_check_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, final, record_);
+  if (client_check_.hello_complete && !was_complete) {
+    record_.timing.hello_complete = since_accept_us();
+    publish_live_strings();  // the SNI shows in the live view as soon as it is known
+  }
+  f.done = final || client_check_.verdict != client_verdict::need_more;
+}
+
+void connection::take_client_bytes(std::size_t n) {
+  auto& f = src(dir::c2u).first;
+  on_bytes(dir::c2u, n);
+  record_bytes(dir::c2u, f.buf.get() + f.len, n);
+  f.len += n;
+  ++f.reads;
+  inspect_client(f.len == kFlightBufferBytes);
+}
+
+connection::flight_end connection::note_client_read_error(const std::error_code& ec) {
+  inspect_client(true);
+  const bool reset = ec == asio::error::connection_reset;
+  record_end(dir::c2u, reset);
+  if (!facts_.first_close) {
+    facts_.first_close = stop_by::client;
+  }
+  if (ec == asio::error::eof) {
+    facts_.client_end = side_end::fin;
+    return flight_end::eof;
+  }
+  facts_.err = facts_.err != 0 ? facts_.err : detail::errno_of(ec);
+  facts_.client_end = reset ? side_end::rst : side_end::error;
+  return reset ? flight_end::reset : flight_end::error;
+}
+
+connection::flight_end connection::recv_now() {
+  auto& f = src(dir::c2u).first;
+  if (!f.buf) {
+    f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
+  }
+  if (f.done || f.len == kFlightBufferBytes) {
+    return flight_end::decided;
+  }
+  // MSG_DONTWAIT: whatever made the socket readable is taken now, without ever blocking.
+  const ssize_t n = ::recv(client().native_handle(), f.buf.get() + f.len,
+                           kFlightBufferBytes - f.len, MSG_DONTWAIT);
+  if (n > 0) {
+    take_client_bytes(static_cast<std::size_t>(n));
+    return flight_end::decided;
+  }
+  if (n == 0) {
+    return note_client_read_error(asio::error::eof);
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+    return flight_end::decided;
+  }
+  return note_client_read_error(std::error_code(errno, asio::error::get_system_category()));
+}
+
+std::optional<connection::flight_end> connection::try_first_read() {
+  // The client's first bytes are often there by the time we look (a client sends right after
+  // its handshake): read them now, into the worker's scratch so a silent client still costs no
+  // buffer, and skip the wait (an epoll_ctl and a round through epoll_wait).
+  thread_local std::array<std::uint8_t, kFlightBufferBytes> scratch;
+  const ssize_t n = ::recv(client().native_handle(), scratch.data(), scratch.size(), MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+    return std::nullopt;
+  }
+  auto& f = src(dir::c2u).first;
+  f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
+  if (n > 0) {
+    std::memcpy(f.buf.get(), scratch.data(), static_cast<std::size_t>(n));
+    take_client_bytes(static_cast<std::size_t>(n));
+    return flight_end::decided;
+  }
+  return note_client_read_error(n == 0
+                                    ? std::error_code(asio::error::eof)
+                                    : std::error_code(errno, asio::error::get_system_category()));
+}
+
+asio::awaitable<connection::flight_end> connection::read_client_step() {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  auto& f = src(dir::c2u).first;
+  if (!f.buf && f.reads == 0) {
+    if (const auto e = try_first_read()) {
+      co_return (*e == flight_end::decided && co_await cancelled()) ? flight_end::cancelled : *e;
+    }
+  }
+  if (!f.buf) {
+    // Allocate only once the client has something to say: an idle client costs no buffer.
+    auto [ec] = co_await client().async_wait(asio::socket_base::wait_read, kTuple);
+    if (ec) {
+      co_return flight_end::cancelled;
+    }
+    if (co_await cancelled()) {
+      (void)recv_now();
+      co_return flight_end::cancelled;
+    }
+    f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
+  }
+  auto [ec, n] = co_await client().async_read_some(
+      asio::buffer(f.buf.get() + f.len, kFlightBufferBytes - f.len), kTuple);
+  if (ec == asio::error::operation_aborted) {
+    co_return flight_end::cancelled;
+  }
+  if (ec) {
+    co_return note_client_read_error(ec);
+  }
+  take_client_bytes(n);
+  co_return (co_await cancelled()) ? flight_end::cancelled : flight_end::decided;
+}
+
+asio::awaitable<connection::flight_end> connection::read_client_flight() {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  // Each step reads at least one byte into a bounded buffer, or ends: the loop is bounded.
+  while (!src(dir::c2u).first.done) {
+    const auto e = co_await read_client_step();
+    if (e != flight_end::decided) {
+      co_return e;
+    }
+  }
+  co_return flight_end::decided;
+}
+
+asio::awaitable<connection::flight_end> connection::watch_client_while_connecting() {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  auto& f = src(dir::c2u).first;
+  while (!f.done) {
+    const auto e = co_await read_client_step();
+    if (e == flight_end::eof && f.len > 0) {
+      break;  // bytes then FIN while connecting: a half-close, the relay passes it on
+    }
+    if (e != flight_end::decided) {
+      co_return e;
+    }
+  }
+  // Watch for the client giving up while we connect, without consuming anything it sends.
+  while (facts_.client_end == side_end::none) {
+    auto [ec] = co_await client().async_wait(asio::socket_base::wait_read, kTuple);
+    if (ec) {
+      co_return flight_end::cancelled;
+    }
+    std::uint8_t probe = 0;
+    const ssize_t n = ::recv(client().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 && f.len == 0) {
+      co_return note_client_read_error(asio::error::eof);
+    }
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      co_return note_client_read_error(std::error_code(errno, asio::error::get_system_category()));
+    }
+    if (n >= 0 || co_await cancelled()) {
+      break;  // more data (or a FIN after data): it stays queued until the relay reads it
+    }
+  }
+  if (co_await cancelled()) {
+    co_return flight_end::cancelled;
+  }
+  co_await park_forever(client().get_executor());
+  co_return flight_end::cancelled;
+}
+
+asio::awaitable<connection::flight_end> connection::read_client_while_arriving() {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  using namespace asio::experimental::awaitable_operators;
+  auto& f = src(dir::c2u).first;
+  const auto deadline = accepted_ + listener_.cfg.limits.peek;
+  // Each round gets kArrivalPause for its read and reads at least one byte, or the loop ends.
+  while (!f.done && facts_.client_end == side_end::none && steady::now() < deadline) {
+    const std::size_t before = f.len;
+    auto r =
+        co_await (read_client_step() || watch(std::min(deadline, steady::now() + kArrivalPause)));
+    if (r.index() == 1 || f.len == before) {
+      break;
+    }
+  }
+  co_return flight_end::decided;
+}
+
+asio::awaitable<std::optional<const route_config*>> connection::route_on_hello(
+    const host_port* fallback) {
+  using namespace asio::experimental::awaitable_operators;
+  auto r = co_await (read_client_flight() || watch(accepted_ + listener_.cfg.limits.peek));
+  if (r.index() == 1) {
+    facts_.fired = std::get<1>(r);
+    if (facts_.fired == timer_fire::deadline) {
+      inspect_client(true);
+      facts_.client_end = side_end::timeout;
+      facts_.first_close = stop_by::proxy;
+    }
+    end_before_stream(stop_phase::inspect);
+    co_return std::nullopt;
+  }
+  const auto e = std::get<0>(r);
+  const bool unusable = client_check_.verdict == client_verdict::malformed ||
+                        client_check_.verdict == client_verdict::too_large ||
+                        (client_check_.tls && !client_check_.hello_complete);
+  if (e == flight_end::eof || e == flight_end::reset || e == flight_end::error || unusable) {
+    if (facts_.client_end == side_end::none) {
+      facts_.client_end = side_end::proxy;
+      facts_.first_close = stop_by::proxy;
+    }
+    end_before_stream(stop_phase::inspect);
+    co_return std::nullopt;
+  }
+  const route_config* route = nullptr;
+  if (client_check_.hello_complete && record_.tls && record_.tls->sni) {
+    route = listener_.routes.match(*record_.tls->sni);
+  }
+  if (route != nullptr) {
+    record_.route = route->name;
+    co_return route;
+  }
+  if (fallback != nullptr) {
+    co_return nullptr;
+  }
+  facts_.client_end = side_end::proxy;
+  facts_.first_close = stop_by::proxy;
+  end_before_stream(stop_phase::route);
+  co_return std::nullopt;
+}
+
+}  // namespace linesman::proxy

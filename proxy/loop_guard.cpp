@@ -1,0 +1,77 @@
+#include "proxy/loop_guard.hpp"
+
+#include <algorithm>
+
+namespace linesman::proxy {
+namespace {
+
+// put: the address as 16 bytes (IPv4 as IPv4-mapped IPv6, so both spellings of one address
+// match) followed by the port, at `at`.
+void put(const asio::ip::tcp::endpoint& ep, loop_guard::key& k, std::size_t at) {
+  const auto a = ep.address();
+  const auto v6 = a.is_v4() ? asio::ip::make_address_v6(asio::ip::v4_mapped, a.to_v4()) : a.to_v6();
+  const auto bytes = v6.to_bytes();
+  std::copy(bytes.begin(), bytes.end(), k.begin() + static_cast<std::ptrdiff_t>(at));
+  k.at(at + 16) = static_cast<std::uint8_t>(ep.port() >> 8U);
+  k.at(at + 17) = static_cast<std::uint8_t>(ep.port() & 0xffU);
+}
+
+loop_guard::key key_of(const asio::ip::tcp::endpoint& from, const asio::ip::tcp::endpoint& to) {
+  loop_guard::key k{};
+  put(from, k, 0);
+  k.at(18) = static_cast<std::uint8_t>(to.port() >> 8U);
+  k.at(19) = static_cast<std::uint8_t>(to.port() & 0xffU);
+  return k;
+}
+
+}  // namespace
+
+std::size_t loop_guard::key_hash::operator()(const key& k) const noexcept {
+  std::size_t h = 1469598103934665603ULL;  // FNV-1a
+  for (const auto b : k) {
+    h = (h ^ b) * 1099511628211ULL;
+  }
+  return h;
+}
+
+void loop_guard::add(const asio::ip::tcp::endpoint& local, const asio::ip::tcp::endpoint& remote,
+                     const chain& c, entry& e) {
+  remove(e);
+  e.k = key_of(local, remote);
+  e.held = true;
+  std::lock_guard lock(mu_);
+  sockets_.emplace(e.k, c);
+}
+
+void loop_guard::remove(entry& e) {
+  if (!e.held) {
+    return;
+  }
+  e.held = false;
+  std::lock_guard lock(mu_);
+  const auto it = sockets_.find(e.k);
+  if (it != sockets_.end()) {
+    sockets_.erase(it);
+  }
+}
+
+std::optional<loop_guard::chain> loop_guard::arrive(const asio::ip::tcp::endpoint& peer,
+                                                    const asio::ip::tcp::endpoint& local,
+                                                    std::size_t index) const {
+  const std::uint64_t bit = index < 64 ? std::uint64_t{1} << index : 0;
+  chain c{bit, 1};
+  const auto k = key_of(peer, local);
+  std::lock_guard lock(mu_);
+  const auto it = sockets_.find(k);
+  if (it == sockets_.end()) {
+    return c;  // a client of its own: the chain starts here
+  }
+  if ((it->second.listeners & bit) != 0 || it->second.hops >= kMaxHops) {
+    return std::nullopt;
+  }
+  c.listeners |= it->second.listeners;
+  c.hops += it->second.hops;
+  return c;
+}
+
+}  // namespace linesman::proxy
