@@ -2,13 +2,14 @@
 
 #include "tls/byte_reader.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
 #include <array>
 #include <fstream>
 #include <map>
 #include <optional>
-
-#include <asio/ip/address.hpp>
 
 namespace linesman::capture {
 
@@ -692,14 +693,16 @@ bool read_pcapng(std::span<const std::uint8_t> data, collector& c, std::string& 
   return true;
 }
 
+// ip_text: inet_ntop's text of the address (what Asio's to_string gives; no Asio here, so this
+// target stays a pure file parser).
 std::string ip_text(const endpoint_key& k) {
-  if (!k.v6) {
-    asio::ip::address_v4::bytes_type b{k.ip[12], k.ip[13], k.ip[14], k.ip[15]};
-    return asio::ip::address_v4(b).to_string();
+  std::array<char, INET6_ADDRSTRLEN> buf{};
+  const int family = k.v6 ? AF_INET6 : AF_INET;
+  const void* src = k.v6 ? static_cast<const void*>(k.ip.data()) : k.ip.data() + 12;
+  if (::inet_ntop(family, src, buf.data(), buf.size()) == nullptr) {
+    return {};
   }
-  asio::ip::address_v6::bytes_type b;
-  std::copy(k.ip.begin(), k.ip.end(), b.begin());
-  return asio::ip::address_v6(b).to_string();
+  return buf.data();
 }
 
 // reassemble: one direction's packets (in file order) into bytes and segments.

@@ -1,5 +1,7 @@
 #include "proxy/config.hpp"
 
+#include "proxy/address.hpp"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -345,48 +347,17 @@ std::uint64_t parse_capture_bytes(std::string_view text, std::string_view what) 
 }
 
 host_port parse_host_port(std::string_view text, std::string_view what, bool allow_zero_port) {
-  const std::string bad = std::string(what) + ": bad address '" + std::string(text) +
-                          "' (use HOST:PORT, or [IPv6]:PORT)";
-  host_port out;
-  out.text = std::string(text);
-  std::string_view port_text;
-  if (!text.empty() && text.front() == '[') {
-    const auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
-      fail(bad);
-    }
-    out.host = std::string(text.substr(1, close - 1));
-    port_text = text.substr(close + 2);
-    in6_addr a6{};
-    if (inet_pton(AF_INET6, out.host.c_str(), &a6) != 1) {
-      fail(bad);
-    }
-  } else {
-    const auto colon = text.rfind(':');
-    if (colon == std::string_view::npos || text.find(':') != colon) {
-      fail(bad);  // no port, or an IPv6 literal without brackets
-    }
-    out.host = std::string(text.substr(0, colon));
-    port_text = text.substr(colon + 1);
-  }
-  if (out.host.empty()) {
-    fail(bad);
-  }
-  for (char c : out.host) {
-    if (c <= 0x20 || c == 0x7f || c == '/' || c == '@') {
-      fail(bad);
-    }
-  }
-  unsigned port = 0;
-  const auto [ptr, ec] =
-      std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-  if (port_text.empty() || ec != std::errc() || ptr != port_text.data() + port_text.size() ||
-      port > 65535 || (port == 0 && !allow_zero_port)) {
+  address_parts parts;
+  const address_error e = parse_address(text, {.zero_port = allow_zero_port}, parts);
+  if (is_port_error(e)) {
     fail(std::string(what) + ": bad port in '" + std::string(text) + "' (1-65535" +
          (allow_zero_port ? ", or 0 for any" : "") + ")");
   }
-  out.port = static_cast<std::uint16_t>(port);
-  return out;
+  if (e != address_error::none) {
+    fail(std::string(what) + ": bad address '" + std::string(text) +
+         "' (use HOST:PORT, or [IPv6]:PORT)");
+  }
+  return host_port{std::move(parts.host), parts.port, std::string(text)};
 }
 
 std::vector<listener_config> load_yaml_listeners(const std::string& text, const std::string& file,

@@ -1,6 +1,6 @@
 // observation: what linesman saw of each side's first flight, as plain values shaped exactly like
 // the access-log schema's `client_first`/`upstream_first`, `tls` and `server_tls` objects
-// (shared/access-log.schema.json). The connection fills them from tls/ parse results (see
+// (tests/data/access-log.schema.json). The connection fills them from tls/ parse results (see
 // observe_client.hpp, observe_server.hpp); `linesman inspect` and the access-log record serialize
 // them with the same to_json, so the two outputs cannot drift apart.
 #pragma once

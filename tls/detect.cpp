@@ -14,6 +14,7 @@
 #include "tls/detect.hpp"
 
 #include "tls/byte_reader.hpp"
+#include "tls/hex.hpp"
 #include "tls/names.hpp"
 #include "tls/proxy_header.hpp"
 
@@ -24,8 +25,6 @@ namespace linesman::tls {
 // ---- summary_text ------------------------------------------------------------------------------
 
 namespace {
-
-constexpr std::string_view kHexDigits = "0123456789abcdef";
 
 bool is_printable(std::uint8_t c) { return c >= 0x20 && c < 0x7f && c != '\\'; }
 
@@ -45,8 +44,8 @@ void summary_text::append(std::string_view s) {
       }
       buf_.at(len_++) = '\\';
       buf_.at(len_++) = 'x';
-      buf_.at(len_++) = kHexDigits.at(c >> 4U);
-      buf_.at(len_++) = kHexDigits.at(c & 0xfU);
+      buf_.at(len_++) = hex_digit(static_cast<unsigned>(c) >> 4U);
+      buf_.at(len_++) = hex_digit(c);
     }
   }
 }

@@ -1,6 +1,7 @@
 #include "tls/fingerprint.hpp"
 
 #include "tls/byte_reader.hpp"
+#include "tls/hex.hpp"
 #include "tls/names.hpp"
 
 #include <algorithm>
@@ -15,19 +16,8 @@ namespace linesman::tls {
 
 namespace {
 
-constexpr std::string_view kHex = "0123456789abcdef";
 constexpr std::string_view kZeroHash = "000000000000";
 constexpr std::size_t kJa4HashLen = 12;
-
-std::string hex_of(std::span<const unsigned char> bytes) {
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (unsigned char b : bytes) {
-    out.push_back(kHex.at(b >> 4U));
-    out.push_back(kHex.at(b & 0xfU));
-  }
-  return out;
-}
 
 // digest_hex: hex of `md` over `text`; empty if libcrypto fails (it does not for MD5/SHA-256 in
 // the default provider, but a FIPS-only configuration could refuse MD5).
@@ -49,14 +39,7 @@ std::string digest_hex(const EVP_MD* md, std::string_view text) {
       EVP_Digest(text.data(), text.size(), out.data(), &out_len, md, nullptr) != 1) {
     return {};
   }
-  return hex_of(std::span<const unsigned char>(out).first(out_len));
-}
-
-void append_hex16(std::string& s, std::uint16_t v) {
-  s.push_back(kHex.at((v >> 12U) & 0xfU));
-  s.push_back(kHex.at((v >> 8U) & 0xfU));
-  s.push_back(kHex.at((v >> 4U) & 0xfU));
-  s.push_back(kHex.at(v & 0xfU));
+  return to_hex(std::span<const std::uint8_t>(out).first(out_len));
 }
 
 // without_grease: the values of `list` in wire order, GREASE removed.
@@ -177,7 +160,7 @@ std::string ja4_alpn(const client_hello& hello) {
   if (is_alnum(first) && is_alnum(last)) {
     return {static_cast<char>(first), static_cast<char>(last)};
   }
-  return {kHex.at(first >> 4U), kHex.at(last & 0xfU)};
+  return {hex_digit(static_cast<unsigned>(first) >> 4U), hex_digit(last)};
 }
 
 std::string two_digits(std::size_t n) {

@@ -1,12 +1,8 @@
 #include "tls/names.hpp"
 
+#include "tls/hex.hpp"
+
 namespace linesman::tls {
-
-namespace {
-
-constexpr std::string_view kHexDigits = "0123456789abcdef";
-
-}  // namespace
 
 code_name code_name::named(std::string_view static_name) {
   code_name out;
@@ -19,17 +15,17 @@ code_name code_name::hex16(std::uint16_t code) {
   code_name out;
   out.hex_ = {'0',
               'x',
-              kHexDigits.at((code >> 12U) & 0xfU),
-              kHexDigits.at((code >> 8U) & 0xfU),
-              kHexDigits.at((code >> 4U) & 0xfU),
-              kHexDigits.at(code & 0xfU)};
+              hex_digit(static_cast<unsigned>(code) >> 12U),
+              hex_digit(static_cast<unsigned>(code) >> 8U),
+              hex_digit(static_cast<unsigned>(code) >> 4U),
+              hex_digit(code)};
   out.hex_len_ = 6;
   return out;
 }
 
 code_name code_name::hex8(std::uint8_t code) {
   code_name out;
-  out.hex_ = {'0', 'x', kHexDigits.at((code >> 4U) & 0xfU), kHexDigits.at(code & 0xfU), '\0', '\0'};
+  out.hex_ = {'0', 'x', hex_digit(static_cast<unsigned>(code) >> 4U), hex_digit(code), '\0', '\0'};
   out.hex_len_ = 4;
   return out;
 }

@@ -1,5 +1,7 @@
 #include "tls/proxy_header.hpp"
 
+#include "tls/hex.hpp"
+
 #include <algorithm>
 
 namespace linesman::tls {
@@ -588,7 +590,6 @@ std::size_t ip_text(std::span<const std::uint8_t> addr, std::span<char> out) {
       }
       i = j == i ? i + 1 : j;
     }
-    constexpr std::string_view kHex = "0123456789abcdef";
     for (std::size_t i = 0; i < 8; ++i) {
       if (i == best_at) {
         put(':');
@@ -602,9 +603,9 @@ std::size_t ip_text(std::span<const std::uint8_t> addr, std::span<char> out) {
       const std::uint16_t g = groups.at(i);
       bool started = false;
       for (int shift = 12; shift >= 0; shift -= 4) {
-        const auto nibble = static_cast<std::size_t>((g >> static_cast<unsigned>(shift)) & 0xfU);
+        const unsigned nibble = (static_cast<unsigned>(g) >> static_cast<unsigned>(shift)) & 0xfU;
         if (nibble != 0 || started || shift == 0) {
-          put(kHex.at(nibble));
+          put(hex_digit(nibble));
           started = true;
         }
       }

@@ -1,6 +1,7 @@
 #include "tls/server_hello.hpp"
 
 #include "tls/byte_reader.hpp"
+#include "tls/record.hpp"
 
 #include <algorithm>
 #include <array>
@@ -9,15 +10,11 @@ namespace linesman::tls {
 
 namespace {
 
-// Record content types (RFC 8446 section 5.1).
-constexpr std::uint8_t kChangeCipherSpec = 20;
-constexpr std::uint8_t kAlert = 21;
-constexpr std::uint8_t kHandshake = 22;
-constexpr std::uint8_t kApplicationData = 23;
+// Record content types and the handshake header length: tls/record.hpp (kContent*,
+// kHandshakeHeaderLen, kHandshakeServerHello).
 
 // Handshake message types (RFC 8446 section 4, RFC 5246 section 7.4).
 constexpr std::uint8_t kHelloRequest = 0;
-constexpr std::uint8_t kServerHello = 2;
 constexpr std::uint8_t kNewSessionTicket = 4;
 constexpr std::uint8_t kCertificate = 11;
 constexpr std::uint8_t kServerKeyExchange = 12;
@@ -30,7 +27,6 @@ constexpr std::uint16_t kExtSupportedVersions = 43;
 
 // A TLSCiphertext may carry 2^14 + 2048 bytes (RFC 5246 6.2.3); anything longer is not TLS.
 constexpr std::size_t kMaxRecordLen = 16384 + 2048;
-constexpr std::size_t kHandshakeHeaderLen = 4;
 constexpr std::size_t kRandomLen = 32;
 constexpr std::size_t kMaxSessionIdLen = 32;
 
@@ -240,7 +236,7 @@ class flight_parser {
     }
     const std::span<const std::uint8_t> body = r.rest();
     if (!out_.has_server_hello) {
-      if (type != kServerHello || !parse_server_hello(body, out_)) {
+      if (type != kHandshakeServerHello || !parse_server_hello(body, out_)) {
         return step::malformed;
       }
       out_.has_server_hello = true;
@@ -292,7 +288,7 @@ server_status first_record_is_tls(std::span<const std::uint8_t> in) {
   if (!r.read_u8(type)) {
     return server_status::incomplete;
   }
-  if (type != kHandshake && type != kAlert) {
+  if (type != kContentHandshake && type != kContentAlert) {
     return server_status::not_tls;
   }
   if (!r.read_u8(major)) {
@@ -340,7 +336,7 @@ server_status parse_server_flight(std::span<const std::uint8_t> in, std::span<st
     out.flight_bytes = in.size() - r.remaining();
     step s = step::more;
     switch (type) {
-      case kAlert: {
+      case kContentAlert: {
         // A plaintext alert ends the flight; one cut inside a handshake message breaks framing.
         server_alert alert;
         if (hs.mid_message() || !fragment.read_u8(alert.level) ||
@@ -350,20 +346,20 @@ server_status parse_server_flight(std::span<const std::uint8_t> in, std::span<st
         out.alert = alert;
         return server_status::complete;
       }
-      case kHandshake:
+      case kContentHandshake:
         if (len == 0) {
           return server_status::malformed;  // zero-length handshake fragments are forbidden
         }
         s = hs.on_fragment(fragment.rest());
         break;
-      case kChangeCipherSpec:
+      case kContentChangeCipherSpec:
         // Before the ServerHello, or inside a handshake message, it is out of order. After a
         // TLS <= 1.2 ServerHello it starts an abbreviated (resumed) handshake: nothing more clear.
         if (!out.has_server_hello || hs.mid_message()) {
           return server_status::malformed;
         }
         return server_status::complete;
-      case kApplicationData:
+      case kContentApplicationData:
       default:
         return server_status::malformed;
     }

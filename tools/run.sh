@@ -1,7 +1,3 @@
 #!/usr/bin/env bash
-# run.sh: the main job. Installs what is missing, builds linesman, and runs the embedded default:
-# `linesman demo` (the quiet Traefik TCP failures reproduced through linesman; exit 0 = as expected).
-set -euo pipefail
-cd "$(dirname "$0")/.."
-bash tools/build.sh linesman >/dev/null
-exec build/release/tools/linesman demo "$@"
+# run.sh: the README's first command (the main job); the script is tools/scripts/run.sh.
+exec bash "$(dirname "$0")/scripts/run.sh" "$@"

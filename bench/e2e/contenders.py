@@ -160,12 +160,7 @@ class nginx_stream(contender):
             f"{route}{server}"
             "}\n"
         )
-        path = os.path.join(workdir, "nginx.conf")
-        with open(path, "w") as f:
-            f.write(cfg)
-        p = reg.start(["nginx", "-p", workdir, "-c", path, "-e", f"{workdir}/error.log"],
-                      stderr_path=os.path.join(workdir, "stderr.log"))
-        reg.wait_listening(p, listen)
+        p = reg.start_nginx(workdir, cfg, [listen])
         return started(p, listen, log)
 
 

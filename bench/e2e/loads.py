@@ -71,13 +71,7 @@ def start_http_backend(reg, workdir, cert, key):
         "        ssl_protocols TLSv1.2 TLSv1.3;\n    }\n"
         "}\n"
     )
-    path = os.path.join(workdir, "nginx.conf")
-    with open(path, "w") as f:
-        f.write(cfg)
-    p = reg.start(["nginx", "-p", workdir, "-c", path, "-e", f"{workdir}/error.log"],
-                  stderr_path=os.path.join(workdir, "stderr.log"))
-    reg.wait_listening(p, http)
-    reg.wait_listening(p, https)
+    p = reg.start_nginx(workdir, cfg, [http, https])
     return p, http, https
 
 

@@ -142,6 +142,18 @@ class registry:
             time.sleep(0.02)
         raise RuntimeError(f"{p.args[0]} did not listen on {port} within {timeout}s")
 
+    def start_nginx(self, workdir, cfg, ports):
+        """start_nginx: writes `cfg` to WORKDIR/nginx.conf, starts nginx on it (prefix WORKDIR,
+        error log and stderr in WORKDIR) and waits until it listens on every port of `ports`."""
+        path = os.path.join(workdir, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(cfg)
+        p = self.start(["nginx", "-p", workdir, "-c", path, "-e", f"{workdir}/error.log"],
+                       stderr_path=os.path.join(workdir, "stderr.log"))
+        for port in ports:
+            self.wait_listening(p, port)
+        return p
+
     def stop(self, p, grace=5.0):
         """stop: SIGTERM to P's group, SIGKILL after GRACE seconds, then any group member left."""
         pgid = p.pid

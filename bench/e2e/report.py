@@ -106,7 +106,7 @@ def _cell(tb, name, t, metric, vs_direct, ref):
 
 
 def goals(tb, t, ref, names, errors):
-    """goals: the issue's targets for linesman at thread count T, as (goal, figure, met) rows."""
+    """goals: the targets for linesman at thread count T, as (goal, figure, met) rows."""
     L = "linesman"
     if L not in names or ref not in names:
         return []
@@ -218,7 +218,7 @@ def write(out, meta, samples, errors, logs):
         md.append("")
         g = goals(tb, t, ref, names, errors)
         if g:
-            md.append(f"Goals of issue 6 for linesman at {t} thread(s) (only differences above "
+            md.append(f"Goals for linesman at {t} thread(s) (only differences above "
                       "20% are meaningful on this machine):\n")
             md.append("| goal | linesman vs reference | status |\n|---|---|---|")
             for goal, fig, ok in g:

@@ -1,14 +1,11 @@
 // pcap_reader_fuzz: libFuzzer target for capture::read_tcp_stream, the parser of untrusted
-// capture files (`linesman replay PATH`).
-//
-// The fuzz build is tls-only (LINESMAN_TLS_ONLY: capture/ is not a target there), and the fuzz
-// targets link linesman_tls alone, so the reader's one source file is compiled into this target
-// directly; it needs only tls/byte_reader.hpp and Asio's header-only address types.
+// capture files (`linesman replay PATH`). Links linesman_capture_parsers, the capture target
+// without Asio, which the tls-only fuzz build (LINESMAN_TLS_ONLY) also builds.
 //
 // Besides "no crash, no sanitizer finding" it checks what replay relies on: segments are ordered,
 // contiguous and add up to the reassembled bytes, and the per-direction bound holds.
 // Seeds: tests/data/corpus/pcap (and whatever the smoke run is given).
-#include "capture/pcap_reader.cpp"  // NOLINT(bugprone-suspicious-include): see above
+#include "capture/pcap_reader.hpp"
 
 #include <cstdlib>
 

@@ -1,11 +1,10 @@
 // sni_rewrite_fuzz: libFuzzer target for capture::rewrite_sni (`linesman replay --sni`), which
-// walks a ClientHello taken from an untrusted capture file.
-//
-// Compiled from its source here because the fuzz build is tls-only (see pcap_reader_fuzz.cpp).
+// walks a ClientHello taken from an untrusted capture file. Links linesman_capture_parsers.
 // Property: whenever the rewrite succeeds, tls::parse_client_hello reads the result as a
 // complete hello carrying exactly the new name (or no SNI when the name is empty).
 // Seeds: tests/data/corpus/cases.
-#include "capture/hello_rewrite.cpp"  // NOLINT(bugprone-suspicious-include): see above
+#include "capture/hello_rewrite.hpp"
+#include "tls/client_hello.hpp"
 
 #include <cstdlib>
 #include <string>

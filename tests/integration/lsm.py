@@ -56,13 +56,13 @@ def linesman_bin() -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Access-log contract: the schema plus DESIGN.md's phase/reason table.
+# Access-log contract: the schema plus the phase/reason table of docs/access-log.md.
 
 kSchema = json.loads((kData / "access-log.schema.json").read_text())
 jsonschema.Draft202012Validator.check_schema(kSchema)
 kValidator = jsonschema.Draft202012Validator(kSchema)
 
-# DESIGN.md, "Access-log contract": the reasons each phase may carry (28 pairs).
+# docs/access-log.md, "Stop reasons": the reasons each phase may carry (28 pairs).
 kTaxonomy: dict[str, tuple[str, ...]] = {
     "inspect": ("client_silent", "client_closed", "client_reset", "hello_incomplete",
                 "hello_malformed", "hello_too_large"),
@@ -93,7 +93,7 @@ def check_record(rec: dict) -> dict:
     phase, reason = rec["stop"]["phase"], rec["stop"]["reason"]
     if reason not in kTaxonomy[phase]:
         pytest.fail(f"stop.reason {reason!r} does not belong to phase {phase!r} "
-                    f"(DESIGN.md table)\nrecord: {json.dumps(rec)}")
+                    f"(docs/access-log.md stop table)\nrecord: {json.dumps(rec)}")
     if not rec["hint"].strip():
         pytest.fail(f"empty hint\nrecord: {json.dumps(rec)}")
     produced_pairs.add((phase, reason))
@@ -549,7 +549,7 @@ def run_linesman(args: list[str], timeout: float = 10.0, netns: Optional[Netns] 
 def need(binary: str) -> str:
     path = shutil.which(binary) or (binary if os.access(binary, os.X_OK) else None)
     if not path:
-        pytest.skip(f"{binary} is not installed (tools/setup.sh installs it)")
+        pytest.skip(f"{binary} is not installed (tools/scripts/setup.sh installs it)")
     return path
 
 

@@ -1,4 +1,4 @@
-"""test_capture_proxy: `linesman run --capture DIR` (issue 5) read back by tshark and replayed.
+"""test_capture_proxy: `linesman run --capture DIR` (docs/capture-replay.md) read back by tshark and replayed.
 
 Real peers only: openssl s_server, peer.py servers (echo, close, http400). tshark is the
 independent reader of the capture files; `linesman replay` sends a capture's first flight again

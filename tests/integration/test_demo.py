@@ -23,7 +23,7 @@ DATA = pathlib.Path(os.environ.get("LINESMAN_TEST_DATA",
 BIN = os.environ.get("LINESMAN_BIN", "linesman")
 SCHEMA = json.loads((DATA / "access-log.schema.json").read_text(encoding="utf-8"))
 
-# scenario (= listener name) -> (phase, acceptable reasons); the issue's expected stops.
+# scenario (= listener name) -> (phase, acceptable reasons); the stops README.md's demo table shows.
 EXPECTED = {
     "1-no-entrypoint": ("connect", {"upstream_refused"}),
     "2-router-rule": ("first_reply", {"upstream_closed_silently"}),
@@ -110,7 +110,7 @@ def test_demo_json_every_scenario_as_expected(tmp_path):
         assert stop["phase"] == phase and stop["reason"] in reasons, (name, stop)
         assert recs[name]["hint"].strip(), name
 
-    # The fact each scenario is about (what the issue says the record shows).
+    # The fact each scenario is about (what README.md says the record shows).
     assert recs["1-no-entrypoint"]["stop"].get("errno") == "ECONNREFUSED"
     assert recs["1-no-entrypoint"]["timing_ms"]["upstream_connected"] is None
     assert recs["2-router-rule"]["tls"]["sni"] == "shop.example.test"

@@ -1,4 +1,4 @@
-"""test_hostile_admin: issue 20 items 2, 5 and 7, the admin endpoint under hostile input: big
+"""test_hostile_admin: the admin endpoint under hostile input: big
 bodies, a missing token, slowloris clients, a port shared through SO_REUSEPORT, non-UTF-8 queries
 and names. Every process is started through the per-test registry and stopped by PID."""
 import json

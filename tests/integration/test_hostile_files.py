@@ -1,4 +1,4 @@
-"""test_hostile_files: issue 20, files that are not files (--config and --access-log given a
+"""test_hostile_files: files that are not files (--config and --access-log given a
 directory, a FIFO or /dev/zero), the access log's mode and a full disk (/dev/full)."""
 import os
 import resource

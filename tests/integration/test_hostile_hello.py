@@ -1,4 +1,4 @@
-"""test_hostile_hello: issue 20 item 8, "too large" counts handshake bytes in both `run` and
+"""test_hostile_hello: "too large" counts handshake bytes in both `run` and
 `inspect`, and a separate bound on the number of records (warning hello_many_records)."""
 import json
 import socket

@@ -1,4 +1,4 @@
-"""test_hostile_limits: issue 20 item 6, the connection limit derived from RLIMIT_NOFILE: raised
+"""test_hostile_limits: the connection limit derived from RLIMIT_NOFILE: raised
 soft limit, a usable limit at a low ulimit, and no overshoot when several workers accept."""
 import json
 import resource

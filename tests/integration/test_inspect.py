@@ -1,7 +1,7 @@
 """test_inspect: `linesman inspect --json` agrees with the corpus ground truth on every case.
 
 The ground truth (tests/data/corpus/cases/NAME.json) comes from tshark, an independent parser;
-this is the issue's acceptance check for the reading layer as users see it.
+this is the acceptance check for the reading layer as users see it.
 """
 import json
 import os

@@ -1,4 +1,4 @@
-"""test_proxy_protocol: PROXY protocol in and out (issue 9), with real HAProxy and nginx.
+"""test_proxy_protocol: PROXY protocol in and out (docs/transparent-and-proxy-protocol.md), with real HAProxy and nginx.
 
 - out: linesman --proxy-protocol-out v2 in front of HAProxy `accept-proxy` (HAProxy's own log
   shows the original client), v1 in front of nginx stream `listen ... proxy_protocol`

@@ -1,4 +1,4 @@
-"""test_scenarios_traefik: the quiet Traefik TCP failures of issue 4 that test_tls_e2e.py and
+"""test_scenarios_traefik: the quiet Traefik TCP failures (README.md) that test_tls_e2e.py and
 test_stop_reasons.py do not already cover, each reproduced with real programs in the placement
 where users meet it, and the record's hint checked to speak to the cause.
 

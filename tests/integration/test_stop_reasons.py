@@ -1,4 +1,4 @@
-"""test_stop_reasons: every (phase, reason) pair of DESIGN.md's stop taxonomy, produced for real.
+"""test_stop_reasons: every (phase, reason) pair of the stop table (docs/access-log.md), produced for real.
 
 One scenario per pair (a table at the bottom), each with real peers on loopback or in a network
 namespace the test creates, asserting stop.phase, stop.reason, stop.by (and stop.errno where the

@@ -1,5 +1,5 @@
-"""test_tls_e2e: real TLS clients and servers through linesman, and the Traefik failures of
-issue 4 that a debugging proxy in front of an entrypoint has to name.
+"""test_tls_e2e: real TLS clients and servers through linesman, and the Traefik failures
+(README.md) that a debugging proxy in front of an entrypoint has to name.
 
 Traefik is not packaged for Debian; HAProxy (`mode tcp`, `req.ssl_sni` routing, no default
 backend) and nginx (`stream` + `ssl_preread`) stand in for an entrypoint with TCP routers, and

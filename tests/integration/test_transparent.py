@@ -1,4 +1,4 @@
-"""test_transparent: `linesman run --transparent` behind an nftables REDIRECT (issue 9).
+"""test_transparent: `linesman run --transparent` behind an nftables REDIRECT (docs/transparent-and-proxy-protocol.md).
 
 Three network namespaces the test creates (nothing is routed outside them, the host's own rules
 and links are never touched; the veth pairs are created inside the namespaces):

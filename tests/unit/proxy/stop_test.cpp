@@ -35,7 +35,7 @@ TEST(Stop, NamesMatchTheSchemaEnums) {
 }
 
 TEST(Stop, EveryTaxonomyPairHasItsOwnHint) {
-  // DESIGN.md's table, written out independently of stop.cpp.
+  // docs/access-log.md's stop table, written out independently of stop.cpp.
   const std::set<std::pair<std::string, std::string>> taxonomy = {
       {"inspect", "client_silent"},
       {"inspect", "client_closed"},
