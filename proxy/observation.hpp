@@ -28,7 +28,7 @@ struct tls_obs {
   std::string legacy_version;                   // "1.2"
   std::vector<std::string> supported_versions;  // GREASE removed, wire order: ["1.3", "1.2"]
   int cipher_count = 0;
-  std::string ja3;       // MD5 hex
+  std::string ja3;  // MD5 hex
   std::string ja4;
   bool ech = false;               // encrypted_client_hello extension present (real or GREASE)
   std::uint32_t hello_bytes = 0;  // handshake message incl. its 4-byte header
