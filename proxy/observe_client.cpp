@@ -1,12 +1,12 @@
 #include "proxy/observe_client.hpp"
 
 #include "tls/fingerprint.hpp"
+#include "tls/hex.hpp"
 #include "tls/names.hpp"
 
 namespace linesman::proxy {
 
 std::string escape_bytes(std::span<const std::uint8_t> bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(bytes.size());
   for (std::uint8_t c : bytes) {
@@ -15,9 +15,7 @@ std::string escape_bytes(std::span<const std::uint8_t> bytes) {
     } else if (c >= 0x20 && c <= 0x7e) {
       out.push_back(static_cast<char>(c));
     } else {
-      out += "\\x";
-      out.push_back(kHex[c >> 4U]);
-      out.push_back(kHex[c & 0xfU]);
+      tls::append_hex_escape(out, c);
     }
   }
   return out;

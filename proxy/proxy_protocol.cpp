@@ -2,6 +2,7 @@
 
 #include "proxy/connection.hpp"
 #include "proxy/connection_detail.hpp"
+#include "tls/hex.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -53,11 +54,7 @@ std::string tlv_text(std::span<const std::uint8_t> v) {
     out.assign(v.begin(), v.end());
     return out;
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (const auto b : v) {
-    out += kHex[b >> 4];
-    out += kHex[b & 0x0f];
-  }
+  tls::append_hex(out, v);
   return out;
 }
 

@@ -1,4 +1,4 @@
-// record: the access-log record of one connection (shared/access-log.schema.json), a plain value
+// record: the access-log record of one connection (tests/data/access-log.schema.json), a plain value
 // filled in along the connection's life by the connection that owns it and serialized once, on the
 // log sink's thread, by to_json.
 #pragma once

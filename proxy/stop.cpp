@@ -50,7 +50,8 @@ struct hint_row {
   std::string_view hint;
 };
 
-// The taxonomy (DESIGN.md) with one hint per allowed (phase, reason) pair.
+// The taxonomy (the stop table of docs/access-log.md) with one hint per allowed (phase, reason)
+// pair.
 constexpr std::array kHints = {
     hint_row{stop_phase::inspect, stop_reason::client_silent,
              "The client connected but sent nothing before the peek timeout: a server-speaks-first "

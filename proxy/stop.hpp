@@ -1,5 +1,6 @@
-// stop: where a connection ended and why, the heart of the access-log record (see
-// shared/DESIGN.md, "Access-log contract"). Names here are the schema's and must not change.
+// stop: where a connection ended and why, the heart of the access-log record (docs/access-log.md;
+// the schema is tests/data/access-log.schema.json). Names here are the schema's and must not
+// change.
 #pragma once
 
 #include <cstdint>
@@ -50,7 +51,8 @@ std::string_view to_string(stop_by b);
 std::optional<stop_phase> parse_stop_phase(std::string_view s);
 std::optional<stop_reason> parse_stop_reason(std::string_view s);
 
-// reason_allowed_in: whether the taxonomy lists `r` under phase `p` (DESIGN.md's table).
+// reason_allowed_in: whether the taxonomy lists `r` under phase `p` (the stop table of
+// docs/access-log.md).
 bool reason_allowed_in(stop_phase p, stop_reason r);
 
 // default_hint: one sentence for a Traefik user about what this stop usually means and what to
