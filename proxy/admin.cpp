@@ -1,7 +1,7 @@
 #include "proxy/admin.hpp"
 
+#include "proxy/access_record.hpp"
 #include "proxy/port_owner.hpp"
-#include "proxy/record.hpp"
 #include "proxy/server.hpp"
 
 #include <arpa/inet.h>

@@ -32,7 +32,7 @@ stop_phase stop_phase_of(live_phase p) {
 }
 
 // apply: the decision into the record (stop, errno, outcome).
-void apply(const stop_decision& d, record& r) {
+void apply(const stop_decision& d, access_record& r) {
   r.stop.phase = d.phase;
   r.stop.reason = d.reason;
   r.stop.by = d.by;
@@ -226,7 +226,7 @@ void connection::publish_open_record() {
   sync_facts();
   connection_facts f = facts_;
   f.open = true;
-  record r = record_;
+  access_record r = record_;
   apply(classify(f), r);
   r.open_state = true;
   r.duration_us = since_accept_us();

@@ -23,13 +23,13 @@
 #pragma once
 
 #include "capture/pcapng_writer.hpp"
+#include "proxy/access_record.hpp"
 #include "proxy/config.hpp"
 #include "proxy/facts.hpp"
 #include "proxy/inspect.hpp"
 #include "proxy/live.hpp"
 #include "proxy/log_sink.hpp"
 #include "proxy/loop_guard.hpp"
-#include "proxy/record.hpp"
 #include "proxy/route.hpp"
 #include "proxy/splice_pump.hpp"
 
@@ -236,7 +236,7 @@ class connection {
   std::list<connection*>::iterator registration_;
   asio::steady_timer watch_timer_;
 
-  record record_;
+  access_record record_;
   connection_facts facts_;
   std::chrono::steady_clock::time_point accepted_;
   std::chrono::steady_clock::time_point last_activity_;

@@ -2,7 +2,7 @@
 // (one per phase). Not part of the proxy library's interface.
 #pragma once
 
-#include "proxy/record.hpp"
+#include "proxy/access_record.hpp"
 
 #include <system_error>
 

@@ -8,8 +8,8 @@
 // tests/unit/proxy/classify_test.cpp.
 #pragma once
 
+#include "proxy/access_record.hpp"
 #include "proxy/inspect.hpp"
-#include "proxy/record.hpp"
 #include "proxy/stop.hpp"
 
 #include <cstdint>

@@ -104,7 +104,7 @@ bool certificate_covers(const certificate_obs& c, std::string_view sni) {
   return !cn.empty() && name_matches(cn, sni);
 }
 
-std::string address_of(const record& r) {
+std::string address_of(const access_record& r) {
   if (!r.upstream) {
     return "the upstream";
   }
@@ -126,7 +126,7 @@ std::string host_of(std::string_view address) {
 
 // specific_hint: the hint for a situation the record identifies beyond its stop reason, or ""
 // when nothing more specific than default_hint applies.
-std::string specific_hint(const record& r) {
+std::string specific_hint(const access_record& r) {
   const bool client_tls = r.tls.has_value();
   const std::optional<std::string>& sni = client_tls ? r.tls->sni : std::nullopt;
   const bool has_sni = sni && !sni->empty();
@@ -240,7 +240,7 @@ std::string specific_hint(const record& r) {
 }
 
 // with_facts: default_hint plus the facts of the record that refine it, in parentheses.
-std::string with_facts(const record& r) {
+std::string with_facts(const access_record& r) {
   std::string out(default_hint(r.stop.phase, r.stop.reason));
   const auto add = [&out](const std::string& s) { out += " (" + s + ")"; };
   const bool has_sni = r.tls && r.tls->sni && !r.tls->sni->empty();
@@ -281,7 +281,7 @@ std::string with_facts(const record& r) {
 }
 
 // proxy_in_problem: the sentence for a connection ended over its PROXY protocol header.
-std::string proxy_in_problem(const record& r) {
+std::string proxy_in_problem(const access_record& r) {
   const auto& p = *r.proxy_protocol;
   const std::string from = "from " + r.client.ip;
   if (p.error == "untrusted_source") {
@@ -310,7 +310,7 @@ std::string proxy_in_problem(const record& r) {
 
 }  // namespace
 
-std::string hint_for(const record& r) {
+std::string hint_for(const access_record& r) {
   if (r.proxy_protocol && !r.proxy_protocol->error.empty()) {
     std::string out = proxy_in_problem(r);
     for (char& c : out) {

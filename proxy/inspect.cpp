@@ -19,7 +19,7 @@ thread_local std::array<std::uint8_t, tls::kScratchLen> client_scratch;
 thread_local std::array<std::uint8_t, tls::kServerScratchBytes> server_scratch;
 
 // add_warning: `name` in rec.warnings once (the flight is inspected again after every read).
-void add_warning(record& rec, const char* name) {
+void add_warning(access_record& rec, const char* name) {
   if (std::find(rec.warnings.begin(), rec.warnings.end(), name) == rec.warnings.end()) {
     rec.warnings.emplace_back(name);
   }
@@ -28,7 +28,7 @@ void add_warning(record& rec, const char* name) {
 }  // namespace
 
 client_check inspect_client_flight(std::span<const std::uint8_t> in, int reads, bool final,
-                                   record& rec) {
+                                   access_record& rec) {
   client_check out;
   const tls::detection d = tls::detect_first_flight(in, tls::direction::client_to_server);
   rec.client_first = observe_first_flight(d, in.size());
@@ -73,7 +73,7 @@ client_check inspect_client_flight(std::span<const std::uint8_t> in, int reads, 
 }
 
 reply_verdict inspect_upstream_flight(std::span<const std::uint8_t> in, bool client_tls, bool final,
-                                      record& rec) {
+                                      access_record& rec) {
   const tls::detection d = tls::detect_first_flight(in, tls::direction::server_to_client);
   rec.upstream_first = observe_first_flight(d, in.size());
   if (in.empty()) {

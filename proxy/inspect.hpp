@@ -3,7 +3,7 @@
 // after every read of the inspection stage with all bytes received so far in that direction.
 #pragma once
 
-#include "proxy/record.hpp"
+#include "proxy/access_record.hpp"
 #include "tls/client_hello.hpp"
 
 #include <cstdint>
@@ -44,7 +44,7 @@ struct client_check {
 // reads) and update rec.client_first and rec.tls. `final`: no more bytes will be looked at, so
 // decide now. Never throws on peer data.
 client_check inspect_client_flight(std::span<const std::uint8_t> in, int reads, bool final,
-                                   record& rec);
+                                   access_record& rec);
 
 enum class reply_verdict : std::uint8_t {
   need_more,    // not enough bytes to judge yet
@@ -57,6 +57,6 @@ enum class reply_verdict : std::uint8_t {
 // inspect_upstream_flight: (re)classify the upstream's first bytes `in` and update
 // rec.upstream_first and rec.server_tls. `client_tls`: the client's first flight was TLS.
 reply_verdict inspect_upstream_flight(std::span<const std::uint8_t> in, bool client_tls, bool final,
-                                      record& rec);
+                                      access_record& rec);
 
 }  // namespace linesman::proxy

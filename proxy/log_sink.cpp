@@ -76,7 +76,7 @@ log_sink::~log_sink() {
   }
 }
 
-void log_sink::push(record&& r) {
+void log_sink::push(access_record&& r) {
   bool wake = false;
   {
     std::lock_guard lock(mu_);
@@ -159,7 +159,7 @@ bool log_sink::write_all(const std::string& data) {
 }
 
 void log_sink::run() {
-  std::vector<record> batch;
+  std::vector<access_record> batch;
   batch.reserve(256);
   std::string out;
   std::uint64_t reported_drops = 0;

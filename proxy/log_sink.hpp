@@ -3,7 +3,7 @@
 // slow disk ever runs on a data-plane thread.
 #pragma once
 
-#include "proxy/record.hpp"
+#include "proxy/access_record.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -29,7 +29,7 @@ class log_sink {
 
   // push: hands `r` to the writer; never blocks on I/O. When the queue holds `capacity` records
   // the record is dropped and counted (reported on stderr at most once a second).
-  void push(record&& r);
+  void push(access_record&& r);
   // request_reopen: reopen the file before the next write (SIGHUP, for logrotate).
   void request_reopen();
   // stop: write everything queued, then join the writer. Idempotent.
@@ -56,7 +56,7 @@ class log_sink {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<record> queue_;
+  std::vector<access_record> queue_;
   bool stopping_ = false;
   // writer_waiting_: the writer sleeps for new records (push wakes it only then, so a busy
   // proxy costs one wake-up per batch, not one per connection). Guarded by mu_.

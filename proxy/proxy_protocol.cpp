@@ -162,7 +162,7 @@ const char* proxy_header_rejection(const proxy_protocol_config& pp, const tls::p
   return "untrusted_source";
 }
 
-std::size_t build_proxy_header(int version, const record& r, std::span<std::uint8_t> out,
+std::size_t build_proxy_header(int version, const access_record& r, std::span<std::uint8_t> out,
                                proxy_out_value& desc) {
   desc.version = version;
   desc.source = r.client;

@@ -5,8 +5,8 @@
 // view and the policy.
 #pragma once
 
+#include "proxy/access_record.hpp"
 #include "proxy/config.hpp"
-#include "proxy/record.hpp"
 #include "tls/proxy_header.hpp"
 
 #include <cstddef>
@@ -33,7 +33,7 @@ const char* proxy_header_rejection(const proxy_protocol_config& pp, const tls::p
 // `client` that reached us at `local` (or the addresses a received header named), with the SNI
 // as v2 authority and the connection id as v2 unique id. Writes into `out`; returns its length,
 // 0 when it cannot be built. `desc` gets what was sent, for the record.
-std::size_t build_proxy_header(int version, const record& r, std::span<std::uint8_t> out,
+std::size_t build_proxy_header(int version, const access_record& r, std::span<std::uint8_t> out,
                                proxy_out_value& desc);
 
 }  // namespace linesman::proxy

@@ -2,7 +2,7 @@
 // destination the client dialled before the redirect, read from conntrack's original tuple.
 #pragma once
 
-#include "proxy/record.hpp"
+#include "proxy/access_record.hpp"
 
 #include <optional>
 

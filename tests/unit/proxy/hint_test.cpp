@@ -12,8 +12,8 @@ bool has(const std::string& hay, const std::string& needle) {
   return hay.find(needle) != std::string::npos;
 }
 
-record stopped(stop_phase p, stop_reason r, stop_by b = stop_by::upstream) {
-  record rec;
+access_record stopped(stop_phase p, stop_reason r, stop_by b = stop_by::upstream) {
+  access_record rec;
   rec.stop.phase = p;
   rec.stop.reason = r;
   rec.stop.by = b;
@@ -21,7 +21,7 @@ record stopped(stop_phase p, stop_reason r, stop_by b = stop_by::upstream) {
   return rec;
 }
 
-void tls_client(record& rec, std::optional<std::string> sni) {
+void tls_client(access_record& rec, std::optional<std::string> sni) {
   rec.client_first = first_flight_obs{"tls", "TLS ClientHello", 517};
   tls_obs t;
   t.sni = std::move(sni);
@@ -29,11 +29,11 @@ void tls_client(record& rec, std::optional<std::string> sni) {
   rec.tls = t;
 }
 
-void plain_client(record& rec, const std::string& proto, const std::string& summary) {
+void plain_client(access_record& rec, const std::string& proto, const std::string& summary) {
   rec.client_first = first_flight_obs{proto, summary, 18};
 }
 
-void certificate(record& rec, const std::string& subject, std::vector<std::string> san) {
+void certificate(access_record& rec, const std::string& subject, std::vector<std::string> san) {
   server_tls_obs s;
   s.version = "1.2";
   s.cipher = "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384";

@@ -28,8 +28,8 @@ std::vector<nlohmann::json> read_lines(const std::string& path) {
   return out;
 }
 
-record numbered(int i) {
-  record r;
+access_record numbered(int i) {
+  access_record r;
   r.id = "t-" + std::to_string(i);
   r.ts = std::chrono::system_clock::now();
   return r;

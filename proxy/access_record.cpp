@@ -1,4 +1,4 @@
-#include "proxy/record.hpp"
+#include "proxy/access_record.hpp"
 
 #include <cerrno>
 #include <cstring>
@@ -70,7 +70,7 @@ std::string errno_name(int err) {
   return "E" + std::to_string(err);
 }
 
-void to_json(nlohmann::json& j, const record& r) {
+void to_json(nlohmann::json& j, const access_record& r) {
   nlohmann::json stop{{"phase", to_string(r.stop.phase)},
                       {"reason", to_string(r.stop.reason)},
                       {"by", to_string(r.stop.by)}};

@@ -1,4 +1,4 @@
-#include "proxy/record.hpp"
+#include "proxy/access_record.hpp"
 
 #include "proxy/hint.hpp"
 
@@ -15,7 +15,7 @@ const char* const kRequired[] = {"ts",    "id",          "listener", "client",
                                  "close", "stop",        "outcome",  "hint"};
 
 TEST(RecordJson, MinimalRecordHasEveryRequiredFieldAndNulls) {
-  record r;
+  access_record r;
   r.ts = std::chrono::system_clock::time_point(std::chrono::microseconds(1'700'000'000'123'456LL));
   r.id = "abc-1";
   r.listener = "edge";
@@ -51,7 +51,7 @@ TEST(RecordJson, MinimalRecordHasEveryRequiredFieldAndNulls) {
 }
 
 TEST(RecordJson, FullRecord) {
-  record r;
+  access_record r;
   r.ts = std::chrono::system_clock::now();
   r.duration_us = 12'345;
   r.timing.client_first_byte = 100;
@@ -90,7 +90,7 @@ TEST(RecordJson, FullRecord) {
 }
 
 TEST(RecordJson, UpstreamNotConnectedOmitsIpAndPorts) {
-  record r;
+  access_record r;
   r.upstream = upstream_value{"default", "nohost.invalid:80", "", 0, 0};
   const nlohmann::json j = r;
   EXPECT_EQ(j["upstream"]["address"], "nohost.invalid:80");
@@ -105,7 +105,7 @@ TEST(ErrnoName, Symbolic) {
 }
 
 TEST(Hint, AddsWhatTheRecordShows) {
-  record r;
+  access_record r;
   r.stop = {stop_phase::first_reply, stop_reason::upstream_tls_alert, stop_by::upstream, ""};
   r.tls = tls_obs{};
   r.tls->sni = "app.example.com";

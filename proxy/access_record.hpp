@@ -1,6 +1,6 @@
-// record: the access-log record of one connection (tests/data/access-log.schema.json), a plain value
-// filled in along the connection's life by the connection that owns it and serialized once, on the
-// log sink's thread, by to_json.
+// access_record: the access-log record of one connection (tests/data/access-log.schema.json), a
+// plain value filled in along the connection's life by the connection that owns it and serialized
+// once, on the log sink's thread, by to_json.
 #pragma once
 
 #include "proxy/boxed.hpp"
@@ -84,7 +84,7 @@ struct proxy_out_value {
   std::size_t bytes = 0;
 };
 
-struct record {
+struct access_record {
   std::chrono::system_clock::time_point ts;  // accept time
   std::string id;
   std::string listener;
@@ -127,6 +127,6 @@ std::string format_rfc3339_us(std::chrono::system_clock::time_point t);
 // errno_name: the symbolic name of an errno value ("ECONNREFUSED"), or "E<number>" if unknown.
 std::string errno_name(int err);
 
-void to_json(nlohmann::json& j, const record& r);
+void to_json(nlohmann::json& j, const access_record& r);
 
 }  // namespace linesman::proxy
