@@ -31,7 +31,7 @@
 #include "proxy/log_sink.hpp"
 #include "proxy/loop_guard.hpp"
 #include "proxy/route.hpp"
-#include "proxy/splice_pump.hpp"
+#include "proxy/splice_relay.hpp"
 
 #include <array>
 #include <atomic>
@@ -209,23 +209,23 @@ class connection {
   // fallback). Each path ends in relay_done() exactly once.
   void start_relay(dir d);
   void spawn_inspect(dir d);
-  asio::awaitable<std::optional<pump_result>> inspect_relay(dir d);
+  asio::awaitable<std::optional<relay_result>> inspect_relay(dir d);
   void inspect_flight(dir d, bool final);
   void start_stream(dir d);
   void start_splice(dir d);
-  void on_splice_end(dir d, const pump_result& r);
+  void on_splice_end(dir d, const relay_result& r);
   void spawn_copy(dir d, bool fallback);
   // copy_relay: nullopt = the capture got its bytes, splice the rest.
-  asio::awaitable<std::optional<pump_result>> copy_relay(dir d, bool fallback);
+  asio::awaitable<std::optional<relay_result>> copy_relay(dir d, bool fallback);
   // capture_copy: the read/write path while the recorder still wants bytes in `d`; returns
   // nullopt once the bound is reached (the caller splices the rest).
-  asio::awaitable<std::optional<pump_result>> capture_copy(dir d, pump_counters c);
-  void end_stream(dir d, const pump_result& r);
-  void note_end(dir d, const pump_result& r);
-  void note_source_end(dir d, const pump_result& r);
-  void note_destination_end(dir d, const pump_result& r);
+  asio::awaitable<std::optional<relay_result>> capture_copy(dir d, relay_counters c);
+  void end_stream(dir d, const relay_result& r);
+  void note_end(dir d, const relay_result& r);
+  void note_source_end(dir d, const relay_result& r);
+  void note_destination_end(dir d, const relay_result& r);
   void stop_relays();
-  pump_counters counters(dir d);
+  relay_counters counters(dir d);
   void on_bytes(dir d, std::size_t n);
   void record_bytes(dir d, const std::uint8_t* p, std::size_t n);
   void record_end(dir d, bool reset);

@@ -144,14 +144,14 @@ void connection::end_stream_phase() {
   delete this;
 }
 
-void connection::note_source_end(dir d, const pump_result& r) {
+void connection::note_source_end(dir d, const relay_result& r) {
   side_end& src_end = end_of(d);
   side_end& dst_end = end_of(d == dir::c2u ? dir::u2c : dir::c2u);
   const stop_by src_by = d == dir::c2u ? stop_by::client : stop_by::upstream;
   if (!facts_.first_close) {
     facts_.first_close = src_by;
   }
-  if (r.end == pump_end::src_eof) {
+  if (r.end == relay_end::src_eof) {
     if (still_open(src_end)) {
       src_end = side_end::fin;
     }
@@ -164,7 +164,7 @@ void connection::note_source_end(dir d, const pump_result& r) {
     }
     return;
   }
-  src_end = r.end == pump_end::src_reset ? side_end::rst : side_end::error;
+  src_end = r.end == relay_end::src_reset ? side_end::rst : side_end::error;
   facts_.err = facts_.err != 0 ? facts_.err : r.err;
   if (still_open(dst_end)) {
     dst_end = side_end::proxy;
@@ -173,10 +173,10 @@ void connection::note_source_end(dir d, const pump_result& r) {
   stop_relays();
 }
 
-void connection::note_destination_end(dir d, const pump_result& r) {
+void connection::note_destination_end(dir d, const relay_result& r) {
   side_end& dst_end = end_of(d == dir::c2u ? dir::u2c : dir::c2u);
   side_end& src_end = end_of(d);
-  dst_end = r.end == pump_end::dst_reset ? side_end::rst : side_end::error;
+  dst_end = r.end == relay_end::dst_reset ? side_end::rst : side_end::error;
   facts_.err = facts_.err != 0 ? facts_.err : r.err;
   if (!facts_.first_close) {
     facts_.first_close = d == dir::c2u ? stop_by::upstream : stop_by::client;
@@ -188,26 +188,26 @@ void connection::note_destination_end(dir d, const pump_result& r) {
   stop_relays();
 }
 
-void connection::note_end(dir d, const pump_result& r) {
+void connection::note_end(dir d, const relay_result& r) {
   // The capture gets each FIN/RST when it happens: a source's own end, or the reset a
   // destination answered with (which ends the other direction).
-  if (r.end == pump_end::src_eof || r.end == pump_end::src_reset) {
-    record_end(d, r.end == pump_end::src_reset);
-  } else if (r.end == pump_end::dst_reset) {
+  if (r.end == relay_end::src_eof || r.end == relay_end::src_reset) {
+    record_end(d, r.end == relay_end::src_reset);
+  } else if (r.end == relay_end::dst_reset) {
     record_end(d == dir::c2u ? dir::u2c : dir::c2u, true);
   }
   switch (r.end) {
-    case pump_end::src_eof:
-    case pump_end::src_reset:
-    case pump_end::src_error:
+    case relay_end::src_eof:
+    case relay_end::src_reset:
+    case relay_end::src_error:
       note_source_end(d, r);
       break;
-    case pump_end::dst_reset:
-    case pump_end::dst_error:
+    case relay_end::dst_reset:
+    case relay_end::dst_error:
       note_destination_end(d, r);
       break;
-    case pump_end::cancelled:
-    case pump_end::no_splice:
+    case relay_end::cancelled:
+    case relay_end::no_splice:
       break;
   }
 }
@@ -233,10 +233,10 @@ void connection::start_relay(dir d) {
 
 void connection::spawn_inspect(dir d) {
   asio::co_spawn(client().get_executor(), inspect_relay(d),
-                 [this, d](const std::exception_ptr&, std::optional<pump_result> r) {
+                 [this, d](const std::exception_ptr&, std::optional<relay_result> r) {
                    if (!r || aborting_) {
                      relay_done();
-                   } else if (r->end != pump_end::cancelled) {
+                   } else if (r->end != relay_end::cancelled) {
                      note_end(d, *r);
                      relay_done();
                    } else {
@@ -255,13 +255,13 @@ void connection::inspect_flight(dir d, bool final) {
   f.done = final || facts_.reply != reply_verdict::need_more;
 }
 
-asio::awaitable<std::optional<pump_result>> connection::inspect_relay(dir d) {
+asio::awaitable<std::optional<relay_result>> connection::inspect_relay(dir d) {
   co_await asio::this_coro::throw_if_cancelled(false);
   auto& source = src(d).socket;
   auto& destination = dst(d).socket;
   flight& f = src(d).first;
   std::uint64_t& to = d == dir::c2u ? record_.bytes.to_upstream : record_.bytes.to_client;
-  pump_result res{pump_end::cancelled, 0};
+  relay_result res{relay_end::cancelled, 0};
   // 1. What the client sent while we were inspecting or connecting goes out first.
   if (f.len > f.forwarded) {
     auto [ec, n] = co_await asio::async_write(
@@ -321,7 +321,7 @@ asio::awaitable<std::optional<pump_result>> connection::inspect_relay(dir d) {
   // Inspection is over for this direction: give its buffer back before the long stream phase.
   f.buf.reset();
   if (eof_seen) {
-    res = {pump_end::src_eof, 0};
+    res = {relay_end::src_eof, 0};
   }
   if (aborting_) {
     co_return std::nullopt;
@@ -329,7 +329,7 @@ asio::awaitable<std::optional<pump_result>> connection::inspect_relay(dir d) {
   co_return res;
 }
 
-pump_counters connection::counters(dir d) {
+relay_counters connection::counters(dir d) {
   const bool c2u = d == dir::c2u;
   return {c2u ? &record_.bytes.from_client : &record_.bytes.from_upstream,
           c2u ? &record_.bytes.to_upstream : &record_.bytes.to_client, &last_activity_, &aborting_};
@@ -347,14 +347,14 @@ void connection::start_splice(dir d) {
   src(d).uncaptured_from = *counters(d).from;
   src(d).relay.start(
       src(d).socket, dst(d).socket, worker_.pipes, counters(d),
-      [](void* self, int tag, const pump_result& r) {
+      [](void* self, int tag, const relay_result& r) {
         static_cast<connection*>(self)->on_splice_end(static_cast<dir>(tag), r);
       },
       this, static_cast<int>(d));
 }
 
-void connection::on_splice_end(dir d, const pump_result& r) {
-  if (r.end == pump_end::no_splice) {
+void connection::on_splice_end(dir d, const relay_result& r) {
+  if (r.end == relay_end::no_splice) {
     spdlog::debug("{} splice unavailable ({}); using read/write", record_.id, errno_name(r.err));
     if (listener_.stats != nullptr) {
       listener_.stats->splice_fallbacks.fetch_add(1, std::memory_order_relaxed);
@@ -367,26 +367,26 @@ void connection::on_splice_end(dir d, const pump_result& r) {
 
 void connection::spawn_copy(dir d, bool fallback) {
   asio::co_spawn(client().get_executor(), copy_relay(d, fallback),
-                 [this, d](const std::exception_ptr&, std::optional<pump_result> r) {
+                 [this, d](const std::exception_ptr&, std::optional<relay_result> r) {
                    if (!r && !aborting_) {
                      start_splice(d);  // the capture has what it wants: splice the rest
                    } else {
-                     end_stream(d, r.value_or(pump_result{pump_end::cancelled, 0}));
+                     end_stream(d, r.value_or(relay_result{relay_end::cancelled, 0}));
                    }
                  });
 }
 
-asio::awaitable<std::optional<pump_result>> connection::copy_relay(dir d, bool fallback) {
+asio::awaitable<std::optional<relay_result>> connection::copy_relay(dir d, bool fallback) {
   co_await asio::this_coro::throw_if_cancelled(false);
   if (!fallback && recorder_ && recorder_->wants_more(capture_dir_of(d == dir::c2u))) {
     // The recorder still wants bytes: copy through userspace until its bound, then splice.
     // (A named local: GCC 12 miscompiles co_await inside conditions.)
-    const std::optional<pump_result> r = co_await capture_copy(d, counters(d));
+    const std::optional<relay_result> r = co_await capture_copy(d, counters(d));
     if (r) {
       co_return r;
     }
     if (aborting_) {
-      co_return pump_result{pump_end::cancelled, 0};
+      co_return relay_result{relay_end::cancelled, 0};
     }
   }
   if (!fallback && !worker_.no_splice) {
@@ -394,12 +394,12 @@ asio::awaitable<std::optional<pump_result>> connection::copy_relay(dir d, bool f
   }
   src(d).uncaptured_from = *counters(d).from;
   auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
-  const pump_result r =
-      co_await copy_pump(src(d).socket, dst(d).socket, {buf.get(), kCopyBufferBytes}, counters(d));
+  const relay_result r = co_await copy_stream(src(d).socket, dst(d).socket,
+                                              {buf.get(), kCopyBufferBytes}, counters(d));
   co_return r;
 }
 
-asio::awaitable<std::optional<pump_result>> connection::capture_copy(dir d, pump_counters c) {
+asio::awaitable<std::optional<relay_result>> connection::capture_copy(dir d, relay_counters c) {
   co_await asio::this_coro::throw_if_cancelled(false);
   const auto cd = capture_dir_of(d == dir::c2u);
   auto buf = std::make_unique_for_overwrite<std::uint8_t[]>(kCopyBufferBytes);
@@ -407,7 +407,7 @@ asio::awaitable<std::optional<pump_result>> connection::capture_copy(dir d, pump
     auto [rec, n] =
         co_await src(d).socket.async_read_some(asio::buffer(buf.get(), kCopyBufferBytes), kTuple);
     if (aborting_) {
-      co_return pump_result{pump_end::cancelled, 0};
+      co_return relay_result{relay_end::cancelled, 0};
     }
     if (rec) {
       co_return classify_read_error(rec);
@@ -422,13 +422,13 @@ asio::awaitable<std::optional<pump_result>> connection::capture_copy(dir d, pump
     }
     *c.last_activity = steady::now();
     if (aborting_) {
-      co_return pump_result{pump_end::cancelled, 0};
+      co_return relay_result{relay_end::cancelled, 0};
     }
   }
   co_return std::nullopt;
 }
 
-void connection::end_stream(dir d, const pump_result& r) {
+void connection::end_stream(dir d, const relay_result& r) {
   const auto& since = src(d).uncaptured_from;
   if (recorder_ && since) {
     // Past the bound: only counted, so later sequence numbers (and the FIN) stay honest.

@@ -135,7 +135,7 @@ std::size_t default_max_connections(bool no_splice) {
   const auto nofile = rl.rlim_cur == RLIM_INFINITY ? rlim_t{1} << 20 : rl.rlim_cur;
   // A connection holds its two sockets; pipes are borrowed from the worker's pool only while
   // bytes sit in them, so splicing reserves room for the pooled pipes and a busy burst instead of
-  // four more descriptors per connection (a pump that cannot open a pipe falls back to copying).
+  // four more descriptors per connection (a relay that cannot open a pipe falls back to copying).
   // The pipe reserve is at most a quarter of the table: at a low limit, connections come first.
   const rlim_t base = 32;
   const rlim_t pipes = no_splice ? 0 : std::min<rlim_t>(2 * 2 * pipe_pool::kMaxPooled, nofile / 4);

@@ -1,8 +1,8 @@
-// splice_relay_test: the callback splice loop of the stream phase (proxy/splice_pump.hpp) over
+// splice_relay_test: the callback splice loop of the stream phase (proxy/splice_relay.hpp) over
 // real loopback TCP connections: bytes arrive identical and counted, a FIN ends it with src_eof,
 // a reset with src_reset, the abort flag with cancelled, a waiting relay holds no pipe, and a
 // source that is always readable does not keep the thread.
-#include "proxy/splice_pump.hpp"
+#include "proxy/splice_relay.hpp"
 
 #include <sys/socket.h>
 
@@ -47,12 +47,12 @@ struct fixture {
   std::chrono::steady_clock::time_point activity{};
   bool abort = false;
   splice_relay relay;
-  std::optional<pump_result> ended;
+  std::optional<relay_result> ended;
 
   void start() {
     relay.start(
-        in.b, out.a, pool, pump_counters{&from, &to, &activity, &abort},
-        [](void* self, int tag, const pump_result& r) {
+        in.b, out.a, pool, relay_counters{&from, &to, &activity, &abort},
+        [](void* self, int tag, const relay_result& r) {
           EXPECT_EQ(tag, 7);
           auto* f = static_cast<fixture*>(self);
           EXPECT_FALSE(f->ended.has_value()) << "on_end called twice";
@@ -123,7 +123,7 @@ TEST(SpliceRelay, ForwardsBytesIdenticallyAndEndsOnFin) {
   read_more();
   f.run_until([&] { return f.ended.has_value() && got.size() == data.size(); });
   ASSERT_TRUE(f.ended.has_value());
-  EXPECT_EQ(f.ended->end, pump_end::src_eof);
+  EXPECT_EQ(f.ended->end, relay_end::src_eof);
   EXPECT_EQ(f.from, data.size());
   EXPECT_EQ(f.to, data.size());
   EXPECT_TRUE(got == data) << "forwarded bytes differ";
@@ -159,7 +159,7 @@ TEST(SpliceRelay, WaitingHoldsNoPipeAndAbortCancels) {
   f.in.b.cancel();
   f.run_until([&] { return f.ended.has_value(); });
   ASSERT_TRUE(f.ended.has_value());
-  EXPECT_EQ(f.ended->end, pump_end::cancelled);
+  EXPECT_EQ(f.ended->end, relay_end::cancelled);
 }
 
 TEST(SpliceRelay, ResetOfTheSourceEndsWithSrcReset) {
@@ -169,7 +169,7 @@ TEST(SpliceRelay, ResetOfTheSourceEndsWithSrcReset) {
   f.in.a.close();  // RST
   f.run_until([&] { return f.ended.has_value(); });
   ASSERT_TRUE(f.ended.has_value());
-  EXPECT_EQ(f.ended->end, pump_end::src_reset);
+  EXPECT_EQ(f.ended->end, relay_end::src_reset);
   EXPECT_EQ(f.ended->err, ECONNRESET);
 }
 

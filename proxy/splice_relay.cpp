@@ -1,4 +1,4 @@
-#include "proxy/splice_pump.hpp"
+#include "proxy/splice_relay.hpp"
 
 #include "proxy/live.hpp"
 
@@ -24,9 +24,9 @@ constexpr int kPipeBytes = 1 << 20;
 // kChunk: the most one splice call asks for: the pipe's size.
 constexpr std::size_t kChunk = kPipeBytes;
 
-bool aborted(const pump_counters& c) { return c.abort != nullptr && *c.abort; }
+bool aborted(const relay_counters& c) { return c.abort != nullptr && *c.abort; }
 
-void touch(const pump_counters& c) {
+void touch(const relay_counters& c) {
   if (c.last_activity != nullptr) {
     *c.last_activity = std::chrono::steady_clock::now();
   }
@@ -88,33 +88,33 @@ void pipe_pool::give(pipe_fds&& p) {
   }
 }
 
-pump_result classify_read_error(const std::error_code& ec) {
+relay_result classify_read_error(const std::error_code& ec) {
   if (ec == asio::error::eof) {
-    return {pump_end::src_eof, 0};
+    return {relay_end::src_eof, 0};
   }
   if (ec == asio::error::operation_aborted) {
-    return {pump_end::cancelled, 0};
+    return {relay_end::cancelled, 0};
   }
   if (ec == asio::error::connection_reset) {
-    return {pump_end::src_reset, ECONNRESET};
+    return {relay_end::src_reset, ECONNRESET};
   }
-  return {pump_end::src_error,
+  return {relay_end::src_error,
           ec.category() == asio::error::get_system_category() ? ec.value() : EIO};
 }
 
-pump_result classify_write_error(const std::error_code& ec) {
+relay_result classify_write_error(const std::error_code& ec) {
   if (ec == asio::error::operation_aborted) {
-    return {pump_end::cancelled, 0};
+    return {relay_end::cancelled, 0};
   }
   if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe) {
-    return {pump_end::dst_reset, ec.value()};
+    return {relay_end::dst_reset, ec.value()};
   }
-  return {pump_end::dst_error,
+  return {relay_end::dst_error,
           ec.category() == asio::error::get_system_category() ? ec.value() : EIO};
 }
 
 void splice_relay::start(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst, pipe_pool& pool,
-                         pump_counters c, end_fn on_end, void* owner, int tag) {
+                         relay_counters c, end_fn on_end, void* owner, int tag) {
   src_ = &src;
   dst_ = &dst;
   pool_ = &pool;
@@ -127,7 +127,7 @@ void splice_relay::start(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
   step();
 }
 
-void splice_relay::end(const pump_result& r) {
+void splice_relay::end(const relay_result& r) {
   if (in_pipe_ == 0) {
     pool_->give(std::move(pipe_));
   } else {
@@ -140,7 +140,7 @@ void splice_relay::end(const pump_result& r) {
 void splice_relay::wait(asio::ip::tcp::socket& s, asio::socket_base::wait_type what) {
   s.async_wait(what, [this](const std::error_code& ec) {
     if (ec || aborted(c_)) {
-      return end({pump_end::cancelled, 0});
+      return end({relay_end::cancelled, 0});
     }
     step();
   });
@@ -152,7 +152,7 @@ void splice_relay::step() {
   std::size_t burst = 0;
   for (;;) {
     if (aborted(c_)) {
-      return end({pump_end::cancelled, 0});
+      return end({relay_end::cancelled, 0});
     }
     if (burst >= kBurstBytes) {
       // Yield: other connections of this worker get their turn before the next chunk.
@@ -164,8 +164,8 @@ void splice_relay::step() {
         int perr = 0;
         pipe_ = pool_->take(perr);
         if (!pipe_.valid()) {
-          // EMFILE/ENFILE: no byte sits in any pipe of ours, so copy_pump can take over.
-          return end({pump_end::no_splice, perr});
+          // EMFILE/ENFILE: no byte sits in any pipe of ours, so copy_stream can take over.
+          return end({relay_end::no_splice, perr});
         }
       }
       // Fill: the pipe is empty here, so EAGAIN can only mean the socket has nothing to read.
@@ -181,12 +181,12 @@ void splice_relay::step() {
           return wait(*src_, asio::socket_base::wait_read);
         }
         if (err == EINVAL && !moved_any_) {
-          return end({pump_end::no_splice, err});
+          return end({relay_end::no_splice, err});
         }
-        return end({err == ECONNRESET ? pump_end::src_reset : pump_end::src_error, err});
+        return end({err == ECONNRESET ? relay_end::src_reset : relay_end::src_error, err});
       }
       if (n == 0) {
-        return end({pump_end::src_eof, 0});
+        return end({relay_end::src_eof, 0});
       }
       moved_any_ = true;
       burst += static_cast<std::size_t>(n);
@@ -208,7 +208,7 @@ void splice_relay::step() {
           return wait(*dst_, asio::socket_base::wait_write);
         }
         return end(
-            {err == EPIPE || err == ECONNRESET ? pump_end::dst_reset : pump_end::dst_error, err});
+            {err == EPIPE || err == ECONNRESET ? relay_end::dst_reset : relay_end::dst_error, err});
       }
       in_pipe_ -= static_cast<std::uint32_t>(m);
       *c_.to += static_cast<std::uint64_t>(m);
@@ -217,13 +217,13 @@ void splice_relay::step() {
   }
 }
 
-asio::awaitable<pump_result> copy_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
-                                       std::span<std::uint8_t> buf, pump_counters c) {
+asio::awaitable<relay_result> copy_stream(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
+                                          std::span<std::uint8_t> buf, relay_counters c) {
   co_await asio::this_coro::throw_if_cancelled(false);
   for (;;) {
     auto [rec, n] = co_await src.async_read_some(asio::buffer(buf.data(), buf.size()), kTuple);
     if (aborted(c)) {
-      co_return pump_result{pump_end::cancelled, 0};
+      co_return relay_result{relay_end::cancelled, 0};
     }
     if (rec) {
       co_return classify_read_error(rec);
@@ -237,7 +237,7 @@ asio::awaitable<pump_result> copy_pump(asio::ip::tcp::socket& src, asio::ip::tcp
     }
     touch(c);
     if (aborted(c)) {
-      co_return pump_result{pump_end::cancelled, 0};
+      co_return relay_result{relay_end::cancelled, 0};
     }
   }
 }

@@ -1,9 +1,9 @@
-// splice_pump: moves one direction of an established connection after the first flights, with
+// splice_relay: moves one direction of an established connection after the first flights, with
 // splice(2) through a pipe (kernel to kernel, no copy to userspace) or, as a fallback, with
 // read/write through a userspace buffer.
 //
-// Ownership: the caller (the connection) owns both sockets and keeps them alive until the pump
-// returns; the pump borrows them. A splice pump owns a pipe (pipe_fds) only while bytes sit in
+// Ownership: the caller (the connection) owns both sockets and keeps them alive until the relay
+// returns; the relay borrows them. A splice relay owns a pipe (pipe_fds) only while bytes sit in
 // it: it takes one from the per-worker pipe_pool per fill and gives it back once drained.
 #pragma once
 
@@ -53,24 +53,24 @@ class pipe_pool {
   std::vector<pipe_fds> free_;
 };
 
-// pump_end: why a pump returned.
-enum class pump_end : std::uint8_t {
+// relay_end: why a relay returned.
+enum class relay_end : std::uint8_t {
   src_eof,    // the source sent FIN and every byte read from it was written
   src_reset,  // ECONNRESET reading the source
-  src_error,  // another error reading the source (errno in pump_result)
+  src_error,  // another error reading the source (errno in relay_result)
   dst_reset,  // EPIPE/ECONNRESET writing the destination
   dst_error,  // another error writing the destination
-  cancelled,  // the connection asked the pump to stop (abort flag or operation_aborted)
-  no_splice,  // splice is not supported for this pair (EINVAL before any byte): use copy_pump
+  cancelled,  // the connection asked the relay to stop (abort flag or operation_aborted)
+  no_splice,  // splice is not supported for this pair (EINVAL before any byte): use copy_stream
 };
 
-struct pump_result {
-  pump_end end = pump_end::cancelled;
+struct relay_result {
+  relay_end end = relay_end::cancelled;
   int err = 0;  // errno for *_error / *_reset
 };
 
-// pump_counters: where a pump accounts its bytes and activity (owned by the connection).
-struct pump_counters {
+// relay_counters: where a relay accounts its bytes and activity (owned by the connection).
+struct relay_counters {
   std::uint64_t* from = nullptr;  // bytes read from the source
   std::uint64_t* to = nullptr;    // bytes written to the destination
   std::chrono::steady_clock::time_point* last_activity = nullptr;
@@ -89,10 +89,10 @@ struct pump_counters {
 // returns; after `on_end` the relay issues no further operation and may be started again. A
 // pipe that still holds bytes when the relay ends is closed, never returned to the pool.
 // Ends with no_splice (no byte in flight) when splice is not supported for the pair or no pipe
-// could be opened (EMFILE): the owner goes on with copy_pump.
+// could be opened (EMFILE): the owner goes on with copy_stream.
 class splice_relay {
  public:
-  using end_fn = void (*)(void* owner, int tag, const pump_result& r);
+  using end_fn = void (*)(void* owner, int tag, const relay_result& r);
 
   // kBurstBytes: after moving this much without waiting, the relay yields to the other
   // connections of its worker (a source that is always readable would otherwise keep the
@@ -100,19 +100,19 @@ class splice_relay {
   static constexpr std::size_t kBurstBytes = std::size_t{1} << 20;
 
   void start(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst, pipe_pool& pool,
-             pump_counters c, end_fn on_end, void* owner, int tag);
+             relay_counters c, end_fn on_end, void* owner, int tag);
 
  private:
   void step();
   // wait: one async_wait on `s` (the source's readability, or the destination's writability
   // while bytes sit in the pipe), then step() again, or end() if cancelled or aborted.
   void wait(asio::ip::tcp::socket& s, asio::socket_base::wait_type what);
-  void end(const pump_result& r);
+  void end(const relay_result& r);
 
   asio::ip::tcp::socket* src_ = nullptr;
   asio::ip::tcp::socket* dst_ = nullptr;
   pipe_pool* pool_ = nullptr;
-  pump_counters c_;
+  relay_counters c_;
   end_fn on_end_ = nullptr;
   void* owner_ = nullptr;
   pipe_fds pipe_;              // held only while in_pipe_ > 0
@@ -121,12 +121,12 @@ class splice_relay {
   bool moved_any_ = false;
 };
 
-// copy_pump: the read/write fallback through `buf` (owned by the caller for the pump's life).
-asio::awaitable<pump_result> copy_pump(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
-                                       std::span<std::uint8_t> buf, pump_counters c);
+// copy_stream: the read/write fallback through `buf` (owned by the caller for the relay's life).
+asio::awaitable<relay_result> copy_stream(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
+                                          std::span<std::uint8_t> buf, relay_counters c);
 
 // classify_read_error / classify_write_error: map an error from the source / destination.
-pump_result classify_read_error(const std::error_code& ec);
-pump_result classify_write_error(const std::error_code& ec);
+relay_result classify_read_error(const std::error_code& ec);
+relay_result classify_write_error(const std::error_code& ec);
 
 }  // namespace linesman::proxy
