@@ -186,19 +186,19 @@ void connection::account_end() {
     }
     st->closed_from_client.fetch_add(record_.bytes.from_client, std::memory_order_relaxed);
     st->closed_from_upstream.fetch_add(record_.bytes.from_upstream, std::memory_order_relaxed);
-    peek_outcome o = peek_outcome::incomplete;
+    flight_outcome o = flight_outcome::incomplete;
     if (record_.bytes.from_client == 0) {
-      o = peek_outcome::none;
+      o = flight_outcome::none;
     } else if (client_check_.hello_complete) {
-      o = peek_outcome::complete;
+      o = flight_outcome::complete;
     } else if (client_check_.verdict == client_verdict::malformed) {
-      o = peek_outcome::malformed;
+      o = flight_outcome::malformed;
     } else if (client_check_.verdict == client_verdict::too_large) {
-      o = peek_outcome::too_large;
+      o = flight_outcome::too_large;
     } else if (!client_check_.tls && client_check_.verdict == client_verdict::done) {
-      o = peek_outcome::not_tls;
+      o = flight_outcome::not_tls;
     }
-    st->peek[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
+    st->flight[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
   };
   if (worker_.registry != nullptr) {
     // Counted and unlinked in one step: a scrape sees this connection either open or ended.

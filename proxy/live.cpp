@@ -33,19 +33,19 @@ std::optional<live_phase> parse_live_phase(std::string_view s) {
   return std::nullopt;
 }
 
-std::string_view to_string(peek_outcome o) {
+std::string_view to_string(flight_outcome o) {
   switch (o) {
-    case peek_outcome::complete:
+    case flight_outcome::complete:
       return "complete";
-    case peek_outcome::incomplete:
+    case flight_outcome::incomplete:
       return "incomplete";
-    case peek_outcome::malformed:
+    case flight_outcome::malformed:
       return "malformed";
-    case peek_outcome::too_large:
+    case flight_outcome::too_large:
       return "too_large";
-    case peek_outcome::not_tls:
+    case flight_outcome::not_tls:
       return "not_tls";
-    case peek_outcome::none:
+    case flight_outcome::none:
       return "none";
   }
   return "none";
@@ -311,11 +311,11 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
   family(out, "linesman_peek_outcomes_total", "counter",
          "What inspection made of each ended connection's first client flight.");
   for (const auto* l : hub.listeners) {
-    for (std::size_t o = 0; o < kPeekOutcomes; ++o) {
-      sample(
-          out, "linesman_peek_outcomes_total",
-          lbl("listener", l->name) + "," + lbl("outcome", to_string(static_cast<peek_outcome>(o))),
-          l->peek[o].load(std::memory_order_relaxed));
+    for (std::size_t o = 0; o < kFlightOutcomes; ++o) {
+      sample(out, "linesman_peek_outcomes_total",
+             lbl("listener", l->name) + "," +
+                 lbl("outcome", to_string(static_cast<flight_outcome>(o))),
+             l->flight[o].load(std::memory_order_relaxed));
     }
   }
   family(out, "linesman_splice_fallbacks_total", "counter",

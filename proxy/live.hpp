@@ -50,8 +50,8 @@ class histogram {
   std::atomic<std::uint64_t> count_{0};
 };
 
-// peek_outcome: what inspection made of the client's first flight (metrics label).
-enum class peek_outcome : std::uint8_t {
+// flight_outcome: what inspection made of the client's first flight (metrics label).
+enum class flight_outcome : std::uint8_t {
   complete,
   incomplete,
   malformed,
@@ -59,8 +59,8 @@ enum class peek_outcome : std::uint8_t {
   not_tls,
   none
 };
-inline constexpr std::size_t kPeekOutcomes = 6;
-std::string_view to_string(peek_outcome o);
+inline constexpr std::size_t kFlightOutcomes = 6;
+std::string_view to_string(flight_outcome o);
 
 inline constexpr std::size_t kStopPhases = 5;
 inline constexpr std::size_t kStopReasons = static_cast<std::size_t>(stop_reason::proxy_error) + 1;
@@ -74,7 +74,8 @@ struct listener_stats {
   std::array<std::array<std::atomic<std::uint64_t>, kStopReasons>, kStopPhases> ended{};
   std::atomic<std::uint64_t> closed_from_client{0};
   std::atomic<std::uint64_t> closed_from_upstream{0};
-  std::array<std::atomic<std::uint64_t>, kPeekOutcomes> peek{};
+  std::array<std::atomic<std::uint64_t>, kFlightOutcomes>
+      flight{};  // metric linesman_peek_outcomes_total
   std::atomic<std::uint64_t> splice_fallbacks{0};
   histogram connect_seconds;
   histogram first_reply_seconds;

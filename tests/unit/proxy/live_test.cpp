@@ -72,7 +72,7 @@ TEST(Metrics, FamiliesHaveHelpTypeAndConventionalNames) {
   st.ended[static_cast<std::size_t>(stop_phase::connect)]
           [static_cast<std::size_t>(stop_reason::upstream_refused)] = 3;
   st.closed_from_client = 100;
-  st.peek[static_cast<std::size_t>(peek_outcome::complete)] = 2;
+  st.flight[static_cast<std::size_t>(flight_outcome::complete)] = 2;
   live_hub hub;
   hub.listeners.push_back(&st);
   std::vector<live_copy> open(2);
