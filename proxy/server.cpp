@@ -480,6 +480,10 @@ struct server::impl {
       }
       std::string id = id_tag + "-" + std::to_string(next_id.fetch_add(1) + 1);
       asio::co_spawn(w.io, serve(std::move(sock), peer, l, w, std::move(id)), asio::detached);
+      // Let the new connection start before the next accept: a burst accepted in one go would
+      // hold every set-up frame at once, and the heap keeps that peak resident (an idle
+      // connection then cost 12 KB instead of 2.6 KB). A post costs no system call.
+      co_await asio::post(w.io, asio::use_awaitable);
     }
   }
 

@@ -128,6 +128,10 @@ def goals(tb, t, ref, names, errors):
                 if n.startswith("haproxy") or n == "nginx"]
         best = [b for b in best if b is not None]
         v = tb.median(L, t, f"{pre}close_cpu_us_per_conn")
+        h = tb.median(ref, t, f"{pre}close_cpu_us_per_conn")
+        add(f"{tag}CPU per short connection <= 1.0x HAProxy forced splice"
+            + (" (SNI routing)" if pre else ""),
+            f"{_fmt(v)} vs {_fmt(h)} us", None if v is None or h is None else v <= h)
         b = min(best) if best else None
         add(f"{tag}CPU per short connection <= 0.8x best of HAProxy/nginx",
             f"{_fmt(v)} vs {_fmt(b)} us", None if v is None or b is None else v <= 0.8 * b)
