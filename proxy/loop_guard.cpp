@@ -19,8 +19,12 @@ void put(const asio::ip::tcp::endpoint& ep, loop_guard::key& k, std::size_t at) 
 loop_guard::key key_of(const asio::ip::tcp::endpoint& from, const asio::ip::tcp::endpoint& to) {
   loop_guard::key k{};
   put(from, k, 0);
-  k.at(18) = static_cast<std::uint8_t>(to.port() >> 8U);
-  k.at(19) = static_cast<std::uint8_t>(to.port() & 0xffU);
+  auto dest = to;
+  if (dest.address().is_unspecified()) {
+    dest.address(dest.address().is_v4() ? asio::ip::address(asio::ip::address_v4::loopback())
+                                        : asio::ip::address(asio::ip::address_v6::loopback()));
+  }
+  put(dest, k, 18);
   return k;
 }
 

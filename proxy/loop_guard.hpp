@@ -30,9 +30,10 @@ class loop_guard {
   // kMaxHops: a chain longer than this is treated as a loop whatever its listeners.
   static constexpr std::uint32_t kMaxHops = 16;
 
-  // key: our socket's local address and port, and the port it connected to (not the address:
-  // connecting to 0.0.0.0 or a name reaches an address the accepting side sees differently).
-  using key = std::array<std::uint8_t, 20>;
+  // key: our socket's local address and port and the address and port it connected to (an
+  // unspecified address, which Linux connects to loopback, as loopback): the accepting side sees
+  // the same four as its peer and its own address.
+  using key = std::array<std::uint8_t, 36>;
   // entry: a registration held by the connection whose upstream socket it names.
   struct entry {
     bool held = false;
