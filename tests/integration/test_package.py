@@ -110,6 +110,13 @@ def test_package_install_verify_remove(package, tmp_path):
     r = step(["systemd-analyze", "verify", str(broken)], ok=False)
     assert "stricter" in r.stderr and "LimitNOFILES" in r.stderr, r.stderr
 
+    # The logrotate snippet parses (debug mode: nothing is rotated; a private state file).
+    if shutil.which("logrotate"):
+        r = step(["logrotate", "--debug", "--state", str(tmp_path / "logrotate.state"),
+                  "/etc/logrotate.d/linesman"])
+        assert "error" not in r.stdout + r.stderr, r.stdout + r.stderr
+        assert "/var/log/linesman/*.jsonl" in r.stderr, r.stderr
+
     # The completion offers subcommands, then a subcommand's flags from its --help.
     script = ("source /usr/share/bash-completion/completions/linesman; "
               "COMP_WORDS=(linesman ru); COMP_CWORD=1; _linesman; echo \"${COMPREPLY[@]}\"; "
