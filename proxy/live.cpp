@@ -327,6 +327,9 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
   family(out, "linesman_records_dropped_total", "counter",
          "Access-log records lost: the writer's queue was full or a write failed (ENOSPC).");
   sample(out, "linesman_records_dropped_total", "", log_sink::dropped_total());
+  family(out, "linesman_max_connections", "gauge",
+         "Accept limit: --max-connections, or derived from RLIMIT_NOFILE.");
+  sample(out, "linesman_max_connections", "", hub.max_connections);
   return out;
 }
 

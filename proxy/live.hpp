@@ -160,6 +160,7 @@ void set_phase(live_conn& c, live_phase p);
 struct live_hub {
   std::vector<listener_stats*> listeners;
   std::vector<live_registry*> registries;
+  std::size_t max_connections = 0;  // the accept limit (--max-connections or derived), a gauge
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
 
   [[nodiscard]] std::vector<live_copy> snapshot() const;

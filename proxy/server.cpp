@@ -191,6 +191,7 @@ struct server::impl {
     if (cfg.max_connections != 0) {
       (void)default_max_connections(cfg.no_splice);  // still raise the descriptor limit
     }
+    hub.max_connections = max_connections;
     std::random_device rd;
     char tag[16];
     std::snprintf(tag, sizeof tag, "%06x", rd() & 0xffffffU);

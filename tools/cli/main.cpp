@@ -1,4 +1,5 @@
 // linesman: the CLI front-end. Thin by design: every subcommand is in tools/cli/cmd_<name>.cpp.
+#include "build_info.hpp"  // generated: LINESMAN_VERSION, LINESMAN_GIT_COMMIT
 #include "tools/cli/commands.hpp"
 
 #include <cstring>
@@ -7,10 +8,27 @@
 #include <string>
 #include <vector>
 
+#include <asio/version.hpp>
+#include <openssl/crypto.h>
+
+namespace {
+
+// version_text: what `linesman --version` prints: our version and commit, then the versions of
+// the libraries that decide behaviour on the wire (Asio as compiled in, OpenSSL as loaded).
+std::string version_text() {
+  const std::string asio = std::to_string(ASIO_VERSION / 100000) + "." +
+                           std::to_string(ASIO_VERSION / 100 % 1000) + "." +
+                           std::to_string(ASIO_VERSION % 100);
+  return std::string("linesman ") + LINESMAN_VERSION + "\ncommit " + LINESMAN_GIT_COMMIT +
+         "\nAsio " + asio + "\n" + OpenSSL_version(OPENSSL_VERSION);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app{"linesman: a transparent TCP/TLS debugging proxy for Traefik routes"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "linesman 0.1.0");
+  app.set_version_flag("--version", version_text());
   linesman::tools::add_inspect_command(app);
   linesman::tools::add_run_command(app);
   linesman::tools::add_doctor_command(app);

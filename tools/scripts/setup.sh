@@ -12,7 +12,9 @@ packages=(
   # real peers and independent readers used by the tests
   openssl haproxy nginx libnginx-mod-stream tshark postgresql redis-server redis-tools
   iproute2 nftables procps psmisc python3 python3-pytest python3-jsonschema tmux
-  prometheus  # promtool check metrics (admin endpoint test)
+  prometheus  # server and promtool: admin endpoint, tests/integration/test_prometheus.py
+  # the Debian package (tools/scripts/package.sh, tests/integration/test_package.py)
+  help2man dpkg-dev file man-db systemd bash-completion logrotate
   # benchmarks
   iperf3 wrk socat gnuplot-nox
   linux-perf  # bench/e2e/run.py --perf (optional profiles of a contender)
