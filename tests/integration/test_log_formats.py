@@ -15,6 +15,7 @@ import ipaddress
 import json
 import re
 import socket
+import time
 
 import pytest
 
@@ -300,9 +301,9 @@ kScenarios = [completed_tls, refused, no_route, not_tls, proxy_protocol, idle_ti
 
 
 def one_line(lm) -> dict:
-    lines = lsm.wait_until(lambda: lm.raw_lines() or None, 10,
-                           f"a line in {lm.log_path}; stderr:\n{lm.stderr()}")
-    lsm.wait_until(lambda: True, 0.1, "settle")
+    lsm.wait_until(lambda: lm.raw_lines() or None, 10,
+                   f"a line in {lm.log_path}; stderr:\n{lm.stderr()}")
+    time.sleep(0.05)  # a second record (there must be none) would come in the same batch
     lines = lm.raw_lines()
     assert len(lines) == 1, lines
     return json.loads(lines[0])
