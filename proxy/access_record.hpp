@@ -1,6 +1,6 @@
 // access_record: the access-log record of one connection (tests/data/access-log.schema.json), a
 // plain value filled in along the connection's life by the connection that owns it and serialized
-// once, on the log sink's thread, by to_json.
+// once, on the log sink's thread, by append_record (proxy/record_format.hpp).
 #pragma once
 
 #include "proxy/boxed.hpp"
@@ -127,6 +127,8 @@ std::string format_rfc3339_us(std::chrono::system_clock::time_point t);
 // errno_name: the symbolic name of an errno value ("ECONNREFUSED"), or "E<number>" if unknown.
 std::string errno_name(int err);
 
+// to_json: the record as an nlohmann tree. The log sink no longer uses it; it is the reference the
+// json_writer output is compared with, byte for byte (record_format_test, record_bench).
 void to_json(nlohmann::json& j, const access_record& r);
 
 }  // namespace linesman::proxy

@@ -390,9 +390,9 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     const auto node = ls[i];
     const std::string path = "listeners[" + std::to_string(i) + "]";
     check_keys(file, node, path,
-               {"name", "listen", "upstream", "routes", "access_log", "timeouts", "capture",
-                "proxy_protocol_in", "proxy_protocol_in_action", "proxy_protocol_out", "trusted",
-                "transparent"});
+               {"name", "listen", "upstream", "routes", "access_log", "log_format", "timeouts",
+                "capture", "proxy_protocol_in", "proxy_protocol_in_action", "proxy_protocol_out",
+                "trusted", "transparent"});
     listener_config l;
     l.limits = defaults;
     l.pp.trusted = default_trusted();
@@ -421,6 +421,12 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     }
     if (const auto a = node["access_log"]) {
       l.access_log = yaml_scalar(file, a, path + ".access_log");
+    }
+    if (const auto f = node["log_format"]) {
+      l.access_log_format = parse_log_format(yaml_scalar(file, f, path + ".log_format"),
+                                             yaml_where(file, f, path + ".log_format"));
+    } else if (overrides.log_format) {
+      l.access_log_format = parse_log_format(*overrides.log_format, "--log-format");
     }
     if (const auto t = node["timeouts"]) {
       yaml_timeouts(file, t, path + ".timeouts", l.limits);
@@ -620,6 +626,9 @@ run_config build_run_config(const cli_listener& cli,
     }
     if (cli.access_log) {
       l.access_log = *cli.access_log;
+    }
+    if (cli.log_format) {
+      l.access_log_format = parse_log_format(*cli.log_format, "--log-format");
     }
     l.limits = base;
     apply_timeout_flags(cli, l.limits);

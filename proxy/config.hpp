@@ -4,6 +4,8 @@
 // file, the line or the key at fault); the data plane only ever sees a validated run_config.
 #pragma once
 
+#include "proxy/record_format.hpp"
+
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -98,6 +100,9 @@ struct listener_config {
   std::optional<host_port> upstream;  // the default route
   std::vector<route_config> routes;
   std::string access_log = "-";  // "-" = stdout
+  // log_format: the access log's field mapping (--log-format, YAML `log_format`); listeners
+  // sharing one access_log file must agree on it.
+  log_format access_log_format = log_format::linesman;
   timeouts limits;
   proxy_protocol_config pp;
   // transparent: the upstream is each connection's original destination (SO_ORIGINAL_DST after
@@ -129,6 +134,8 @@ struct cli_listener {
   std::optional<std::string> upstream;
   std::vector<std::string> routes;  // SNI=HOST:PORT
   std::optional<std::string> access_log;
+  // log_format: --log-format; also the default of YAML listeners that set no `log_format`.
+  std::optional<std::string> log_format;
   std::optional<std::string> name;
   std::optional<std::string> peek, connect, idle, drain;  // durations as written
   std::optional<std::string> proxy_in;                    // off|auto|v1|v2

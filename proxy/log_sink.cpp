@@ -53,8 +53,10 @@ int open_log(const std::string& path, std::string& why) {
 
 }  // namespace
 
-log_sink::log_sink(std::string path, std::size_t capacity)
-    : path_(std::move(path)), capacity_(capacity) {
+log_sink::log_sink(std::string path, std::size_t capacity, log_format format)
+    : path_(std::move(path)),
+      capacity_(capacity),
+      style_{format, format == log_format::linesman ? std::string() : local_host_name()} {
   if (path_ == "-") {
     fd_ = STDOUT_FILENO;
   } else {
@@ -187,9 +189,7 @@ void log_sink::run() {
     }
     out.clear();
     for (const auto& r : batch) {
-      nlohmann::json j = r;
-      out += j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-      out += '\n';
+      append_record(out, r, style_);
     }
     if (!out.empty()) {
       if (write_all(out)) {

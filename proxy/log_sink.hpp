@@ -1,9 +1,11 @@
-// log_sink: the access-log writer of one listener. Connections hand over finished records; one
-// writer thread serializes them (to_json) and writes them in batches, so neither JSON work nor a
-// slow disk ever runs on a data-plane thread.
+// log_sink: the access-log writer of one file. Connections hand over finished records; one
+// writer thread serializes them straight into its buffer (append_record, in the sink's format)
+// and writes them in batches, so neither JSON work nor a slow disk ever runs on a data-plane
+// thread.
 #pragma once
 
 #include "proxy/access_record.hpp"
+#include "proxy/record_format.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -21,8 +23,9 @@ class log_sink {
   static constexpr std::size_t kDefaultCapacity = 65536;
 
   // log_sink: opens `path` for appending ("-" = stdout) and starts the writer thread. Throws
-  // config_error naming the path when it cannot be opened.
-  explicit log_sink(std::string path, std::size_t capacity = kDefaultCapacity);
+  // config_error naming the path when it cannot be opened. Records are written in `format`.
+  explicit log_sink(std::string path, std::size_t capacity = kDefaultCapacity,
+                    log_format format = log_format::linesman);
   ~log_sink();
   log_sink(const log_sink&) = delete;
   log_sink& operator=(const log_sink&) = delete;
@@ -41,6 +44,7 @@ class log_sink {
   [[nodiscard]] static std::uint64_t dropped_total();
   [[nodiscard]] std::uint64_t written() const { return written_.load(); }
   [[nodiscard]] const std::string& path() const { return path_; }
+  [[nodiscard]] log_format format() const { return style_.format; }
 
  private:
   void run();
@@ -51,6 +55,7 @@ class log_sink {
 
   std::string path_;
   std::size_t capacity_;
+  record_style style_;
   int fd_ = -1;
   bool owns_fd_ = false;
 

@@ -1,8 +1,9 @@
 // observation: what linesman saw of each side's first flight, as plain values shaped exactly like
 // the access-log schema's `client_first`/`upstream_first`, `tls` and `server_tls` objects
 // (tests/data/access-log.schema.json). The connection fills them from tls/ parse results (see
-// observe_client.hpp, observe_server.hpp); `linesman inspect` and the access-log record serialize
-// them with the same to_json, so the two outputs cannot drift apart.
+// observe_client.hpp, observe_server.hpp); `linesman inspect` serializes them with to_json, the
+// access log with proxy/record_linesman.cpp, and record_format_test checks that the two agree
+// byte for byte.
 #pragma once
 
 #include <cstdint>

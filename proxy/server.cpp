@@ -168,6 +168,7 @@ struct server::impl {
 
   run_config cfg;
   std::vector<std::unique_ptr<log_sink>> sinks;
+  std::vector<std::string> sink_owners;  // the first listener of each sink, for messages
   // captures: one per capture directory (listeners naming the same one share it: one budget).
   std::vector<std::unique_ptr<capture::capture_dir>> captures;
   std::vector<std::unique_ptr<listener_runtime>> listeners;
@@ -202,18 +203,7 @@ struct server::impl {
       rt->cfg = lc;
       rt->index = listeners.size();
       rt->routes = route_table(lc.routes);
-      // Listeners that name the same file share one sink (one writer, no interleaving).
-      log_sink* sink = nullptr;
-      for (const auto& s : sinks) {
-        if (s->path() == lc.access_log) {
-          sink = s.get();
-        }
-      }
-      if (sink == nullptr) {
-        sinks.push_back(std::make_unique<log_sink>(lc.access_log));
-        sink = sinks.back().get();
-      }
-      rt->sink = sink;
+      rt->sink = sink_for(lc);
       if (!lc.capture.dir.empty()) {
         rt->capture = open_capture(lc.capture);
       }
@@ -284,6 +274,29 @@ struct server::impl {
                      : std::to_string(c.bytes_per_direction) + " bytes");
     captures.push_back(std::move(d));
     return captures.back().get();
+  }
+
+  // sink_for: the sink of `lc.access_log`. Listeners that name the same file share one sink (one
+  // writer, no interleaving), so they must agree on the format: one file holds one kind of line.
+  // Throws config_error naming both listeners otherwise.
+  log_sink* sink_for(const listener_config& lc) {
+    for (std::size_t i = 0; i < sinks.size(); ++i) {
+      if (sinks[i]->path() != lc.access_log) {
+        continue;
+      }
+      if (sinks[i]->format() != lc.access_log_format) {
+        throw config_error("listeners '" + sink_owners[i] + "' and '" + lc.name +
+                           "' write the access log '" + lc.access_log + "' in different formats (" +
+                           std::string(to_string(sinks[i]->format())) + ", " +
+                           std::string(to_string(lc.access_log_format)) +
+                           "): give them the same log_format or different access_log files");
+      }
+      return sinks[i].get();
+    }
+    sinks.push_back(std::make_unique<log_sink>(lc.access_log, log_sink::kDefaultCapacity,
+                                               lc.access_log_format));
+    sink_owners.push_back(lc.name);
+    return sinks.back().get();
   }
 
   void bind_listener(listener_runtime& l) {

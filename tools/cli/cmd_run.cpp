@@ -59,6 +59,9 @@ void add_run_command(CLI::App& app) {
   opt(cmd, "--upstream", l.upstream, "HOST:PORT of the default upstream (resolved per connect)");
   cmd->add_option("--route", l.routes, "SNI=HOST:PORT (repeatable; exact or *.example.com)");
   opt(cmd, "--access-log", l.access_log, "file for the JSON-lines access log, - for stdout");
+  opt(cmd, "--log-format", l.log_format,
+      "linesman|ecs|otel: access-log fields as linesman's schema, Elastic Common Schema or OTLP "
+      "JSON (default linesman; with --config, for listeners without log_format)");
   opt(cmd, "--listener-name", l.name, "listener name in records (default: the listen address)");
   opt(cmd, "--peek-timeout", l.peek, "wait for the ClientHello with SNI routes (default 10s)");
   opt(cmd, "--connect-timeout", l.connect, "upstream TCP connect timeout (default 10s)");

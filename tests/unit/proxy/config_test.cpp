@@ -149,6 +149,31 @@ TEST(YamlConfig, TimeoutFlagsOverrideFileDefaultsNotListenerTimeouts) {
   EXPECT_EQ(ls[1].limits.connect, milliseconds(500));
 }
 
+TEST(YamlConfig, LogFormatPerListenerWithTheFlagAsDefault) {
+  constexpr const char* kTwo = R"(listeners:
+  - {listen: 127.0.0.1:0, upstream: a:1, log_format: ecs}
+  - {listen: 127.0.0.1:0, upstream: a:1}
+)";
+  EXPECT_EQ(load_yaml_listeners(kTwo, "c.yaml", {}, {})[1].access_log_format, log_format::linesman);
+  cli_listener flags;
+  flags.log_format = "otel";
+  const auto ls = load_yaml_listeners(kTwo, "c.yaml", {}, flags);
+  EXPECT_EQ(ls[0].access_log_format, log_format::ecs);
+  EXPECT_EQ(ls[1].access_log_format, log_format::otel);
+  expect_error(
+      [] {
+        load_yaml_listeners(
+            "listeners:\n  - {listen: 127.0.0.1:0, upstream: a:1, log_format: gelf}\n", "c.yaml",
+            {}, {});
+      },
+      {"c.yaml:2", "listeners[0].log_format", "gelf"});
+  cli_listener bad;
+  bad.listen = "127.0.0.1:0";
+  bad.upstream = "a:1";
+  bad.log_format = "json";
+  expect_error([&] { build_run_config(bad, std::nullopt); }, {"--log-format", "json"});
+}
+
 TEST(YamlConfig, ErrorsNameFileLineAndKey) {
   expect_error(
       [] {

@@ -1,0 +1,148 @@
+#include "proxy/json_writer.hpp"
+
+#include <charconv>
+
+namespace linesman::proxy {
+namespace {
+
+constexpr std::string_view kReplacement = "\xEF\xBF\xBD";  // U+FFFD in UTF-8
+
+// utf8_continuation_range: the bytes allowed as the first continuation byte after `lead` (RFC
+// 3629 section 4: no overlong forms, no surrogates, nothing above U+10FFFF), the later ones are
+// always 0x80..0xBF. Returns the sequence length, 0 when `lead` cannot start one.
+int utf8_sequence(unsigned char lead, unsigned char& lo, unsigned char& hi) {
+  lo = 0x80;
+  hi = 0xBF;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    return 2;
+  }
+  if (lead >= 0xE0 && lead <= 0xEF) {
+    lo = lead == 0xE0 ? 0xA0 : 0x80;
+    hi = lead == 0xED ? 0x9F : 0xBF;
+    return 3;
+  }
+  if (lead >= 0xF0 && lead <= 0xF4) {
+    lo = lead == 0xF0 ? 0x90 : 0x80;
+    hi = lead == 0xF4 ? 0x8F : 0xBF;
+    return 4;
+  }
+  return 0;
+}
+
+void append_escaped_ascii(std::string& out, unsigned char c) {
+  switch (c) {
+    case '"':
+      out += "\\\"";
+      return;
+    case '\\':
+      out += "\\\\";
+      return;
+    case '\b':
+      out += "\\b";
+      return;
+    case '\f':
+      out += "\\f";
+      return;
+    case '\n':
+      out += "\\n";
+      return;
+    case '\r':
+      out += "\\r";
+      return;
+    case '\t':
+      out += "\\t";
+      return;
+    default:
+      break;
+  }
+  if (c < 0x20) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    out += "\\u00";
+    out += kHex[c >> 4];
+    out += kHex[c & 0xF];
+  } else {
+    out += static_cast<char>(c);
+  }
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      append_escaped_ascii(out, c);
+      ++i;
+      continue;
+    }
+    unsigned char lo = 0;
+    unsigned char hi = 0;
+    const int len = utf8_sequence(c, lo, hi);
+    if (len == 0) {
+      out += kReplacement;  // a byte that cannot start a sequence
+      ++i;
+      continue;
+    }
+    int got = 1;
+    while (got < len && i + static_cast<std::size_t>(got) < s.size()) {
+      const auto b = static_cast<unsigned char>(s[i + static_cast<std::size_t>(got)]);
+      if (b < lo || b > hi) {
+        break;
+      }
+      lo = 0x80;
+      hi = 0xBF;
+      ++got;
+    }
+    if (got == len) {
+      out.append(s.substr(i, static_cast<std::size_t>(len)));
+    } else {
+      out += kReplacement;  // cut short: the byte that cut it starts over
+    }
+    i += static_cast<std::size_t>(got);
+  }
+  out += '"';
+}
+
+void append_millis(std::string& out, std::int64_t us) {
+  if (us < 0) {
+    out += '-';
+  }
+  const std::uint64_t mag =
+      us < 0 ? 0 - static_cast<std::uint64_t>(us) : static_cast<std::uint64_t>(us);
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, mag / 1000);
+  out.append(buf, end);
+  auto frac = static_cast<unsigned>(mag % 1000);
+  out += '.';
+  if (frac == 0) {
+    out += '0';
+    return;
+  }
+  char digits[3] = {static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
+                    static_cast<char>('0' + frac % 10)};
+  std::size_t n = 3;
+  while (digits[n - 1] == '0') {
+    --n;
+  }
+  out.append(digits, n);
+}
+
+void json_writer::integer(std::int64_t v) {
+  separate();
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out_.append(buf, end);
+  comma_ = true;
+}
+
+void json_writer::unsigned_integer(std::uint64_t v) {
+  separate();
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out_.append(buf, end);
+  comma_ = true;
+}
+
+}  // namespace linesman::proxy

@@ -1,0 +1,241 @@
+#include "proxy/record_format.hpp"
+
+#include "proxy/config.hpp"
+#include "proxy/json_writer.hpp"
+
+#include <cerrno>
+#include <random>
+
+#include <gtest/gtest.h>
+
+namespace linesman::proxy {
+namespace {
+
+std::string tree_dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string writer_string(std::string_view s) {
+  std::string out;
+  append_json_string(out, s);
+  return out;
+}
+
+std::string linesman_line(const access_record& r) {
+  std::string out;
+  append_linesman(out, r);
+  return out;
+}
+
+access_record minimal_record() {
+  access_record r;
+  r.ts = std::chrono::system_clock::time_point(std::chrono::microseconds(1'700'000'000'123'456LL));
+  r.id = "abc123-1";
+  r.listener = "edge";
+  r.client = {"127.0.0.1", 5555};
+  r.local = {"127.0.0.1", 8443};
+  r.close.client = side_end::proxy;
+  r.stop = {stop_phase::route, stop_reason::no_route, stop_by::proxy, ""};
+  r.hint = "No route matched the SNI.";
+  return r;
+}
+
+// full_record: every optional part filled, with awkward strings.
+access_record full_record() {
+  access_record r = minimal_record();
+  r.duration_us = 12'345;
+  r.timing = {100, 250, 1'500, 2'000'000};
+  r.bytes = {528, 528, 6564, 6564};
+  r.close = {stop_by::client, side_end::fin, side_end::fin};
+  r.stop = {stop_phase::stream, stop_reason::completed, stop_by::client, ""};
+  r.ok = true;
+  r.hint = "quote \" backslash \\ tab \t nl \n ctl \x01 del \x7f bad \xff\xc3 ok \xc3\xa9";
+  r.route = "app";
+  r.upstream = upstream_value{"app", "backend:443", "10.0.0.1", 443, 40000};
+  r.client_first = first_flight_obs{"tls", "TLS handshake ClientHello, record version 1.0", 340};
+  r.upstream_first = first_flight_obs{"tls", "", 6564};
+  r.tls = tls_obs{"app.example.test",
+                  {"h2", "http/1.1"},
+                  "1.2",
+                  {"1.3", "1.2"},
+                  31,
+                  "0123456789abcdef0123456789abcdef",
+                  "t13d3112h2_e8f1e7e78f70_6bebaf5329ac",
+                  true,
+                  340,
+                  1,
+                  1,
+                  true};
+  r.server_tls =
+      server_tls_obs{"1.3", "TLS_AES_256_GCM_SHA384", alert_obs{"fatal", "handshake_failure", 40},
+                     certificate_obs{"CN=a", "CN=ca", {"a.test", "10.0.0.1"}}};
+  proxy_protocol_value pp;
+  pp.version = 2;
+  pp.command = "proxy";
+  pp.source = endpoint_value{"192.0.2.1", 1234};
+  pp.destination = endpoint_value{"192.0.2.2", 443};
+  pp.tlvs = nlohmann::json{{"authority", "app.example.test"}, {"other", {1, 2}}};
+  pp.forwarded = true;
+  pp.error = "untrusted_source";
+  r.proxy_protocol = std::move(pp);
+  r.proxy_out = proxy_out_value{2, {"192.0.2.1", 1234}, {"10.0.0.1", 443}, "app.example.test", 52};
+  r.original_dst = endpoint_value{"10.0.0.9", 443};
+  r.transparent_error = "redirect_loop";
+  r.capture = "abc123-1.pcapng";
+  r.warnings = {"hello_many_records", "forwarding_loop"};
+  r.open_state = true;
+  return r;
+}
+
+TEST(RecordFormat, LinesmanMatchesTheTreeByteForByte) {
+  const access_record minimal = minimal_record();
+  EXPECT_EQ(linesman_line(minimal), tree_dump(nlohmann::json(minimal)));
+  const access_record full = full_record();
+  EXPECT_EQ(linesman_line(full), tree_dump(nlohmann::json(full)));
+  access_record partial = full_record();
+  partial.upstream = upstream_value{"default", "nohost.invalid:80", "", 0, 0};
+  partial.tls->sni.reset();
+  partial.tls->alpn.clear();
+  partial.server_tls = server_tls_obs{};
+  partial.proxy_protocol = proxy_protocol_value{};
+  partial.proxy_out->authority.clear();
+  partial.stop.errno_name = errno_name(ECONNREFUSED);
+  partial.close = {std::nullopt, side_end::none, side_end::never};
+  partial.open_state = false;
+  EXPECT_EQ(linesman_line(partial), tree_dump(nlohmann::json(partial)));
+}
+
+TEST(RecordFormat, AppendRecordEndsTheLine) {
+  std::string out;
+  append_record(out, minimal_record(), record_style{});
+  ASSERT_FALSE(out.empty());
+  EXPECT_EQ(out.back(), '\n');
+  EXPECT_EQ(out.find('\n'), out.size() - 1);
+}
+
+TEST(JsonWriter, StringsEscapeAsNlohmannReplaceDoes) {
+  const std::vector<std::string> cases = {"",
+                                          "plain",
+                                          std::string("nul\0byte", 8),
+                                          "\x1f\x7f",
+                                          "\xe2\x82\xac",
+                                          "\xf0\x9f\x98\x80",
+                                          "\xc0\xaf",          // overlong
+                                          "\xed\xa0\x80",      // surrogate
+                                          "\xf4\x90\x80\x80",  // above U+10FFFF
+                                          "\xe0\x80x",
+                                          "\xe2\x82",
+                                          "\xf0\x9f\x98",
+                                          "a\x80\x80z",
+                                          "\xc3\xc3\xa9",
+                                          "\xfe\xff"};
+  for (const auto& s : cases) {
+    EXPECT_EQ(writer_string(s), tree_dump(nlohmann::json(s)))
+        << nlohmann::json(s).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  }
+}
+
+TEST(JsonWriter, RandomBytesEscapeAsNlohmannReplaceDoes) {
+  std::mt19937 rng(17);
+  // Bytes mostly from the interesting ranges: controls, ASCII, continuation and lead bytes.
+  const std::vector<unsigned char> pool = {0x00, 0x09, 0x0a, 0x1f, '"',  '\\', 'a',  0x7f, 0x80,
+                                           0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0,
+                                           0xe1, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff};
+  for (int n = 0; n < 20000; ++n) {
+    std::string s(rng() % 12, '\0');
+    for (auto& c : s) {
+      c = static_cast<char>(pool[rng() % pool.size()]);
+    }
+    ASSERT_EQ(writer_string(s), tree_dump(nlohmann::json(s)))
+        << nlohmann::json(s).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace);
+  }
+}
+
+TEST(JsonWriter, MillisAsNlohmannPrintsTheDouble) {
+  for (std::int64_t us : {0LL, 1LL, 10LL, 100LL, 999LL, 1000LL, 1001LL, 12'345LL, 100'000LL,
+                          1'500LL, 86'400'000'000LL, 123'456'789'012LL, -1'500LL}) {
+    std::string out;
+    append_millis(out, us);
+    EXPECT_EQ(out, nlohmann::json(static_cast<double>(us) / 1000.0).dump()) << us;
+  }
+  std::mt19937_64 rng(13);
+  for (int n = 0; n < 20000; ++n) {
+    const auto us = static_cast<std::int64_t>(rng() % 1'000'000'000'000ULL);
+    std::string out;
+    append_millis(out, us);
+    ASSERT_EQ(out, nlohmann::json(static_cast<double>(us) / 1000.0).dump()) << us;
+  }
+}
+
+TEST(RecordFormat, EcsNamesAndUnits) {
+  std::string out;
+  append_ecs(out, full_record(), record_style{log_format::ecs, "node-1"});
+  const auto j = nlohmann::json::parse(out);
+  EXPECT_EQ(j["@timestamp"], "2023-11-14T22:13:20.123456Z");
+  EXPECT_EQ(j["ecs"]["version"], "8.11.0");
+  EXPECT_EQ(j["event"]["category"], nlohmann::json::array({"network"}));
+  EXPECT_EQ(j["event"]["duration"], 12'345'000);  // nanoseconds
+  EXPECT_EQ(j["event"]["reason"], "completed");
+  EXPECT_EQ(j["event"]["outcome"], "unknown");  // an interim (open) record
+  EXPECT_EQ(j["source"]["ip"], "127.0.0.1");
+  EXPECT_EQ(j["source"]["bytes"], 528);
+  EXPECT_EQ(j["destination"]["ip"], "10.0.0.1");
+  EXPECT_EQ(j["destination"]["domain"], "app.example.test");
+  EXPECT_EQ(j["destination"]["bytes"], 6564);
+  EXPECT_EQ(j["tls"]["client"]["server_name"], "app.example.test");
+  EXPECT_EQ(j["tls"]["version"], "1.3");
+  EXPECT_EQ(j["tls"]["version_protocol"], "tls");
+  EXPECT_FALSE(j["tls"]["established"]);  // the upstream sent an alert
+  EXPECT_EQ(j["linesman"]["tls"]["ja4"], "t13d3112h2_e8f1e7e78f70_6bebaf5329ac");
+  EXPECT_EQ(j["linesman"]["stop"]["phase"], "stream");
+  EXPECT_EQ(j["linesman"]["timing_ms"]["upstream_first_byte"], 2000.0);
+  EXPECT_EQ(j["linesman"]["proxy_protocol"]["tlvs"]["authority"], "app.example.test");
+  EXPECT_EQ(j["host"]["name"], "node-1");
+}
+
+TEST(RecordFormat, OtlpJsonMapping) {
+  access_record r = full_record();
+  r.open_state = false;
+  r.ok = false;
+  std::string out;
+  append_otel(out, r, record_style{log_format::otel, "node-1"});
+  const auto j = nlohmann::json::parse(out);
+  const auto& res = j["resourceLogs"][0];
+  std::map<std::string, nlohmann::json> resource;
+  for (const auto& a : res["resource"]["attributes"]) {
+    resource[a["key"]] = a["value"];
+  }
+  EXPECT_EQ(resource["service.name"]["stringValue"], "linesman");
+  EXPECT_EQ(resource["service.instance.id"]["stringValue"], "abc123");
+  const auto& lr = res["scopeLogs"][0]["logRecords"][0];
+  EXPECT_EQ(lr["timeUnixNano"], "1700000000123456000");
+  EXPECT_EQ(lr["severityText"], "WARN");
+  EXPECT_EQ(lr["body"]["stringValue"], nlohmann::json::parse(tree_dump(nlohmann::json(r.hint))));
+  std::map<std::string, nlohmann::json> attrs;
+  for (const auto& a : lr["attributes"]) {
+    EXPECT_EQ(attrs.count(a["key"]), 0U) << a["key"];
+    attrs[a["key"]] = a["value"];
+  }
+  EXPECT_EQ(attrs["network.peer.port"]["intValue"], "5555");
+  EXPECT_EQ(attrs["server.address"]["stringValue"], "app.example.test");
+  EXPECT_EQ(attrs["tls.protocol.version"]["stringValue"], "1.3");
+  EXPECT_EQ(attrs["linesman.bytes.from_upstream"]["intValue"], "6564");
+  EXPECT_EQ(attrs["linesman.duration_ms"]["doubleValue"], 12.345);
+  EXPECT_EQ(attrs["linesman.tls.alpn"]["arrayValue"]["values"][1]["stringValue"], "http/1.1");
+  EXPECT_EQ(attrs["linesman.stop.reason"]["stringValue"], "completed");
+}
+
+TEST(RecordFormat, ParseLogFormat) {
+  EXPECT_EQ(parse_log_format("otel", "--log-format"), log_format::otel);
+  EXPECT_EQ(parse_log_format("ecs", "--log-format"), log_format::ecs);
+  EXPECT_EQ(parse_log_format("linesman", "--log-format"), log_format::linesman);
+  try {
+    (void)parse_log_format("json", "--log-format");
+    FAIL() << "no config_error";
+  } catch (const config_error& e) {
+    EXPECT_NE(std::string(e.what()).find("--log-format"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace linesman::proxy
