@@ -393,8 +393,8 @@ std::vector<finding> check_kubernetes(const traefik_config& cfg) {
     }
     if (ref.what == k8s_reference::kind::service && !ref.has_port) {
       add(severity::error, "service_port_missing", ref.port_loc,
-          "route service " + id + " of " + rq +
-              " has no port; Traefik rejects it (\"ingressRoute service port not defined\") and "
+          "router " + rq + " sends to Service " + id +
+              " without a port; Traefik rejects it (\"ingressRoute service port not defined\") and "
               "the route has nowhere to send connections",
           "add port: with the Service's port number or port name", id);
     }
@@ -403,7 +403,7 @@ std::vector<finding> check_kubernetes(const traefik_config& cfg) {
     }
     if (cfg.have_static && !cfg.k8s_allow_cross_namespace && ref.ns != ref.parent_ns) {
       add(severity::error, "cross_namespace_disallowed", ref.loc,
-          rq + " references " + std::string(kind_name) + " " + id +
+          "router " + rq + " references " + std::string(kind_name) + " " + id +
               " in another namespace than its own (" + ref.parent_ns +
               "); allowCrossNamespace is off, so Traefik refuses the reference",
           "move the " + std::string(kind_name) + " to namespace " + ref.parent_ns +
@@ -435,7 +435,7 @@ std::vector<finding> check_kubernetes(const traefik_config& cfg) {
             }
           }
           add(severity::error, "service_not_found", ref.loc,
-              rq + " sends to Service " + id +
+              "router " + rq + " sends to Service " + id +
                   ", which is not in the input; Traefik reports \"service not found\" and the "
                   "route has nowhere to send connections",
               fix, id);
@@ -453,8 +453,8 @@ std::vector<finding> check_kubernetes(const traefik_config& cfg) {
             have += (have.empty() ? "" : ", ") + (pname.empty() ? pnum : pname + " (" + pnum + ")");
           }
           add(severity::error, "service_port_not_found", ref.port_loc,
-              rq + " uses " + std::string(ref.port_named ? "port name " : "port ") + ref.port +
-                  " of Service " + id + ", which has " +
+              "router " + rq + " uses " + std::string(ref.port_named ? "port name " : "port ") +
+                  ref.port + " of Service " + id + ", which has " +
                   (have.empty() ? std::string("no ports") : "only: " + have) +
                   "; Traefik reports \"service port not found\" and the route has nowhere to send "
                   "connections",
@@ -467,7 +467,7 @@ std::vector<finding> check_kubernetes(const traefik_config& cfg) {
       case k8s_reference::kind::middleware:
         if (!contains(k.middlewares, id)) {
           add(severity::error, "middleware_not_found", ref.loc,
-              rq + " uses MiddlewareTCP " + id +
+              "router " + rq + " uses MiddlewareTCP " + id +
                   ", which is not in the input; Traefik disables the route",
               "create MiddlewareTCP " + id +
                   " or fix the name; if it exists, include middlewaretcp in kubectl get");
@@ -476,7 +476,7 @@ std::vector<finding> check_kubernetes(const traefik_config& cfg) {
       case k8s_reference::kind::servers_transport:
         if (!contains(k.servers_transports, id)) {
           add(severity::error, "serverstransport_not_found", ref.loc,
-              rq + " uses ServersTransportTCP " + id +
+              "router " + rq + " uses ServersTransportTCP " + id +
                   " (looked up in the IngressRouteTCP's namespace), which is not in the input; "
                   "Traefik cannot build the service and the route has nowhere to send connections",
               "create ServersTransportTCP " + ref.name + " in namespace " + ref.ns +
@@ -486,7 +486,7 @@ std::vector<finding> check_kubernetes(const traefik_config& cfg) {
       case k8s_reference::kind::tls_option:
         if (!contains(k.tls_options, id)) {
           add(severity::error, "tlsoption_not_found", ref.loc,
-              rq + " uses TLSOption " + id +
+              "router " + rq + " uses TLSOption " + id +
                   ", which is not in the input; Traefik reports unknown TLS options and closes "
                   "every TLS connection that matches the route",
               "create TLSOption " + id +
@@ -503,7 +503,7 @@ std::vector<finding> check_kubernetes(const traefik_config& cfg) {
     const auto eps = router_entrypoints(cfg, r.has_entry_points, r.entry_points);
     out.push_back({severity::error, "service_missing", r.loc, eps.empty() ? "" : eps.front(),
                    qualified(r.name, r.provider), "",
-                   "route " + qualified(r.name, r.provider) +
+                   "router " + qualified(r.name, r.provider) +
                        " has no services; Traefik has nowhere to send its connections",
                    "add services: [{name: SERVICE, port: PORT}] to the route"});
   }
