@@ -63,6 +63,10 @@ kCases = {
     "f4_tls": ["--static", "traefik.yml"],
     "f5_ports": ["--static", "traefik.yml"],
     "broken_example": ["--static", "traefik.yml"],
+    # Kubernetes: `kubectl get ... -o yaml` output with the static file all k8s_* cases share.
+    **{case: ["--kubernetes", "cluster.yaml", "--static", "../k8s_static/traefik.yml"]
+       for case in ("k8s_f1_entrypoint", "k8s_f2_host", "k8s_f2_hostsni", "k8s_f3_ports",
+                    "k8s_f4_passthrough", "k8s_refs", "k8s_stream", "k8s_broken_example")},
 }
 
 
@@ -92,6 +96,56 @@ def test_clean_yaml_and_toml_give_a_clean_report():
         assert r.returncode == 0, r.stdout + r.stderr
         assert "0 errors, 0 warnings, 0 notes" in r.stdout
         assert "no problems found" in r.stdout
+
+
+def test_kubernetes_report_end_to_end():
+    """The acceptance of issue 17 item 4: a doctor report on a Kubernetes fixture."""
+    static = kDoctor / "k8s_static" / "traefik.yml"
+    clean = doctor("--no-ports", "--kubernetes", str(kDoctor / "k8s_clean" / "cluster.yaml"),
+                   "--static", str(static))
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "0 errors, 0 warnings, 0 notes" in clean.stdout
+    assert "  read k8s    : " + str(kDoctor / "k8s_clean" / "cluster.yaml") in clean.stdout
+
+    refs = kDoctor / "k8s_refs" / "cluster.yaml"
+    r = doctor("--no-ports", "--kubernetes", str(refs), "--static", str(static))
+    assert r.returncode == 2, r.stdout + r.stderr
+    out = r.stdout
+    assert out.startswith("linesman doctor: 3 errors, 0 warnings, 0 notes\n"), out
+    assert "\nentrypoint websecure\n  router apps/vault@kubernetescrd\n" in out, out
+    assert f"    error   {refs}:20:9  [serverstransport_not_found]\n" in out, out
+    assert f"    error   {refs}:24:9  [tlsoption_not_found]\n" in out, out
+    assert "uses TLSOption apps/modern, which is not in the input" in out
+    assert "\nentrypoint postgres\n  router apps/postgres@kubernetescrd\n" in out, out
+    assert "a Service postgres exists in namespace db" in out
+
+    # Without a static file the entrypoints the routes use are named, not checked.
+    code, report = doctor_json("--no-ports", "--kubernetes",
+                               str(kDoctor / "k8s_f1_entrypoint" / "cluster.yaml"))
+    if pathlib.Path("/etc/traefik").exists():
+        return
+    assert code == 0, report
+    assert [f["code"] for f in report["findings"]] == ["static_missing"]
+    assert "(the routers use: postgress, WebSecure)" in report["findings"][0]["message"]
+    assert report["inputs"]["kubernetes"] == [str(kDoctor / "k8s_f1_entrypoint" / "cluster.yaml")]
+
+
+def test_kubernetes_bad_input_exits_2_naming_file_and_line(tmp_path):
+    bad = tmp_path / "cluster.yaml"
+    bad.write_text("apiVersion: v1\nkind: List\nitems:\n- apiVersion: traefik.io/v1alpha1\n"
+                   "  kind: IngressRouteTCP\n  metadata: {name: r, namespace: a}\n"
+                   "  spec:\n    routes: HostSNI(`x`)\n")
+    r = doctor("--no-ports", "--kubernetes", str(bad))
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr == (f"linesman doctor: {bad}:8: IngressRouteTCP a/r spec: routes must be a "
+                        "list, found a scalar\n"), r.stderr
+    notyaml = tmp_path / "notyaml.yaml"
+    notyaml.write_bytes(b"\x00\xff: [\n")
+    r = doctor("--no-ports", "--kubernetes", str(notyaml))
+    assert r.returncode == 2 and str(notyaml) + ":1:3: YAML syntax error" in r.stderr, r.stderr
+    assert "\\xff" in r.stderr, r.stderr  # the bad byte is named, escaped
+    r = doctor("--no-ports", "--kubernetes", str(tmp_path / "missing.yaml"))
+    assert r.returncode == 2 and str(tmp_path / "missing.yaml") in r.stderr
 
 
 def test_usual_places_are_searched(tmp_path):

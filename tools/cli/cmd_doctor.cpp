@@ -21,6 +21,7 @@ struct doctor_args {
   std::string static_file;
   std::vector<std::string> dynamic_paths;
   std::vector<std::string> docker_files;
+  std::vector<std::string> kubernetes_files;
   std::string api_url;
   bool probe = false;
   bool json = false;
@@ -33,7 +34,7 @@ int run_doctor(const doctor_args& a) {
   using namespace doctor;
   traefik_config cfg;
   try {
-    cfg = load_config({a.static_file, a.dynamic_paths, a.docker_files});
+    cfg = load_config({a.static_file, a.dynamic_paths, a.docker_files, a.kubernetes_files});
   } catch (const std::exception& e) {
     std::cerr << "linesman doctor: " << e.what() << "\n";
     return 2;
@@ -55,7 +56,8 @@ int run_doctor(const doctor_args& a) {
   }
   attribute_findings(cfg, findings);
   sort_findings(findings);
-  report_inputs in{cfg.static_files, cfg.dynamic_files, cfg.docker_files, a.api_url, a.probe};
+  report_inputs in{cfg.static_files, cfg.dynamic_files, cfg.docker_files,
+                   a.api_url,        a.probe,           cfg.kubernetes_files};
   if (a.json) {
     std::cout << render_json(in, findings).dump(2) << "\n";
   } else {
@@ -80,6 +82,10 @@ void add_doctor_command(CLI::App& app) {
                   "provider the static configuration names");
   cmd->add_option("--docker-inspect", args->docker_files,
                   "`docker inspect` output whose traefik.tcp.* labels to check (repeatable)");
+  cmd->add_option("--kubernetes", args->kubernetes_files,
+                  "kubectl get ingressroutetcp,middlewaretcp,tlsoption,serverstransporttcp,service "
+                  "-A -o yaml output (a List or a --- stream) whose TCP routes to check "
+                  "(repeatable)");
   cmd->add_option("--api", args->api_url, "Traefik API base URL, e.g. http://127.0.0.1:8080");
   cmd->add_flag("--probe", args->probe,
                 "connect to each service address in the configuration: reachable? TLS or not?");

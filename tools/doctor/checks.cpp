@@ -1,5 +1,7 @@
 #include "tools/doctor/checks.hpp"
 
+#include "tools/doctor/kubernetes.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -181,6 +183,18 @@ std::vector<finding> check_config(const traefik_config& cfg, rule_syntax fallbac
   }
 
   if (!cfg.have_static && !cfg.tcp_routers.empty()) {
+    std::vector<std::string> used;
+    for (const auto& r : cfg.tcp_routers) {
+      for (const auto& e : r.entry_points) {
+        if (std::find(used.begin(), used.end(), e) == used.end()) {
+          used.push_back(e);
+        }
+      }
+    }
+    std::string names;
+    for (const auto& e : used) {
+      names += (names.empty() ? "" : ", ") + e;
+    }
     out.push_back({severity::info,
                    "static_missing",
                    {},
@@ -188,7 +202,8 @@ std::vector<finding> check_config(const traefik_config& cfg, rule_syntax fallbac
                    "",
                    "",
                    "no static configuration was read, so entrypoint names and ports were not "
-                   "checked",
+                   "checked" +
+                       (names.empty() ? std::string{} : " (the routers use: " + names + ")"),
                    "pass --static /etc/traefik/traefik.yml"});
   }
 
@@ -463,6 +478,8 @@ std::vector<finding> check_config(const traefik_config& cfg, rule_syntax fallbac
       }
     }
   }
+  auto k8s = check_kubernetes(cfg);
+  out.insert(out.end(), k8s.begin(), k8s.end());
   return out;
 }
 

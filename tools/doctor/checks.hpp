@@ -54,7 +54,8 @@ rule_syntax effective_syntax(const traefik_config& cfg, const tcp_router& r, rul
 
 std::string qualified(const std::string& name, const std::string& provider);
 
-// check_config: families 1-5 except the machine's sockets (see check_listeners).
+// check_config: families 1-5 except the machine's sockets (see check_listeners), and the
+// Kubernetes-only checks (check_kubernetes in tools/doctor/kubernetes.hpp).
 std::vector<finding> check_config(const traefik_config& cfg, rule_syntax fallback);
 
 // listener: a LISTEN socket of this machine, read by the proxy's one /proc scanner

@@ -1,8 +1,12 @@
 #include "tools/doctor/config.hpp"
 
+#include "tls/hex.hpp"
+#include "tools/doctor/kubernetes.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -45,21 +49,23 @@ std::string lower(std::string_view s) {
   return out;
 }
 
+// kMaxInputBytes: the largest configuration file read (a real one is kilobytes; kubectl output for
+// a large cluster a few megabytes).
+constexpr std::size_t kMaxInputBytes = 64u << 20;
+// kMaxYamlNodes: the most nodes one file may expand to (aliases are copied, so a small file with
+// nested aliases could otherwise grow without bound).
+constexpr std::size_t kMaxYamlNodes = 2'000'000;
+
 std::string read_file_text(const std::string& path) {
-  std::error_code ec;
-  if (fs::is_directory(path, ec)) {
-    throw std::runtime_error(path + ": is a directory, expected a file");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw std::runtime_error(path + ": cannot read: " + std::strerror(errno));
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return read_input_file(path, kMaxInputBytes);
 }
 
-cfg_node from_yaml(const YAML::Node& n, const std::string& file) {
+cfg_node from_yaml(const YAML::Node& n, const std::string& file, std::size_t& budget) {
+  if (budget == 0) {
+    throw std::runtime_error(file + ": more than " + std::to_string(kMaxYamlNodes) +
+                             " YAML nodes (aliases expanded); not a configuration linesman reads");
+  }
+  --budget;
   cfg_node out;
   const auto mark = n.Mark();
   out.loc =
@@ -73,7 +79,7 @@ cfg_node from_yaml(const YAML::Node& n, const std::string& file) {
     case YAML::NodeType::Sequence:
       out.type = cfg_node::kind::seq;
       for (const auto& item : n) {
-        out.seq.push_back(from_yaml(item, file));
+        out.seq.push_back(from_yaml(item, file, budget));
       }
       break;
     case YAML::NodeType::Map:
@@ -85,7 +91,7 @@ cfg_node from_yaml(const YAML::Node& n, const std::string& file) {
         const auto km = it->first.Mark();
         out.key_locs.push_back(km.is_null() ? source_loc{file, 0, 0}
                                             : source_loc{file, km.line + 1, km.column + 1});
-        out.map.emplace_back(it->first.Scalar(), from_yaml(it->second, file));
+        out.map.emplace_back(it->first.Scalar(), from_yaml(it->second, file, budget));
       }
       break;
     default:
@@ -235,12 +241,73 @@ source_loc cfg_node::key_loc(std::string_view key) const {
   return loc;
 }
 
+std::string read_input_file(const std::string& path, std::size_t max_bytes) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    throw std::runtime_error(path + ": is a directory, expected a file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw std::runtime_error(path + ": cannot read: " + std::strerror(errno));
+  }
+  if (const auto size = fs::file_size(path, ec); !ec && size > max_bytes) {
+    throw std::runtime_error(path + ": " + std::to_string(size) + " bytes, more than the " +
+                             std::to_string(max_bytes) + " linesman reads");
+  }
+  std::string out;
+  char buf[65536];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0) {
+    out.append(buf, static_cast<std::size_t>(in.gcount()));
+    if (out.size() > max_bytes) {  // not a regular file (a pipe), or it grew while we read
+      throw std::runtime_error(path + ": more than the " + std::to_string(max_bytes) +
+                               " bytes linesman reads");
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// yaml_error: file:line:column and yaml-cpp's message, whose bytes outside printable ASCII (it
+// quotes the offending input) are escaped so the message stays one readable line.
+std::runtime_error yaml_error(const YAML::Exception& e, const std::string& file_name) {
+  std::string msg;
+  for (const char c : e.msg) {
+    const auto b = static_cast<std::uint8_t>(c);
+    if (b < 0x20 || b > 0x7e) {
+      tls::append_hex_escape(msg, b);
+    } else {
+      msg.push_back(c);
+    }
+  }
+  return std::runtime_error(file_name + ":" + std::to_string(e.mark.line + 1) + ":" +
+                            std::to_string(e.mark.column + 1) + ": YAML syntax error: " + msg);
+}
+
+}  // namespace
+
 cfg_node parse_yaml_text(const std::string& text, const std::string& file_name) {
   try {
-    return from_yaml(YAML::Load(text), file_name);
+    std::size_t budget = kMaxYamlNodes;
+    return from_yaml(YAML::Load(text), file_name, budget);
   } catch (const YAML::Exception& e) {
-    throw std::runtime_error(file_name + ":" + std::to_string(e.mark.line + 1) + ":" +
-                             std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+    throw yaml_error(e, file_name);
+  }
+}
+
+std::vector<cfg_node> parse_yaml_documents(const std::string& text, const std::string& file_name) {
+  try {
+    std::vector<cfg_node> out;
+    std::size_t budget = kMaxYamlNodes;
+    for (const auto& doc : YAML::LoadAll(text)) {
+      if (doc.IsNull()) {
+        continue;
+      }
+      out.push_back(from_yaml(doc, file_name, budget));
+    }
+    return out;
+  } catch (const YAML::Exception& e) {
+    throw yaml_error(e, file_name);
   }
 }
 
@@ -306,6 +373,8 @@ void read_static(const cfg_node& root, const std::string& file, traefik_config& 
     }
   }
   out.default_rule_syntax = scalar_of(path_get(root, {"core", "defaultRuleSyntax"}));
+  out.k8s_allow_cross_namespace =
+      truthy(path_get(root, {"providers", "kubernetesCRD", "allowCrossNamespace"}));
   const auto base = fs::path(file).parent_path();
   for (const auto* key : {"filename", "directory"}) {
     const auto p = scalar_of(path_get(root, {"providers", "file", key}));
@@ -663,7 +732,11 @@ traefik_config load_config(const load_options& opts) {
   for (const auto& d : opts.docker_inspect_files) {
     read_docker_inspect(d, out);
   }
-  if (!out.have_static && out.dynamic_files.empty() && out.docker_files.empty()) {
+  for (const auto& k : opts.kubernetes_files) {
+    read_kubernetes(k, out);
+  }
+  if (!out.have_static && out.dynamic_files.empty() && out.docker_files.empty() &&
+      out.kubernetes_files.empty()) {
     std::string msg = "no Traefik configuration found: pass --static FILE and/or --dynamic PATH";
     if (!looked.empty()) {
       msg += " (looked for";

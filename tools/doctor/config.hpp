@@ -4,6 +4,7 @@
 // unknown keys and unrelated sections are ignored, as Traefik users' real files have many.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -43,6 +44,12 @@ struct cfg_node {
 // the file (and line:column for syntax errors) when it cannot be read or parsed.
 cfg_node load_tree(const std::string& path);
 cfg_node parse_yaml_text(const std::string& text, const std::string& file_name);
+// parse_yaml_documents: every document of a YAML stream (`---` separated); empty documents are
+// left out. Throws like parse_yaml_text.
+std::vector<cfg_node> parse_yaml_documents(const std::string& text, const std::string& file_name);
+// read_input_file: the whole file; throws naming it when it cannot be read, is a directory or is
+// larger than `max_bytes`.
+std::string read_input_file(const std::string& path, std::size_t max_bytes);
 cfg_node parse_toml_text(const std::string& text, const std::string& file_name);
 
 struct entrypoint {
@@ -107,18 +114,65 @@ struct http_router {
   bool tls = false;
 };
 
+// k8s_reference: a reference from an IngressRouteTCP to another object by namespace/name
+// (routes[].services[], routes[].middlewares[], routes[].services[].serversTransport,
+// tls.options). `ns` is already resolved (empty in the reference = the IngressRouteTCP's
+// namespace); `provider_ref` is set for a `name@provider` reference, which is not checked.
+struct k8s_reference {
+  enum class kind { service, middleware, servers_transport, tls_option };
+  kind what = kind::service;
+  std::size_t router = 0;  // index in traefik_config::tcp_routers
+  std::string parent_ns;   // the IngressRouteTCP's namespace
+  std::string ns;
+  std::string name;
+  bool provider_ref = false;
+  source_loc loc;
+  // Services only: the port as written (a number or a port name); has_port is false when the
+  // key is absent, empty or 0.
+  std::string port;
+  bool has_port = false;
+  bool port_named = false;
+  source_loc port_loc;
+};
+
+// k8s_service: a core/v1 Service: the port names and numbers a reference can use.
+struct k8s_service {
+  std::string ns;
+  std::string name;
+  source_loc loc;
+  bool external_name = false;
+  std::vector<std::pair<std::string, std::string>> ports;  // name ("" when unnamed), port
+};
+
+// kubernetes_objects: what `--kubernetes FILE` read besides the routers (which join
+// traefik_config::tcp_routers with the provider "kubernetescrd" and the name "namespace/name").
+struct kubernetes_objects {
+  std::vector<k8s_reference> references;
+  std::vector<k8s_service> services;
+  std::vector<std::string> middlewares;         // "namespace/name" of each MiddlewareTCP
+  std::vector<std::string> tls_options;         // of each TLSOption
+  std::vector<std::string> servers_transports;  // of each ServersTransportTCP
+  bool have_services = false;                   // at least one Service was in the input
+  // Traefik kinds whose apiVersion is neither traefik.io/v1alpha1 nor
+  // traefik.containo.us/v1alpha1: kind, apiVersion, where.
+  std::vector<std::pair<std::string, source_loc>> unknown_api_versions;
+};
+
 // traefik_config: everything read, with the files it came from.
 struct traefik_config {
   std::vector<std::string> static_files;
   std::vector<std::string> dynamic_files;
   std::vector<std::string> docker_files;
+  std::vector<std::string> kubernetes_files;
   bool have_static = false;
-  std::string default_rule_syntax;  // static core.defaultRuleSyntax (v3)
+  bool k8s_allow_cross_namespace = false;  // static providers.kubernetesCRD.allowCrossNamespace
+  std::string default_rule_syntax;         // static core.defaultRuleSyntax (v3)
   std::vector<entrypoint> entrypoints;
   std::vector<tcp_router> tcp_routers;
   std::vector<tcp_service> tcp_services;
   std::vector<http_router> http_routers;
   std::vector<std::pair<std::string, bool>> tcp_transports;  // name -> has tls
+  kubernetes_objects kubernetes;
 };
 
 // read_static: entryPoints, core.defaultRuleSyntax; provider file paths are appended to
@@ -135,6 +189,7 @@ struct load_options {
   std::string static_file;                 // "" = look in Traefik's usual places
   std::vector<std::string> dynamic_paths;  // files or directories; "" = from the file provider
   std::vector<std::string> docker_inspect_files;
+  std::vector<std::string> kubernetes_files;  // kubectl get ... -o yaml (tools/doctor/kubernetes)
 };
 
 // load_config: read everything `opts` names. Throws std::runtime_error naming the file when an

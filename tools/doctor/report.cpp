@@ -110,6 +110,7 @@ std::string render_text(const report_inputs& in, const std::vector<finding>& fin
   list("static ", in.static_files);
   list("dynamic", in.dynamic_files);
   list("docker ", in.docker_files);
+  list("k8s    ", in.kubernetes_files);
   if (!in.api_url.empty()) {
     out += "  asked  api    : " + in.api_url + "\n";
   }
@@ -188,6 +189,7 @@ nlohmann::json render_json(const report_inputs& in, const std::vector<finding>& 
   j["inputs"] = {{"static", in.static_files},
                  {"dynamic", in.dynamic_files},
                  {"docker", in.docker_files},
+                 {"kubernetes", in.kubernetes_files},
                  {"api", in.api_url.empty() ? nlohmann::json() : nlohmann::json(in.api_url)},
                  {"probe", in.probed}};
   j["findings"] = std::move(arr);

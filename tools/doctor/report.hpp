@@ -17,6 +17,7 @@ struct report_inputs {
   std::vector<std::string> docker_files;
   std::string api_url;  // "" = not asked
   bool probed = false;
+  std::vector<std::string> kubernetes_files;
 };
 
 // attribute_findings: a service finding without an entrypoint is filed under the first router

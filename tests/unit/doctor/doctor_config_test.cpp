@@ -110,7 +110,7 @@ TEST(DoctorConfig, SyntaxErrorsNameFileAndLine) {
 }
 
 TEST(DoctorConfig, StaticNamesTheFileProvider) {
-  auto cfg = load_config({kData + "clean/traefik.yml", {}, {}});
+  auto cfg = load_config({kData + "clean/traefik.yml", {}, {}, {}});
   EXPECT_TRUE(cfg.have_static);
   EXPECT_EQ(cfg.entrypoints.size(), 4U);
   ASSERT_EQ(cfg.dynamic_files.size(), 1U);
@@ -119,7 +119,7 @@ TEST(DoctorConfig, StaticNamesTheFileProvider) {
   EXPECT_EQ(cfg.http_routers.size(), 2U);
   EXPECT_EQ(cfg.tcp_services.size(), 4U);
 
-  auto toml = load_config({kData + "clean_toml/traefik.toml", {}, {}});
+  auto toml = load_config({kData + "clean_toml/traefik.toml", {}, {}, {}});
   EXPECT_EQ(toml.dynamic_files.size(), 2U);  // the directory provider, read recursively
   EXPECT_EQ(toml.tcp_routers.size(), 2U);
 }
@@ -132,7 +132,7 @@ TEST(DoctorConfig, MissingProviderFileNamesBothFiles) {
         << "providers:\n  file:\n    filename: /nonexistent/d.yml\n";
   }
   try {
-    load_config({dir + "/traefik.yml", {}, {}});
+    load_config({dir + "/traefik.yml", {}, {}, {}});
     FAIL() << "no exception";
   } catch (const std::runtime_error& e) {
     const std::string m = e.what();
@@ -143,14 +143,14 @@ TEST(DoctorConfig, MissingProviderFileNamesBothFiles) {
 
 TEST(DoctorChecks, CleanConfigurationsHaveNoFindings) {
   for (const char* f : {"clean/traefik.yml", "clean_toml/traefik.toml"}) {
-    auto cfg = load_config({kData + f, {}, {}});
+    auto cfg = load_config({kData + f, {}, {}, {}});
     auto fs = check_config(cfg, rule_syntax::v3);
     EXPECT_TRUE(fs.empty()) << f << ": " << (fs.empty() ? "" : fs[0].message);
   }
 }
 
 TEST(DoctorChecks, DockerLabels) {
-  auto cfg = load_config({kData + "docker/traefik.yml", {}, {kData + "docker/inspect.json"}});
+  auto cfg = load_config({kData + "docker/traefik.yml", {}, {kData + "docker/inspect.json"}, {}});
   ASSERT_EQ(cfg.tcp_routers.size(), 2U);
   const auto& pg = cfg.tcp_routers[0];
   EXPECT_EQ(pg.provider, "docker");
