@@ -2,6 +2,7 @@
 
 #include "proxy/connection_detail.hpp"
 #include "proxy/hint.hpp"
+#include "proxy/server.hpp"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -116,9 +117,7 @@ std::pair<asio::ip::tcp::endpoint, asio::ip::tcp::endpoint> connection::start_re
   client().non_blocking(true, ignored);  // splice(2) needs O_NONBLOCK on both sockets
   // No Nagle: a transparent proxy must not add latency to small writes the peers already timed.
   client().set_option(asio::ip::tcp::no_delay(true), ignored);
-  live_.client = record_.client.ip.find(':') != std::string::npos
-                     ? "[" + record_.client.ip + "]:" + std::to_string(record_.client.port)
-                     : record_.client.ip + ":" + std::to_string(record_.client.port);
+  live_.client = format_endpoint(record_.client.ip, record_.client.port);
   live_.accepted_wall = record_.ts;
   live_.accepted_ns.store(steady_ns(), std::memory_order_relaxed);
   live_.from_client = &record_.bytes.from_client;

@@ -151,9 +151,9 @@ class connection {
   asio::ip::tcp::socket& upstream() { return sides_[1].socket; }
 
   // ---- connection_flight.cpp: the client's first flight, and routing on it
-  std::optional<flight_end> try_first_read();
+  // read_now: one non-blocking read of what is already there; nullopt when nothing was.
+  std::optional<flight_end> read_now();
   asio::awaitable<flight_end> read_client_step();
-  flight_end recv_now();
   asio::awaitable<flight_end> read_client_flight();
   asio::awaitable<flight_end> watch_client_while_connecting();
   asio::awaitable<flight_end> read_client_while_arriving();

@@ -80,43 +80,28 @@ connection::flight_end connection::note_client_read_error(const std::error_code&
   return reset ? flight_end::reset : flight_end::error;
 }
 
-connection::flight_end connection::recv_now() {
+std::optional<connection::flight_end> connection::read_now() {
+  // MSG_DONTWAIT: whatever is there (bytes, FIN, reset) is taken and recorded now, never waited
+  // for. Before the flight has a buffer the read goes to the worker's scratch, so a client that
+  // has said nothing yet still costs no buffer.
   auto& f = src(dir::c2u).first;
-  if (!f.buf) {
-    f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
-  }
   if (f.done || f.len == kFlightBufferBytes) {
     return flight_end::decided;
   }
-  // MSG_DONTWAIT: whatever made the socket readable is taken now, without ever blocking.
-  const ssize_t n = ::recv(client().native_handle(), f.buf.get() + f.len,
-                           kFlightBufferBytes - f.len, MSG_DONTWAIT);
-  if (n > 0) {
-    take_client_bytes(static_cast<std::size_t>(n));
-    return flight_end::decided;
-  }
-  if (n == 0) {
-    return note_client_read_error(asio::error::eof);
-  }
-  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-    return flight_end::decided;
-  }
-  return note_client_read_error(std::error_code(errno, asio::error::get_system_category()));
-}
-
-std::optional<connection::flight_end> connection::try_first_read() {
-  // The client's first bytes are often there by the time we look (a client sends right after
-  // its handshake): read them now, into the worker's scratch so a silent client still costs no
-  // buffer, and skip the wait (an epoll_ctl and a round through epoll_wait).
   thread_local std::array<std::uint8_t, kFlightBufferBytes> scratch;
-  const ssize_t n = ::recv(client().native_handle(), scratch.data(), scratch.size(), MSG_DONTWAIT);
+  std::uint8_t* into = f.buf ? f.buf.get() + f.len : scratch.data();
+  const ssize_t n =
+      ::recv(client().native_handle(), into, kFlightBufferBytes - f.len, MSG_DONTWAIT);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
     return std::nullopt;
   }
-  auto& f = src(dir::c2u).first;
-  f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
+  if (!f.buf) {
+    f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
+    if (n > 0) {
+      std::memcpy(f.buf.get(), scratch.data(), static_cast<std::size_t>(n));
+    }
+  }
   if (n > 0) {
-    std::memcpy(f.buf.get(), scratch.data(), static_cast<std::size_t>(n));
     take_client_bytes(static_cast<std::size_t>(n));
     return flight_end::decided;
   }
@@ -129,7 +114,10 @@ asio::awaitable<connection::flight_end> connection::read_client_step() {
   co_await asio::this_coro::throw_if_cancelled(false);
   auto& f = src(dir::c2u).first;
   if (!f.buf && f.reads == 0) {
-    if (const auto e = try_first_read()) {
+    // The client's first bytes are often there by the time we look (a client sends right after
+    // its handshake): read them now and skip the wait (an epoll_ctl and a round through
+    // epoll_wait).
+    if (const auto e = read_now()) {
       co_return (*e == flight_end::decided && co_await cancelled()) ? flight_end::cancelled : *e;
     }
   }
@@ -140,7 +128,7 @@ asio::awaitable<connection::flight_end> connection::read_client_step() {
       co_return flight_end::cancelled;
     }
     if (co_await cancelled()) {
-      (void)recv_now();
+      (void)read_now();
       co_return flight_end::cancelled;
     }
     f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);

@@ -1,7 +1,7 @@
 #include "proxy/transparent.hpp"
 
 #include "proxy/connection.hpp"
-#include "proxy/connection_detail.hpp"
+#include "proxy/server.hpp"
 
 #include <arpa/inet.h>
 #include <linux/netfilter_ipv4.h>
@@ -61,7 +61,7 @@ bool connection::take_original_dst(host_port& out) {
   }
   out.host = od->ip;
   out.port = od->port;
-  out.text = (v6 ? "[" + out.host + "]" : out.host) + ":" + std::to_string(out.port);
+  out.text = format_endpoint(out.host, out.port);
   return true;
 }
 
