@@ -220,6 +220,14 @@ class connection {
   void start_relay(dir d);
   void spawn_inspect(dir d);
   asio::awaitable<std::optional<relay_result>> inspect_relay(dir d);
+  // forward_held: writes the first-flight bytes of `d` read but not yet forwarded; false when
+  // the write failed (the end is noted).
+  asio::awaitable<bool> forward_held(dir d);
+  // inspect_step: one read of the rest of d's first flight, forwarded at once. `more`: read on;
+  // `source_ended`: the read ended the source, `res` says how; `over`: the connection is
+  // aborting or a write failed.
+  enum class inspect_step_end : std::uint8_t { more, source_ended, over };
+  asio::awaitable<inspect_step_end> inspect_step(dir d, relay_result& res);
   void inspect_flight(dir d, bool final);
   void start_stream(dir d);
   void start_splice(dir d);

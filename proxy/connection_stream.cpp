@@ -255,64 +255,87 @@ void connection::inspect_flight(dir d, bool final) {
   f.done = final || facts_.reply != reply_verdict::need_more;
 }
 
+asio::awaitable<bool> connection::forward_held(dir d) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  flight& f = src(d).first;
+  if (f.len == f.forwarded) {
+    co_return true;
+  }
+  std::uint64_t& to = d == dir::c2u ? record_.bytes.to_upstream : record_.bytes.to_client;
+  auto [ec, n] = co_await asio::async_write(
+      dst(d).socket, asio::buffer(f.buf.get() + f.forwarded, f.len - f.forwarded), kTuple);
+  to += n;
+  f.forwarded += n;
+  if (ec) {
+    note_end(d, classify_write_error(ec));
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<connection::inspect_step_end> connection::inspect_step(dir d, relay_result& res) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  flight& f = src(d).first;
+  if (!f.buf) {
+    if (!src(d).readable) {
+      auto [ec] = co_await src(d).socket.async_wait(asio::socket_base::wait_read, kTuple);
+      if (ec || aborting_) {
+        co_return inspect_step_end::over;
+      }
+    }
+    f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
+  }
+  auto [ec, n] = co_await src(d).socket.async_read_some(
+      asio::buffer(f.buf.get() + f.len, kFlightBufferBytes - f.len), kTuple);
+  if (aborting_ || ec == asio::error::operation_aborted) {
+    co_return inspect_step_end::over;
+  }
+  if (ec) {
+    inspect_flight(d, true);
+    res = classify_read_error(ec);
+    co_return inspect_step_end::source_ended;
+  }
+  const std::size_t start = f.len;
+  record_bytes(d, f.buf.get() + start, n);
+  on_bytes(d, n);
+  f.len += n;
+  ++f.reads;
+  // The reply has started: whatever the client sent before it was its first flight.
+  inspect_flight(d, f.len == kFlightBufferBytes || (d == dir::c2u && dst(d).first.len > 0));
+  std::uint64_t& to = d == dir::c2u ? record_.bytes.to_upstream : record_.bytes.to_client;
+  auto [wec, m] =
+      co_await asio::async_write(dst(d).socket, asio::buffer(f.buf.get() + start, n), kTuple);
+  to += m;
+  f.forwarded += m;
+  if (aborting_) {
+    co_return inspect_step_end::over;  // (a write failing as the connection aborts says nothing)
+  }
+  if (wec) {
+    note_end(d, classify_write_error(wec));
+    co_return inspect_step_end::over;
+  }
+  co_return inspect_step_end::more;
+}
+
 asio::awaitable<std::optional<relay_result>> connection::inspect_relay(dir d) {
   co_await asio::this_coro::throw_if_cancelled(false);
-  auto& source = src(d).socket;
-  auto& destination = dst(d).socket;
   flight& f = src(d).first;
-  std::uint64_t& to = d == dir::c2u ? record_.bytes.to_upstream : record_.bytes.to_client;
-  relay_result res{relay_end::cancelled, 0};
-  // 1. What the client sent while we were inspecting or connecting goes out first.
-  if (f.len > f.forwarded) {
-    auto [ec, n] = co_await asio::async_write(
-        destination, asio::buffer(f.buf.get() + f.forwarded, f.len - f.forwarded), kTuple);
-    to += n;
-    f.forwarded += n;
-    if (ec) {
-      note_end(d, classify_write_error(ec));
-      co_return std::nullopt;
-    }
+  // 1. What the source sent while we were inspecting or connecting goes out first.
+  if (!co_await forward_held(d)) {
+    co_return std::nullopt;
   }
   const bool eof_seen = d == dir::c2u && facts_.client_end == side_end::fin;
   // 2. Inspection: the rest of this direction's first flight passes through the bounded buffer,
-  // each read forwarded at once (never held back waiting for a complete hello).
+  // each read forwarded at once (never held back waiting for a complete hello). Each step reads
+  // at least one byte into the bounded buffer or ends the loop.
+  relay_result res{relay_end::cancelled, 0};
   while (!f.done && !eof_seen && !aborting_) {
-    if (!f.buf) {
-      if (!src(d).readable) {
-        auto [ec] = co_await source.async_wait(asio::socket_base::wait_read, kTuple);
-        if (ec || aborting_) {
-          co_return std::nullopt;
-        }
-      }
-      f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
-    }
-    auto [ec, n] = co_await source.async_read_some(
-        asio::buffer(f.buf.get() + f.len, kFlightBufferBytes - f.len), kTuple);
-    if (aborting_ || ec == asio::error::operation_aborted) {
+    const auto step = co_await inspect_step(d, res);
+    if (step == inspect_step_end::over) {
       co_return std::nullopt;
     }
-    if (ec) {
-      inspect_flight(d, true);
-      res = classify_read_error(ec);
+    if (step == inspect_step_end::source_ended) {
       break;
-    }
-    const std::size_t start = f.len;
-    record_bytes(d, f.buf.get() + start, n);
-    on_bytes(d, n);
-    f.len += n;
-    ++f.reads;
-    // The reply has started: whatever the client sent before it was its first flight.
-    inspect_flight(d, f.len == kFlightBufferBytes || (d == dir::c2u && dst(d).first.len > 0));
-    auto [wec, m] =
-        co_await asio::async_write(destination, asio::buffer(f.buf.get() + start, n), kTuple);
-    to += m;
-    f.forwarded += m;
-    if (aborting_) {
-      co_return std::nullopt;
-    }
-    if (wec) {
-      note_end(d, classify_write_error(wec));
-      co_return std::nullopt;
     }
   }
   if (d == dir::u2c && !f.done) {

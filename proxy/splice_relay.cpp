@@ -147,8 +147,6 @@ void splice_relay::wait(asio::ip::tcp::socket& s, asio::socket_base::wait_type w
 }
 
 void splice_relay::step() {
-  const int in_fd = src_->native_handle();
-  const int out_fd = dst_->native_handle();
   std::size_t burst = 0;
   for (;;) {
     if (aborted(c_)) {
@@ -159,62 +157,80 @@ void splice_relay::step() {
       asio::post(src_->get_executor(), [this] { step(); });
       return;
     }
-    if (in_pipe_ == 0) {
-      if (!pipe_.valid()) {
-        int perr = 0;
-        pipe_ = pool_->take(perr);
-        if (!pipe_.valid()) {
-          // EMFILE/ENFILE: no byte sits in any pipe of ours, so copy_stream can take over.
-          return end({relay_end::no_splice, perr});
-        }
-      }
-      // Fill: the pipe is empty here, so EAGAIN can only mean the socket has nothing to read.
-      const ssize_t n = ::splice(in_fd, nullptr, pipe_.write_end(), nullptr, kChunk,
-                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (n < 0) {
-        const int err = errno;
-        if (err == EINTR) {
-          continue;
-        }
-        if (err == EAGAIN) {
-          pool_->give(std::move(pipe_));  // still empty: a waiting direction holds no pipe
-          return wait(*src_, asio::socket_base::wait_read);
-        }
-        if (err == EINVAL && !moved_any_) {
-          return end({relay_end::no_splice, err});
-        }
-        return end({err == ECONNRESET ? relay_end::src_reset : relay_end::src_error, err});
-      }
-      if (n == 0) {
-        return end({relay_end::src_eof, 0});
-      }
-      moved_any_ = true;
-      burst += static_cast<std::size_t>(n);
-      in_pipe_ = static_cast<std::uint32_t>(n);
-      bump_counter(*c_.from, static_cast<std::uint64_t>(n));  // read live by the admin
-      touch(c_);
+    if (in_pipe_ == 0 && !fill(burst)) {
+      return;
     }
-    // Drain: everything in the pipe goes out before we read again, so a slow destination pushes
-    // back on the source through TCP flow control instead of our memory.
-    while (in_pipe_ > 0) {
-      const ssize_t m = ::splice(pipe_.read_end(), nullptr, out_fd, nullptr, in_pipe_,
-                                 SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-      if (m < 0) {
-        const int err = errno;
-        if (err == EINTR) {
-          continue;
-        }
-        if (err == EAGAIN) {
-          return wait(*dst_, asio::socket_base::wait_write);
-        }
-        return end(
-            {err == EPIPE || err == ECONNRESET ? relay_end::dst_reset : relay_end::dst_error, err});
-      }
-      in_pipe_ -= static_cast<std::uint32_t>(m);
-      *c_.to += static_cast<std::uint64_t>(m);
-      touch(c_);
+    if (!drain()) {
+      return;
     }
   }
+}
+
+bool splice_relay::fill(std::size_t& burst) {
+  if (!pipe_.valid()) {
+    int perr = 0;
+    pipe_ = pool_->take(perr);
+    if (!pipe_.valid()) {
+      // EMFILE/ENFILE: no byte sits in any pipe of ours, so copy_stream can take over.
+      end({relay_end::no_splice, perr});
+      return false;
+    }
+  }
+  for (;;) {
+    // The pipe is empty here, so EAGAIN can only mean the socket has nothing to read.
+    const ssize_t n = ::splice(src_->native_handle(), nullptr, pipe_.write_end(), nullptr, kChunk,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n < 0) {
+      const int err = errno;
+      if (err == EINTR) {
+        continue;
+      }
+      if (err == EAGAIN) {
+        pool_->give(std::move(pipe_));  // still empty: a waiting direction holds no pipe
+        wait(*src_, asio::socket_base::wait_read);
+      } else if (err == EINVAL && !moved_any_) {
+        end({relay_end::no_splice, err});
+      } else {
+        end({err == ECONNRESET ? relay_end::src_reset : relay_end::src_error, err});
+      }
+      return false;
+    }
+    if (n == 0) {
+      end({relay_end::src_eof, 0});
+      return false;
+    }
+    moved_any_ = true;
+    burst += static_cast<std::size_t>(n);
+    in_pipe_ = static_cast<std::uint32_t>(n);
+    bump_counter(*c_.from, static_cast<std::uint64_t>(n));  // read live by the admin
+    touch(c_);
+    return true;
+  }
+}
+
+bool splice_relay::drain() {
+  // Everything in the pipe goes out before we read again, so a slow destination pushes back on
+  // the source through TCP flow control instead of our memory.
+  while (in_pipe_ > 0) {
+    const ssize_t m = ::splice(pipe_.read_end(), nullptr, dst_->native_handle(), nullptr, in_pipe_,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (m < 0) {
+      const int err = errno;
+      if (err == EINTR) {
+        continue;
+      }
+      if (err == EAGAIN) {
+        wait(*dst_, asio::socket_base::wait_write);
+      } else {
+        end({err == EPIPE || err == ECONNRESET ? relay_end::dst_reset : relay_end::dst_error, err});
+      }
+      return false;
+    }
+    in_pipe_ -= static_cast<std::uint32_t>(m);
+    *c_.to += static_cast<std::uint64_t>(m);
+    touch(c_);
+  }
+  return true;
 }
 
 asio::awaitable<relay_result> copy_stream(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,

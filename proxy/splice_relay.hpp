@@ -104,6 +104,10 @@ class splice_relay {
 
  private:
   void step();
+  // fill: one splice from the source into the (empty) pipe; drain: the pipe out to the
+  // destination. Each returns false when it waited or ended the relay (step returns then).
+  bool fill(std::size_t& burst);
+  bool drain();
   // wait: one async_wait on `s` (the source's readability, or the destination's writability
   // while bytes sit in the pipe), then step() again, or end() if cancelled or aborted.
   void wait(asio::ip::tcp::socket& s, asio::socket_base::wait_type what);
