@@ -239,11 +239,42 @@ class linesman(contender):
         return started(p, listen, log)
 
 
+class reactor_ab(contender):
+    """reactor_ab: bench/reactor_ab, the same forwarding as linesman's plain short connection
+    driven by Asio (mode asio) or by a thin edge-triggered epoll loop (mode epoll): the A/B of the
+    reactor alone. Not a product: no inspection, no routes; one line per connection."""
+
+    def __init__(self, binary, mode):
+        self.binary = binary
+        self.mode = mode
+        self.name = f"ab-{mode}"
+        self.label = f"reactor A/B: {mode}"
+
+    def available(self):
+        if not self.binary or not os.access(self.binary, os.X_OK):
+            return f"no reactor_ab binary at {self.binary}"
+        return None
+
+    def version(self):
+        return "bench/reactor_ab"
+
+    def start(self, reg, workdir, listen, upstream, tls, threads):
+        log = os.path.join(workdir, "access.log")
+        p = reg.start([self.binary, "--mode", self.mode, "--listen", str(listen), "--upstream",
+                       str(upstream), "--log", log],
+                      stdout_path=os.path.join(workdir, "stdout.log"),
+                      stderr_path=os.path.join(workdir, "stderr.log"))
+        reg.wait_listening(p, listen)
+        return started(p, listen, log)
+
+
 # DEFAULT: the contenders of a run without --contenders (linesman-nosplice is opt-in: time budget).
 DEFAULT = ("direct", "haproxy-forced", "haproxy-auto", "haproxy-nosplice", "nginx", "socat",
            "linesman")
 
 
 def all_contenders(linesman_bin):
+    ab = os.path.join(os.path.dirname(linesman_bin or ""), "..", "bench", "reactor_ab")
     return [direct(), haproxy("forced"), haproxy("auto"), haproxy("none"), nginx_stream(),
-            socat(), linesman(linesman_bin, True), linesman(linesman_bin, False)]
+            socat(), linesman(linesman_bin, True), linesman(linesman_bin, False),
+            reactor_ab(ab, "asio"), reactor_ab(ab, "epoll")]

@@ -7,6 +7,7 @@ fixed time; the counts divided by the requests wrk completed are the calls per c
 strace slows every call down, so the rates printed here mean nothing; the counts do.
 
 Usage: bench/e2e/syscalls.py [--linesman PATH] [--seconds N] [--out bench/results/syscalls.md]
+                             [--contenders haproxy-forced,linesman,ab-asio,ab-epoll]
 """
 import argparse
 import os
@@ -56,6 +57,9 @@ def main():
     ap.add_argument("--linesman", default=os.path.join(REPO, "build/release/tools/linesman"))
     ap.add_argument("--seconds", type=int, default=3)
     ap.add_argument("--out", default=os.path.join(REPO, "bench/results/syscalls.md"))
+    ap.add_argument("--contenders", default="haproxy-forced,linesman",
+                    help="comma list (bench/e2e/contenders.py names; ab-asio and ab-epoll are "
+                         "bench/reactor_ab)")
     a = ap.parse_args()
     reg = procs.registry()
     work = tempfile.mkdtemp(prefix="linesman-syscalls-")
@@ -65,7 +69,9 @@ def main():
         os.makedirs(bdir)
         _, http_port, _ = loads.start_http_backend(reg, bdir, cert, key)
         rows = {}
-        for c in (cs.haproxy("forced"), cs.linesman(a.linesman, True)):
+        wanted = a.contenders.split(",")
+        by_name = {c.name: c for c in cs.all_contenders(a.linesman)}
+        for c in (by_name[n] for n in wanted if n in by_name):
             if c.available() is not None:
                 print(f"{c.name}: {c.available()}", file=sys.stderr)
                 continue
@@ -78,7 +84,7 @@ def main():
     names = sorted({k for _, counts in rows.values() for k in counts},
                    key=lambda k: -max(counts.get(k, 0) / max(n, 1) for n, counts in rows.values()))
     lines = [f"# System calls per short connection ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())})",
-             "", f"Command: `bench/e2e/syscalls.py --seconds {a.seconds}` (strace -c -f on the "
+             "", f"Command: `bench/e2e/syscalls.py --seconds {a.seconds} --contenders {a.contenders}` (strace -c -f on the "
              "forwarder, wrk `Connection: close`, 1 worker thread, nginx backend).", "",
              "| syscall | " + " | ".join(rows) + " |", "|---|" + "---|" * len(rows)]
     for k in names:
