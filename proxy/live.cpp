@@ -1,5 +1,6 @@
 #include "proxy/live.hpp"
 
+#include "proxy/fault.hpp"
 #include "proxy/log_sink.hpp"
 
 #include <algorithm>
@@ -327,6 +328,15 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
   family(out, "linesman_records_dropped_total", "counter",
          "Access-log records lost: the writer's queue was full or a write failed (ENOSPC).");
   sample(out, "linesman_records_dropped_total", "", log_sink::dropped_total());
+  if (hub.faults != nullptr) {
+    family(out, "linesman_faults_applied_total", "counter",
+           "Connections an injected fault was applied to, by fault.");
+    for (std::size_t k = 0; k < kFaultKinds; ++k) {
+      const auto kind = static_cast<fault_kind>(k);
+      sample(out, "linesman_faults_applied_total", lbl("fault", to_string(kind)),
+             hub.faults->applied(kind));
+    }
+  }
   family(out, "linesman_max_connections", "gauge",
          "Accept limit: --max-connections, or derived from RLIMIT_NOFILE.");
   sample(out, "linesman_max_connections", "", hub.max_connections);

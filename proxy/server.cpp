@@ -171,6 +171,7 @@ struct server::impl {
   std::vector<std::string> sink_owners;  // the first listener of each sink, for messages
   // captures: one per capture directory (listeners naming the same one share it: one budget).
   std::vector<std::unique_ptr<capture::capture_dir>> captures;
+  std::unique_ptr<fault_table> faults;  // null unless a fault is configured or --admin-faults
   std::vector<std::unique_ptr<listener_runtime>> listeners;
   std::vector<std::unique_ptr<worker>> workers;
   std::atomic<std::size_t> active{0};
@@ -213,6 +214,7 @@ struct server::impl {
       hub.listeners.push_back(rt->stats);
       listeners.push_back(std::move(rt));
     }
+    open_faults(rd);
     for (unsigned i = 0; i < threads; ++i) {
       auto w = std::make_unique<worker>();
       w->state.no_splice = cfg.no_splice;
@@ -229,6 +231,27 @@ struct server::impl {
     if (!cfg.admin.listen.empty()) {
       admin = std::make_unique<admin_server>(cfg.admin, hub);
     }
+  }
+
+  // open_faults: the fault table (proxy/fault.hpp) when a listener has faults or the admin API
+  // may add some; every listener then consults it. Specs were validated with the config.
+  void open_faults(std::random_device& rd) {
+    const bool any =
+        cfg.admin.faults || std::any_of(cfg.listeners.begin(), cfg.listeners.end(),
+                                        [](const auto& l) { return !l.faults.empty(); });
+    if (!any) {
+      return;
+    }
+    const std::uint64_t seed =
+        cfg.fault_seed ? *cfg.fault_seed : (std::uint64_t{rd()} << 32 | rd());
+    faults = std::make_unique<fault_table>(seed);
+    for (auto& l : listeners) {
+      for (const auto& spec : l->cfg.faults) {
+        faults->add(parse_fault(spec, "--fault"), l->cfg.name, "config");
+      }
+      l->faults = faults.get();
+    }
+    hub.faults = faults.get();
   }
 
   // interim_loop: every --log-open-every, an interim record for each connection of this worker
