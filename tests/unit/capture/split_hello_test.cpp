@@ -99,10 +99,12 @@ TEST(SplitRecords, ImpossibleRequestsAreRefused) {
   const std::vector<std::uint8_t> plain{'G', 'E', 'T', ' ', '/', '\r', '\n'};
   EXPECT_FALSE(cap::split_records(plain, 2, 0, out, err));
   EXPECT_EQ(out, std::vector<std::uint8_t>{9});  // untouched on every failure
-  // A 16 KiB hello cannot go in one record of at most 2^14 bytes once re-framed with its header.
+  // A handshake of exactly 2^14 bytes still fits one record: re-framed, it is the same bytes.
   const auto big = slurp(kCases / "edge_single_record_16384.bin");
-  EXPECT_FALSE(cap::split_records(big, 1, 0, out, err));
-  EXPECT_TRUE(cap::split_records(big, 2, 0, out, err)) << err;
+  ASSERT_TRUE(cap::split_records(big, 1, 0, out, err)) << err;
+  EXPECT_EQ(out, big);
+  ASSERT_TRUE(cap::split_records(big, 2, 16383, out, err)) << err;
+  EXPECT_EQ(record_lengths(out), (std::vector<std::size_t>{16383, 1}));
 }
 
 TEST(SegmentSizes, EvenAndNeverEmpty) {
