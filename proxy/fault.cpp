@@ -309,6 +309,26 @@ std::uint64_t fault_table::add(fault_spec spec, std::string listener, std::strin
   return entries_.back().id;
 }
 
+void fault_table::replace_config(std::vector<std::pair<std::string, fault_spec>> faults) {
+  std::lock_guard lock(mu_);
+  std::vector<fault_entry> next;
+  for (auto& [listener, spec] : faults) {
+    fault_entry e;
+    e.id = next_id_++;
+    e.listener = std::move(listener);
+    e.source = "config";
+    e.spec = std::make_shared<const fault_spec>(std::move(spec));
+    next.push_back(std::move(e));
+  }
+  for (auto& e : entries_) {
+    if (e.source != "config") {
+      next.push_back(std::move(e));
+    }
+  }
+  entries_ = std::move(next);
+  count_.store(entries_.size(), std::memory_order_release);
+}
+
 bool fault_table::remove(std::uint64_t id) {
   std::lock_guard lock(mu_);
   const auto it =

@@ -130,6 +130,9 @@ class fault_table {
 
   // add: a fault for `listener` (empty: all); returns its id (1, 2, ...).
   std::uint64_t add(fault_spec spec, std::string listener, std::string source);
+  // replace_config: the faults from flags and YAML (source "config") become `faults` (listener
+  // name, spec), ahead of the admin's; on start and on each reload of the configuration.
+  void replace_config(std::vector<std::pair<std::string, fault_spec>> faults);
   // remove: false when no fault has this id.
   bool remove(std::uint64_t id);
   [[nodiscard]] std::vector<fault_entry> list() const;

@@ -179,5 +179,22 @@ TEST(FaultTable, FiltersAndRemoval) {
   EXPECT_EQ(t.decide("edge", "x.a.test", "", true), nullptr);
 }
 
+TEST(FaultTable, ReplaceConfigKeepsTheAdminsFaults) {
+  fault_table t(1);
+  t.add(parse_fault("blackhole", "--fault"), "", "admin");
+  std::vector<std::pair<std::string, fault_spec>> cfg;
+  cfg.emplace_back("edge", parse_fault("latency:ms=5", "--fault"));
+  t.replace_config(std::move(cfg));
+  auto list = t.list();
+  ASSERT_EQ(list.size(), 2U);
+  EXPECT_EQ(list[0].source, "config");  // config first: it is decided first
+  EXPECT_EQ(list[1].source, "admin");
+  EXPECT_EQ(t.decide("edge", "", "", true)->spec.kind, fault_kind::latency);
+  t.replace_config({});  // a reload that drops the YAML faults
+  list = t.list();
+  ASSERT_EQ(list.size(), 1U);
+  EXPECT_EQ(t.decide("edge", "", "", true)->spec.kind, fault_kind::blackhole);
+}
+
 }  // namespace
 }  // namespace linesman::proxy
