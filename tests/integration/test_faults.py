@@ -4,6 +4,7 @@ Traefik entrypoint with HostSNI TCP routers), openssl s_server and s_client, and
 as measuring instruments. Every timed figure has a floor (the fault did act) and a ceiling with
 room for a loaded machine (the fault did not hang the connection)."""
 import json
+import signal
 import socket
 import time
 import urllib.error
@@ -359,3 +360,41 @@ def test_split_records_on_a_plaintext_flight_forwards_it_unchanged(reg):
     assert rec["fault"]["name"] == "split_hello"
     assert "fault_not_applied" in rec.get("warnings", []), rec
     assert stop(rec)[:2] == ("stream", "completed"), lsm.brief(rec)
+
+
+def test_a_reload_adds_and_drops_yaml_faults(reg):
+    echo = lsm.start_peer(reg, "echo")
+    port = lsm.free_port()
+    log = reg.tmp / "reload.jsonl"
+    cfg = reg.tmp / "reload.yaml"
+
+    def write(faults):
+        text = (f"listeners:\n  - name: edge\n    listen: 127.0.0.1:{port}\n"
+                f"    upstream: 127.0.0.1:{echo.port}\n    access_log: {log}\n")
+        if faults:
+            text += "    faults:\n" + "".join(f"      - {f}\n" for f in faults)
+        tmp = cfg.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(cfg)
+
+    def echoed():
+        s = lsm.connect(port)
+        s.sendall(b"hi")
+        try:
+            ok = lsm.recv_some(s, 5) == b"hi"
+        except ConnectionResetError:
+            ok = False
+        s.close()
+        return ok
+
+    write([])
+    proc = reg.add(lsm.Proc("linesman-reload", [lsm.linesman_bin(), "run", "--config", str(cfg)],
+                            reg.tmp, stderr_pipe=True))
+    lsm.wait_until(lambda: port in lsm.listening_ports(proc.pid), 10, "the YAML listener")
+    assert echoed()
+    write(["reset:after=bytes=1"])
+    proc.signal(signal.SIGHUP)
+    lsm.wait_until(lambda: not echoed(), 10, "the reloaded fault to apply")
+    write([])
+    proc.signal(signal.SIGHUP)
+    lsm.wait_until(echoed, 10, "the fault to be gone after the second reload")
