@@ -172,6 +172,9 @@ void to_json(nlohmann::json& j, const access_record& r) {
   if (r.capture) {
     j["capture"] = *r.capture;
   }
+  if (r.config_generation != 0) {
+    j["config_generation"] = r.config_generation;
+  }
   if (r.open_state) {
     j["state"] = "open";
   }

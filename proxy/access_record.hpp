@@ -119,6 +119,9 @@ struct access_record {
   // open_state: an interim record of a connection still open (--log-open-every): serialized as
   // "state": "open". Final records carry no "state" field.
   bool open_state = false;
+  // config_generation: the configuration generation the connection was accepted with (1 at
+  // start, one more per good reload); 0 = unknown (omitted).
+  std::uint64_t config_generation = 0;
 };
 
 // format_rfc3339_us: "2026-11-26T12:00:00.123456Z".

@@ -252,7 +252,7 @@ struct admin_server::impl {
     http.Get("/api/listeners", [this](const httplib::Request&, httplib::Response& res) {
       const auto open = hub.snapshot();
       auto arr = nlohmann::json::array();
-      for (const auto* l : hub.listeners) {
+      for (const auto* l : hub.current_listeners()) {
         const auto n = std::count_if(open.begin(), open.end(),
                                      [&](const live_copy& c) { return c.listener == l->name; });
         arr.push_back({{"name", l->name}, {"listen", l->listen}, {"open", n}});

@@ -70,6 +70,9 @@ connection::~connection() {
   if (worker_.active != nullptr) {
     worker_.active->fetch_sub(1, std::memory_order_relaxed);
   }
+  if (listener_.users.load(std::memory_order_relaxed) != 0) {  // 0: not started by an accept loop
+    listener_.users.fetch_sub(1, std::memory_order_release);
+  }
 }
 
 void connection::request_shutdown() {
@@ -89,6 +92,7 @@ std::pair<asio::ip::tcp::endpoint, asio::ip::tcp::endpoint> connection::start_re
   accepted_ = steady::now();
   last_activity_ = accepted_;
   record_.listener = listener_.cfg.name;
+  record_.config_generation = listener_.generation;
   // Addresses without asking the kernel where it told us already: accept(2) gave the peer, and
   // a listener bound to one address is the local end (only a wildcard or transparent listener
   // needs getsockname).

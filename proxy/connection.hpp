@@ -59,6 +59,14 @@ struct listener_runtime {
   listener_stats* stats = nullptr;          // metrics (proxy/live.hpp); may be null in tests
   std::size_t index = 0;                    // position among the server's listeners
   asio::ip::tcp::endpoint bound;            // the address as bound (port 0 resolved)
+  // key: what a reload matches listeners by (the listen address; with port 0 also the name): a
+  // listener whose key stays keeps its bound sockets.
+  std::string key;
+  std::uint64_t generation = 1;  // the configuration it came from (the record's config_generation)
+  // users: connections accepted on it and not yet destroyed (the accept loop adds one before it
+  // starts a connection, ~connection takes it back): a runtime a reload replaced is freed only
+  // once this is 0, so an open connection keeps the routes and timeouts it was accepted with.
+  mutable std::atomic<std::size_t> users{0};
 };
 
 // worker_state: per event loop (one thread); nothing in it is shared between workers but the
@@ -93,6 +101,8 @@ class connection {
   // request_shutdown: the drain timeout passed; end now and record proxy_shutdown.
   void request_shutdown();
   [[nodiscard]] duration drain_timeout() const { return listener_.cfg.limits.drain; }
+  // runtime: the listener (configuration generation) this connection was accepted with.
+  [[nodiscard]] const listener_runtime& runtime() const { return listener_; }
 
   // publish_open_record: hands a copy of the record so far to the sink as an interim record
   // ("state": "open"; stop = classify() of the facts so far, as if its timer fired now). Runs on

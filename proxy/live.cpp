@@ -169,6 +169,16 @@ std::vector<live_copy> live_hub::snapshot() const {
   return out;
 }
 
+std::vector<const listener_stats*> live_hub::current_listeners() const {
+  std::lock_guard lock(mu);
+  return {listeners.begin(), listeners.end()};
+}
+
+void live_hub::set_listeners(std::vector<listener_stats*> l) {
+  std::lock_guard lock(mu);
+  listeners = std::move(l);
+}
+
 std::string escape_label(std::string_view v) {
   std::string out;
   out.reserve(v.size());
@@ -258,9 +268,10 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
     b.first += c.from_client;
     b.second += c.from_upstream;
   }
+  const auto listeners = hub.current_listeners();
   family(out, "linesman_open_connections", "gauge",
          "Connections open now, by listener and the phase they are waiting in.");
-  for (const auto* l : hub.listeners) {
+  for (const auto* l : listeners) {
     for (std::size_t p = 0; p < kLivePhases; ++p) {
       const auto it = open_n.find({l->name, static_cast<std::uint8_t>(p)});
       sample(out, "linesman_open_connections",
@@ -270,7 +281,7 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
   }
   family(out, "linesman_connections_ended_total", "counter",
          "Connections ended, by listener, stop phase and stop reason.");
-  for (const auto* l : hub.listeners) {
+  for (const auto* l : listeners) {
     for (std::size_t p = 0; p < kStopPhases; ++p) {
       for (std::size_t r = 0; r < kStopReasons; ++r) {
         const auto sp = static_cast<stop_phase>(p);
@@ -287,7 +298,7 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
   }
   family(out, "linesman_received_bytes_total", "counter",
          "Bytes received, by listener and source (client or upstream), open connections included.");
-  for (const auto* l : hub.listeners) {
+  for (const auto* l : listeners) {
     const auto it = open_bytes.find(l->name);
     const std::uint64_t oc = it == open_bytes.end() ? 0 : it->second.first;
     const std::uint64_t ou = it == open_bytes.end() ? 0 : it->second.second;
@@ -300,19 +311,19 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
   }
   family(out, "linesman_upstream_connect_seconds", "histogram",
          "Time from starting the upstream connect to its success.");
-  for (const auto* l : hub.listeners) {
+  for (const auto* l : listeners) {
     append_histogram(out, "linesman_upstream_connect_seconds", lbl("listener", l->name),
                      l->connect_seconds.snapshot());
   }
   family(out, "linesman_first_reply_seconds", "histogram",
          "Time from the upstream connect to the upstream's first byte.");
-  for (const auto* l : hub.listeners) {
+  for (const auto* l : listeners) {
     append_histogram(out, "linesman_first_reply_seconds", lbl("listener", l->name),
                      l->first_reply_seconds.snapshot());
   }
   family(out, "linesman_peek_outcomes_total", "counter",
          "What inspection made of each ended connection's first client flight.");
-  for (const auto* l : hub.listeners) {
+  for (const auto* l : listeners) {
     for (std::size_t o = 0; o < kFlightOutcomes; ++o) {
       sample(out, "linesman_peek_outcomes_total",
              lbl("listener", l->name) + "," +
@@ -332,13 +343,32 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
   }
   family(out, "linesman_splice_fallbacks_total", "counter",
          "Stream directions that fell back from splice(2) to read/write.");
-  for (const auto* l : hub.listeners) {
+  for (const auto* l : listeners) {
     sample(out, "linesman_splice_fallbacks_total", lbl("listener", l->name),
            l->splice_fallbacks.load(std::memory_order_relaxed));
   }
   family(out, "linesman_records_dropped_total", "counter",
-         "Access-log records lost: the writer's queue was full or a write failed (ENOSPC).");
-  sample(out, "linesman_records_dropped_total", "", log_sink::dropped_total());
+         "Access-log records lost, by reason: queue_full (the writer's queue was full) or "
+         "write_error (a write failed: ENOSPC, EIO).");
+  sample(out, "linesman_records_dropped_total", lbl("reason", "queue_full"),
+         log_sink::dropped_total(log_sink::drop_reason::queue_full));
+  sample(out, "linesman_records_dropped_total", lbl("reason", "write_error"),
+         log_sink::dropped_total(log_sink::drop_reason::write_error));
+  family(out, "linesman_records_written_total", "counter",
+         "Final access-log records written (interim open records not counted).");
+  sample(out, "linesman_records_written_total", "", log_sink::written_total());
+  family(out, "linesman_connections_accepted_total", "counter",
+         "Connections accepted; each ends in one final record, written or dropped.");
+  sample(out, "linesman_connections_accepted_total", "", hub.accepted.load());
+  family(out, "linesman_config_reloads_total", "counter",
+         "Reloads of the --config file (SIGHUP, --watch), by result.");
+  sample(out, "linesman_config_reloads_total", lbl("result", "success"),
+         hub.reloads_success.load());
+  sample(out, "linesman_config_reloads_total", lbl("result", "failure"),
+         hub.reloads_failure.load());
+  family(out, "linesman_config_generation", "gauge",
+         "The configuration generation new connections get (1 at start, +1 per good reload).");
+  sample(out, "linesman_config_generation", "", hub.config_generation.load());
   family(out, "linesman_max_connections", "gauge",
          "Accept limit: --max-connections, or derived from RLIMIT_NOFILE.");
   sample(out, "linesman_max_connections", "", hub.max_connections);

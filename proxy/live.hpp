@@ -171,12 +171,23 @@ void set_phase(live_conn& c, live_phase p);
 
 // live_hub: everything the admin endpoint reads; owned by the server for its lifetime.
 struct live_hub {
+  // listeners: the listeners of the current configuration; a reload replaces the list under
+  // `mu` (the stats themselves live as long as the server), readers take current_listeners().
   std::vector<listener_stats*> listeners;
   std::vector<live_registry*> registries;
   std::size_t max_connections = 0;  // the accept limit (--max-connections or derived), a gauge
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();
+  mutable std::mutex mu;
+  // Process-wide counters: connections accepted (linesman_connections_accepted_total), reloads
+  // of the --config file by result, and the configuration generation in use (a gauge).
+  std::atomic<std::uint64_t> accepted{0};
+  std::atomic<std::uint64_t> reloads_success{0};
+  std::atomic<std::uint64_t> reloads_failure{0};
+  std::atomic<std::uint64_t> config_generation{1};
 
   [[nodiscard]] std::vector<live_copy> snapshot() const;
+  [[nodiscard]] std::vector<const listener_stats*> current_listeners() const;
+  void set_listeners(std::vector<listener_stats*> l);
 };
 
 // format_metrics: the Prometheus text exposition (format 0.0.4) of `hub` and `open` (a snapshot

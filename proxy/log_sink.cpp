@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -27,8 +28,18 @@ constexpr std::size_t kBatchRecords = 256;
 // lost meanwhile are counted (dropped(), linesman_records_dropped_total).
 constexpr auto kWriteErrorEvery = std::chrono::minutes(1);
 
-// records_lost: every sink's dropped records, for /metrics (a process-wide counter).
-std::atomic<std::uint64_t> records_lost{0};
+// records_lost: every sink's dropped records by drop_reason, for /metrics (process-wide).
+std::array<std::atomic<std::uint64_t>, 2> records_lost{};
+// finals_written: the final records written (process-wide).
+std::atomic<std::uint64_t> finals_written{0};
+
+std::uint64_t finals_in(const std::vector<access_record>& batch) {
+  std::uint64_t n = 0;
+  for (const auto& r : batch) {
+    n += r.open_state ? 0 : 1;
+  }
+  return n;
+}
 
 // open_log: the access log for appending, or -1 with errno set. Mode 0640: records hold client
 // addresses, SNI and fingerprints. O_NONBLOCK so that a FIFO does not block the open (it is then
@@ -83,7 +94,7 @@ void log_sink::push(access_record&& r) {
   {
     std::lock_guard lock(mu_);
     if (queue_.size() >= capacity_) {
-      count_dropped(1);
+      count_dropped(1, drop_reason::queue_full);
       return;
     }
     queue_.push_back(std::move(r));
@@ -129,11 +140,17 @@ void log_sink::reopen() {
   spdlog::info("access log: reopened '{}'", path_);
 }
 
-std::uint64_t log_sink::dropped_total() { return records_lost.load(); }
+std::uint64_t log_sink::dropped_total() { return records_lost[0].load() + records_lost[1].load(); }
 
-void log_sink::count_dropped(std::uint64_t n) {
+std::uint64_t log_sink::dropped_total(drop_reason why) {
+  return records_lost[static_cast<std::size_t>(why)].load();
+}
+
+std::uint64_t log_sink::written_total() { return finals_written.load(); }
+
+void log_sink::count_dropped(std::uint64_t n, drop_reason why) {
   dropped_.fetch_add(n);
-  records_lost.fetch_add(n);
+  records_lost[static_cast<std::size_t>(why)].fetch_add(n);
 }
 
 bool log_sink::write_all(const std::string& data) {
@@ -152,6 +169,13 @@ bool log_sink::write_all(const std::string& data) {
             path_, std::strerror(errno));
         write_error_logged_ = true;
         last_write_error_ = now;
+      }
+      // A batch that went out in part (the disk filled up mid-write) is taken back, so the file
+      // holds whole lines only and the next batch, once there is room, starts on a fresh line.
+      struct stat st {};
+      if (off > 0 && ::fstat(fd_, &st) == 0 && S_ISREG(st.st_mode) &&
+          st.st_size >= static_cast<off_t>(off)) {
+        (void)::ftruncate(fd_, st.st_size - static_cast<off_t>(off));
       }
       return false;
     }
@@ -194,10 +218,11 @@ void log_sink::run() {
     if (!out.empty()) {
       if (write_all(out)) {
         written_.fetch_add(batch.size());
+        finals_written.fetch_add(finals_in(batch));
       } else {
         // A batch is one write: after a failure its records are counted lost (a partly
         // written line cannot be told apart anyway).
-        count_dropped(batch.size());
+        count_dropped(batch.size(), drop_reason::write_error);
         reported_drops += batch.size();  // the write error message covers them
       }
     }

@@ -40,8 +40,15 @@ class log_sink {
 
   // dropped: records lost, to a full queue or to a failed write (ENOSPC, EIO).
   [[nodiscard]] std::uint64_t dropped() const { return dropped_.load(); }
-  // dropped_total: dropped() summed over every sink of the process (for /metrics).
+  // drop_reason: why a record was lost (the reason label of linesman_records_dropped_total).
+  enum class drop_reason : std::uint8_t { queue_full, write_error };
+  // dropped_total: dropped() summed over every sink of the process (for /metrics), all reasons
+  // or one.
   [[nodiscard]] static std::uint64_t dropped_total();
+  [[nodiscard]] static std::uint64_t dropped_total(drop_reason why);
+  // written_total: final records (not interim "open" ones) written by every sink of the process
+  // (linesman_records_written_total): with dropped_total it accounts for every connection ended.
+  [[nodiscard]] static std::uint64_t written_total();
   [[nodiscard]] std::uint64_t written() const { return written_.load(); }
   [[nodiscard]] const std::string& path() const { return path_; }
   [[nodiscard]] log_format format() const { return style_.format; }
@@ -51,7 +58,7 @@ class log_sink {
   void reopen();
   // write_all: false when the write failed (logged at most once a minute).
   bool write_all(const std::string& data);
-  void count_dropped(std::uint64_t n);
+  void count_dropped(std::uint64_t n, drop_reason why);
 
   std::string path_;
   std::size_t capacity_;

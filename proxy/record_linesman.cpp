@@ -249,6 +249,9 @@ void first_half(json_writer& w, const access_record& r) {
     first_flight(w, "client_first", *r.client_first);
   }
   close_object(w, r.close);
+  if (r.config_generation != 0) {
+    w.member_uint("config_generation", r.config_generation);
+  }
   w.key("duration_ms");
   w.millis(r.duration_us);
   w.member("hint", r.hint);

@@ -1,6 +1,7 @@
 #include "proxy/server.hpp"
 
 #include "proxy/admin.hpp"
+#include "proxy/config_watch.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/live.hpp"
 #include "proxy/log_sink.hpp"
@@ -21,7 +22,9 @@
 #include <cstring>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <asio.hpp>
@@ -156,35 +159,63 @@ std::size_t default_max_connections(bool no_splice) {
 }
 
 struct server::impl {
+  // slot: one listener's acceptor on one worker. Its accept loop reads `rt` before each accept;
+  // a reload points it at the new generation's runtime (on the worker's thread, by a post).
+  struct slot {
+    std::string key;
+    std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
+    const listener_runtime* rt = nullptr;
+  };
+
   struct worker {
     live_registry registry;  // first: outlives the connections' frames owned by io
     asio::io_context io{1};
     worker_state state;
-    std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> acceptors;  // one per listener
+    std::vector<std::shared_ptr<slot>> slots;  // one per listener; touched on this thread only
     bool draining = false;
     std::thread thread;
     std::unique_ptr<asio::steady_timer> interim;  // --log-open-every
   };
 
+  // generation: the runtimes of one configuration, and the acceptors its new listeners bound
+  // (fresh[i] holds one acceptor per worker when listener i needs a new bind, else is empty).
+  struct generation {
+    std::vector<std::unique_ptr<listener_runtime>> runtimes;
+    std::vector<std::vector<std::unique_ptr<asio::ip::tcp::acceptor>>> fresh;
+    std::vector<std::unique_ptr<listener_stats>> new_stats;
+  };
+
+  // retired: the runtimes a reload replaced. Freed once every worker has switched to the new
+  // ones (`pending` workers left) and no connection uses them (listener_runtime::users).
+  struct retired {
+    std::vector<std::unique_ptr<listener_runtime>> runtimes;
+    std::atomic<std::size_t> pending{0};
+  };
+
   run_config cfg;
+  reload_source reload_src;
   std::vector<std::unique_ptr<log_sink>> sinks;
-  std::vector<std::string> sink_owners;  // the first listener of each sink, for messages
   // captures: one per capture directory (listeners naming the same one share it: one budget).
   std::vector<std::unique_ptr<capture::capture_dir>> captures;
-  std::vector<std::unique_ptr<listener_runtime>> listeners;
+  // stats: per listener key, for the server's lifetime (a listener that stays across reloads
+  // keeps its counters).
+  std::map<std::string, std::unique_ptr<listener_stats>> stats;
+  std::map<std::string, std::size_t> loop_index;  // per listener key: its bit in loop_guard
+  std::vector<std::unique_ptr<retired>> retirees;
+  std::vector<std::unique_ptr<listener_runtime>> listeners;  // the current generation
   std::vector<std::unique_ptr<worker>> workers;
   std::atomic<std::size_t> active{0};
   std::atomic<std::uint64_t> next_id{0};
   std::string id_tag;
   std::size_t max_connections = 0;
   std::atomic<std::int64_t> last_limit_log{0};
-  std::vector<std::unique_ptr<listener_stats>> stats;
+  std::uint64_t config_generation = 0;
+  bool stopping = false;  // SIGTERM/SIGINT seen: reloads are ignored (signal thread only)
   live_hub hub;
   loop_guard loops;  // our upstream sockets' local endpoints, to recognise a forwarding loop
-  std::vector<asio::ip::tcp::endpoint> bound;  // each listener's address as bound
-  std::unique_ptr<admin_server> admin;         // last: stopped before what it reads goes away
+  std::unique_ptr<admin_server> admin;  // last: stopped before what it reads goes away
 
-  explicit impl(run_config c) : cfg(std::move(c)) {
+  explicit impl(run_config c, reload_source r) : cfg(std::move(c)), reload_src(std::move(r)) {
     unsigned threads = cfg.threads != 0 ? cfg.threads : std::thread::hardware_concurrency();
     threads = threads == 0 ? 1 : threads;
     max_connections =
@@ -198,21 +229,6 @@ struct server::impl {
     std::snprintf(tag, sizeof tag, "%06x", rd() & 0xffffffU);
     id_tag = tag;
 
-    for (const auto& lc : cfg.listeners) {
-      auto rt = std::make_unique<listener_runtime>();
-      rt->cfg = lc;
-      rt->index = listeners.size();
-      rt->routes = route_table(lc.routes);
-      rt->sink = sink_for(lc);
-      if (!lc.capture.dir.empty()) {
-        rt->capture = open_capture(lc.capture);
-      }
-      stats.push_back(std::make_unique<listener_stats>());
-      stats.back()->name = lc.name;
-      rt->stats = stats.back().get();
-      hub.listeners.push_back(rt->stats);
-      listeners.push_back(std::move(rt));
-    }
     for (unsigned i = 0; i < threads; ++i) {
       auto w = std::make_unique<worker>();
       w->state.no_splice = cfg.no_splice;
@@ -222,10 +238,17 @@ struct server::impl {
       hub.registries.push_back(&w->registry);
       workers.push_back(std::move(w));
     }
-    for (auto& l : listeners) {
-      bind_listener(*l);
+    auto g = prepare(cfg.listeners);
+    for (std::size_t i = 0; i < g.runtimes.size(); ++i) {
+      for (std::size_t k = 0; k < workers.size(); ++k) {
+        auto s = std::make_shared<slot>();
+        s->key = g.runtimes[i]->key;
+        s->acceptor = std::move(g.fresh[i][k]);
+        s->rt = g.runtimes[i].get();
+        workers[k]->slots.push_back(std::move(s));
+      }
     }
-    check_forwarding_loops();
+    publish(g);
     if (!cfg.admin.listen.empty()) {
       admin = std::make_unique<admin_server>(cfg.admin, hub);
     }
@@ -276,30 +299,129 @@ struct server::impl {
     return captures.back().get();
   }
 
-  // sink_for: the sink of `lc.access_log`. Listeners that name the same file share one sink (one
-  // writer, no interleaving), so they must agree on the format: one file holds one kind of line.
-  // Throws config_error naming both listeners otherwise.
-  log_sink* sink_for(const listener_config& lc) {
-    for (std::size_t i = 0; i < sinks.size(); ++i) {
-      if (sinks[i]->path() != lc.access_log) {
-        continue;
+  // listener_key: what a reload matches listeners by: the listen address as written, and for
+  // port 0 (any free port) the name too, since the address alone says nothing there.
+  static std::string listener_key(const listener_config& lc) {
+    return lc.listen.port != 0 ? lc.listen.text : lc.name + "@" + lc.listen.text;
+  }
+
+  // sink_for: the sink of `path` in `format`, shared by every listener naming that file with that
+  // format (one writer, no interleaving). A reload that changes a file's format gets a new sink;
+  // the old one writes the records of the connections accepted before.
+  log_sink* sink_for(const std::string& path, log_format format) {
+    for (const auto& s : sinks) {
+      if (s->path() == path && s->format() == format) {
+        return s.get();
       }
-      if (sinks[i]->format() != lc.access_log_format) {
-        throw config_error("listeners '" + sink_owners[i] + "' and '" + lc.name +
-                           "' write the access log '" + lc.access_log + "' in different formats (" +
-                           std::string(to_string(sinks[i]->format())) + ", " +
-                           std::string(to_string(lc.access_log_format)) +
-                           "): give them the same log_format or different access_log files");
-      }
-      return sinks[i].get();
     }
-    sinks.push_back(std::make_unique<log_sink>(lc.access_log, log_sink::kDefaultCapacity,
-                                               lc.access_log_format));
-    sink_owners.push_back(lc.name);
+    sinks.push_back(std::make_unique<log_sink>(path, log_sink::kDefaultCapacity, format));
     return sinks.back().get();
   }
 
-  void bind_listener(listener_runtime& l) {
+  // check_shared_logs: listeners of one configuration that name the same access log must agree
+  // on its format: one file holds one kind of line. Throws config_error naming both listeners.
+  static void check_shared_logs(const std::vector<listener_config>& lcs) {
+    std::map<std::string, const listener_config*> first;
+    for (const auto& lc : lcs) {
+      const auto [it, added] = first.emplace(lc.access_log, &lc);
+      if (!added && it->second->access_log_format != lc.access_log_format) {
+        throw config_error("listeners '" + it->second->name + "' and '" + lc.name +
+                           "' write the access log '" + lc.access_log + "' in different formats (" +
+                           std::string(to_string(it->second->access_log_format)) + ", " +
+                           std::string(to_string(lc.access_log_format)) +
+                           "): give them the same log_format or different access_log files");
+      }
+    }
+  }
+
+  // bound_runtime: the current listener with `key` (its sockets stay across a reload), or null.
+  const listener_runtime* bound_runtime(const std::string& key) const {
+    for (const auto& l : listeners) {
+      if (l->key == key) {
+        return l.get();
+      }
+    }
+    return nullptr;
+  }
+
+  // prepare: the runtimes of `lcs` as the next configuration generation: access logs and capture
+  // directories opened (or shared), listeners whose key is not bound yet bound on every worker,
+  // forwarding loops refused. Throws config_error or listen_error; what it opened is then not in
+  // use (its sockets close with it, collect() closes its sinks) and nothing else has changed.
+  generation prepare(const std::vector<listener_config>& lcs) {
+    check_shared_logs(lcs);
+    generation g;
+    std::map<std::string, std::string> names;  // key -> listener name, to refuse duplicates
+    for (const auto& lc : lcs) {
+      auto rt = std::make_unique<listener_runtime>();
+      rt->cfg = lc;
+      rt->key = listener_key(lc);
+      rt->generation = config_generation + 1;
+      const auto [dup, added] = names.emplace(rt->key, lc.name);
+      if (!added) {
+        throw listen_error("listeners '" + dup->second + "' and '" + lc.name + "' both listen on " +
+                           lc.listen.text);
+      }
+      rt->routes = route_table(lc.routes);
+      rt->sink = sink_for(lc.access_log, lc.access_log_format);
+      if (!lc.capture.dir.empty()) {
+        rt->capture = open_capture(lc.capture);
+      }
+      rt->index = loop_index.emplace(rt->key, loop_index.size()).first->second;
+      if (const auto it = stats.find(rt->key); it != stats.end()) {
+        rt->stats = it->second.get();
+      } else {
+        g.new_stats.push_back(std::make_unique<listener_stats>());
+        rt->stats = g.new_stats.back().get();
+        rt->stats->name = lc.name;
+      }
+      std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> fresh;
+      if (const auto* old = bound_runtime(rt->key)) {
+        rt->bound = old->bound;
+      } else {
+        fresh = bind_listener(*rt);
+      }
+      if (!g.new_stats.empty() && rt->stats == g.new_stats.back().get()) {
+        // Written before the admin endpoint can see it; a listener's stats keep their address.
+        rt->stats->listen = format_endpoint(rt->bound.address().to_string(), rt->bound.port());
+      }
+      g.runtimes.push_back(std::move(rt));
+      g.fresh.push_back(std::move(fresh));
+    }
+    check_forwarding_loops(g.runtimes);
+    return g;
+  }
+
+  // publish: makes `g` the current generation (its stats visible to the admin endpoint) and
+  // returns the runtimes it replaces. Signal thread (or the constructor).
+  std::vector<std::unique_ptr<listener_runtime>> publish(generation& g) {
+    config_generation += 1;
+    hub.config_generation.store(config_generation);
+    std::vector<listener_stats*> visible;
+    for (auto& st : g.new_stats) {
+      auto* key_of = st.get();
+      for (const auto& rt : g.runtimes) {
+        if (rt->stats == key_of) {
+          stats.emplace(rt->key, std::move(st));
+          break;
+        }
+      }
+    }
+    for (const auto& rt : g.runtimes) {
+      visible.push_back(rt->stats);
+    }
+    hub.set_listeners(std::move(visible));
+    std::vector<std::unique_ptr<listener_runtime>> old;
+    old.swap(listeners);
+    listeners = std::move(g.runtimes);
+    return old;
+  }
+
+  // bind_listener: `l`'s address bound on every worker (one acceptor each, SO_REUSEPORT), its
+  // bound address noted in `l`. Throws listen_error naming the address and, when /proc shows it,
+  // the program holding the port.
+  std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> bind_listener(listener_runtime& l) {
+    std::vector<std::unique_ptr<asio::ip::tcp::acceptor>> out;
     const auto& addr_text = l.cfg.listen.text;
     std::error_code ec;
     const auto addr = asio::ip::make_address(l.cfg.listen.host, ec);
@@ -340,17 +462,14 @@ struct server::impl {
         throw listen_error(in_use_message(addr_text, ep.port(), lower_reason(ec)));
       }
       ep = acc->local_endpoint();  // port 0: the others bind the port the first one got
-      w->acceptors.push_back(std::move(acc));
+      out.push_back(std::move(acc));
     }
-    bound.push_back(ep);
     l.bound = ep;
     // Tests parse this line to find the port; keep its shape.
-    if (l.stats != nullptr) {
-      l.stats->listen = format_endpoint(ep.address().to_string(), ep.port());
-    }
     std::fprintf(stderr, "linesman: listening on %s (listener %s)\n",
                  format_endpoint(ep.address().to_string(), ep.port()).c_str(), l.cfg.name.c_str());
     std::fflush(stderr);
+    return out;
   }
 
   // check_forwarding_loops: upstreams (or routes) that lead from a listener back to itself,
@@ -359,11 +478,11 @@ struct server::impl {
   // is another of our listeners is fine as long as the chain ends elsewhere. A loop this cannot
   // see, through a name that resolves differently later or an address it cannot judge, is
   // caught per connection by the loop_guard.)
-  void check_forwarding_loops() const {
-    const std::size_t n = listeners.size();
+  static void check_forwarding_loops(const std::vector<std::unique_ptr<listener_runtime>>& ls) {
+    const std::size_t n = ls.size();
     std::vector<std::vector<std::size_t>> next(n);
     for (std::size_t i = 0; i < n; ++i) {
-      const auto& lc = listeners[i]->cfg;
+      const auto& lc = ls[i]->cfg;
       std::vector<const host_port*> targets;
       if (lc.upstream) {
         targets.push_back(&*lc.upstream);
@@ -373,7 +492,7 @@ struct server::impl {
       }
       for (std::size_t j = 0; j < n; ++j) {
         for (const auto* t : targets) {
-          if (points_at(*t, bound[j])) {
+          if (points_at(*t, ls[j]->bound)) {
             next[i].push_back(j);
             break;
           }
@@ -386,10 +505,11 @@ struct server::impl {
       if (state[i] == 0 && on_cycle(i, next, state, path)) {
         std::string text;
         for (const auto k : path) {
-          text += listeners[k]->cfg.name + " (" +
-                  format_endpoint(bound[k].address().to_string(), bound[k].port()) + ") -> ";
+          text += ls[k]->cfg.name + " (" +
+                  format_endpoint(ls[k]->bound.address().to_string(), ls[k]->bound.port()) +
+                  ") -> ";
         }
-        text += listeners[path.front()]->cfg.name;
+        text += ls[path.front()]->cfg.name;
         throw config_error("forwarding loop: " + text +
                            ": an upstream or route leads back to the listener it came from");
       }
@@ -438,9 +558,11 @@ struct server::impl {
     }
   }
 
-  asio::awaitable<void> accept_loop(worker& w, const listener_runtime& l,
-                                    asio::ip::tcp::acceptor& acc) {
+  // accept_loop: accepts on `s`'s acceptor until it is closed (drain, or a reload removed the
+  // listener). Each connection gets the runtime `s` points at when it is accepted.
+  asio::awaitable<void> accept_loop(worker& w, std::shared_ptr<slot> s) {
     co_await asio::this_coro::throw_if_cancelled(false);
+    auto& acc = *s->acceptor;
     asio::steady_timer pause(w.io);
     std::error_code nb_ec;
     acc.non_blocking(true, nb_ec);  // once: the accept below never blocks
@@ -485,7 +607,8 @@ struct server::impl {
           // The pending connection stays in the backlog and accept would fail again at once:
           // back off instead of spinning.
           if (log_throttled()) {
-            spdlog::warn("accept on {}: {}; pausing accepts for 100ms", l.cfg.name, ec.message());
+            spdlog::warn("accept on {}: {}; pausing accepts for 100ms", s->rt->cfg.name,
+                         ec.message());
           }
           pause.expires_after(std::chrono::milliseconds(100));
           co_await pause.async_wait(kTuple);
@@ -493,6 +616,11 @@ struct server::impl {
         continue;
       }
       std::string id = id_tag + "-" + std::to_string(next_id.fetch_add(1) + 1);
+      // The runtime is read and held with no wait in between: a reload switches `s->rt` on this
+      // thread, so the connection holds the generation it was accepted under.
+      const listener_runtime& l = *s->rt;
+      l.users.fetch_add(1, std::memory_order_relaxed);
+      hub.accepted.fetch_add(1, std::memory_order_relaxed);
       asio::co_spawn(w.io, serve(std::move(sock), peer, l, w, std::move(id)), asio::detached);
       // Let the new connection start before the next accept: a burst accepted in one go would
       // hold every set-up frame at once, and the heap keeps that peak resident (an idle
@@ -530,9 +658,9 @@ struct server::impl {
       if (w.interim) {
         w.interim->cancel();
       }
-      for (auto& a : w.acceptors) {
+      for (auto& sl : w.slots) {
         std::error_code ignored;
-        a->close(ignored);
+        sl->acceptor->close(ignored);
       }
       asio::co_spawn(w.io, drain(w), asio::detached);
     });
@@ -547,6 +675,170 @@ struct server::impl {
     });
   }
 
+  // drain_removed: the connections of listeners a reload removed (key in `keys`, accepted before
+  // generation `before`) get their listener's drain timeout, then proxy_shutdown, as on SIGTERM.
+  // Ends when none is left, or when a full drain takes over.
+  asio::awaitable<void> drain_removed(worker& w, std::set<std::string> keys, std::uint64_t before) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    const auto start = steady::now();
+    asio::steady_timer t(w.io);
+    for (;;) {
+      const auto now = steady::now();
+      bool any = false;
+      std::vector<connection*> due;
+      for (auto* c : w.state.live) {
+        const auto& rt = c->runtime();
+        if (rt.generation >= before || keys.count(rt.key) == 0) {
+          continue;
+        }
+        any = true;
+        if (now - start >= c->drain_timeout()) {
+          due.push_back(c);
+        }
+      }
+      for (auto* c : due) {
+        c->request_shutdown();
+      }
+      if (!any || w.draining) {
+        co_return;
+      }
+      t.expires_after(std::chrono::milliseconds(20));
+      co_await t.async_wait(kTuple);
+    }
+  }
+
+  // switch_workers: every worker moves to the current generation: kept listeners' slots point at
+  // their new runtimes, new listeners start accepting, removed ones close and drain. `old` is
+  // retired until every worker has switched and its connections have ended (collect()).
+  void switch_workers(generation& g, std::vector<std::unique_ptr<listener_runtime>> old) {
+    auto ret = std::make_unique<retired>();
+    ret->runtimes = std::move(old);
+    ret->pending.store(workers.size());
+    retired* done = ret.get();
+    retirees.push_back(std::move(ret));
+    const std::uint64_t gen = config_generation;
+    for (std::size_t k = 0; k < workers.size(); ++k) {
+      auto keep = std::make_shared<std::map<std::string, const listener_runtime*>>();
+      auto add = std::make_shared<std::vector<std::shared_ptr<slot>>>();
+      for (std::size_t i = 0; i < listeners.size(); ++i) {
+        if (g.fresh[i].empty()) {
+          (*keep)[listeners[i]->key] = listeners[i].get();
+        } else {
+          auto sl = std::make_shared<slot>();
+          sl->key = listeners[i]->key;
+          sl->acceptor = std::move(g.fresh[i][k]);
+          sl->rt = listeners[i].get();
+          add->push_back(std::move(sl));
+        }
+      }
+      worker& w = *workers[k];
+      asio::post(w.io, [this, &w, keep, add, done, gen] {
+        std::vector<std::shared_ptr<slot>> next;
+        std::set<std::string> removed;
+        for (auto& sl : w.slots) {
+          if (const auto it = keep->find(sl->key); it != keep->end()) {
+            sl->rt = it->second;
+            next.push_back(sl);
+          } else {
+            std::error_code ignored;
+            sl->acceptor->close(ignored);  // its accept loop ends at its next wake-up
+            removed.insert(sl->key);
+          }
+        }
+        for (auto& sl : *add) {
+          if (w.draining) {
+            std::error_code ignored;
+            sl->acceptor->close(ignored);
+            continue;
+          }
+          next.push_back(sl);
+          asio::co_spawn(w.io, accept_loop(w, sl), asio::detached);
+        }
+        w.slots = std::move(next);
+        if (!removed.empty() && !w.draining) {
+          asio::co_spawn(w.io, drain_removed(w, std::move(removed), gen), asio::detached);
+        }
+        done->pending.fetch_sub(1, std::memory_order_release);
+      });
+    }
+  }
+
+  // reload: SIGHUP or --watch (`why`). New connections get the file's configuration; a file that
+  // does not load, validate or bind changes nothing. Signal thread only.
+  void reload(const char* why) {
+    if (!reload_src.load || stopping) {
+      return;
+    }
+    generation g;
+    try {
+      const run_config next = reload_src.load();
+      g = prepare(next.listeners);
+    } catch (const std::exception& e) {  // config_error, listen_error (and a failed allocation)
+      hub.reloads_failure.fetch_add(1);
+      spdlog::error("{}: reload of '{}' failed, configuration generation {} stays in use: {}", why,
+                    reload_src.path, config_generation, e.what());
+      collect();
+      return;
+    }
+    std::size_t added = 0;
+    for (const auto& f : g.fresh) {
+      added += f.empty() ? 0 : 1;
+    }
+    auto old = publish(g);
+    const std::size_t removed = old.size() + added - listeners.size();
+    switch_workers(g, std::move(old));
+    hub.reloads_success.fetch_add(1);
+    spdlog::info(
+        "{}: reloaded '{}': configuration generation {}, {} listeners ({} added, {} removed)", why,
+        reload_src.path, config_generation, listeners.size(), added, removed);
+  }
+
+  // collect: frees retired runtimes no connection uses any more, and closes the access logs no
+  // runtime writes to (their queued records written first). Signal thread only.
+  void collect() {
+    for (auto& r : retirees) {
+      if (r->pending.load(std::memory_order_acquire) != 0) {
+        continue;
+      }
+      std::erase_if(r->runtimes, [](const std::unique_ptr<listener_runtime>& rt) {
+        return rt->users.load(std::memory_order_acquire) == 0;
+      });
+    }
+    std::erase_if(retirees, [](const std::unique_ptr<retired>& r) {
+      return r->pending.load(std::memory_order_acquire) == 0 && r->runtimes.empty();
+    });
+    std::set<const log_sink*> used;
+    for (const auto& l : listeners) {
+      used.insert(l->sink);
+    }
+    for (const auto& r : retirees) {
+      for (const auto& l : r->runtimes) {
+        used.insert(l->sink);
+      }
+    }
+    std::erase_if(sinks, [&](const std::unique_ptr<log_sink>& s) {
+      if (used.count(s.get()) != 0) {
+        return false;
+      }
+      s->stop();
+      return true;
+    });
+  }
+
+  // longest_drain: the longest drain timeout of every runtime still in use.
+  duration longest_drain() const {
+    duration out{0};
+    for (const auto& l : listeners) {
+      out = std::max(out, l->cfg.limits.drain);
+    }
+    for (const auto& r : retirees) {
+      for (const auto& l : r->runtimes) {
+        out = std::max(out, l->cfg.limits.drain);
+      }
+    }
+    return out;
+  }
+
   int run() {
     // splice(2) and write(2) toward a socket whose peer is gone raise SIGPIPE (splice has no
     // MSG_NOSIGNAL); the data plane wants the EPIPE instead, recorded as that side's end.
@@ -555,8 +847,8 @@ struct server::impl {
     asio::signal_set sigs(ctl, SIGINT, SIGTERM, SIGHUP);
     std::atomic<std::size_t> running{workers.size()};
     for (auto& w : workers) {
-      for (std::size_t i = 0; i < listeners.size(); ++i) {
-        asio::co_spawn(w->io, accept_loop(*w, *listeners[i], *w->acceptors[i]), asio::detached);
+      for (const auto& sl : w->slots) {
+        asio::co_spawn(w->io, accept_loop(*w, sl), asio::detached);
       }
       if (cfg.log_open_every.count() > 0) {
         w->interim = std::make_unique<asio::steady_timer>(w->io);
@@ -575,16 +867,32 @@ struct server::impl {
     int stops = 0;
     // Safety net: if a connection ignores its shutdown request (a bug), the process must still
     // exit once every drain timeout has passed, with the records written so far flushed.
-    duration longest_drain{0};
-    for (const auto& l : listeners) {
-      longest_drain = std::max(longest_drain, l->cfg.limits.drain);
-    }
     asio::steady_timer force_exit(ctl);
     bool forced = false;
+    // Retired configurations and unused access logs are freed once a second.
+    asio::steady_timer sweep(ctl);
+    std::function<void(const std::error_code&)> on_sweep = [&](const std::error_code& ec) {
+      if (ec || stopping) {
+        return;
+      }
+      collect();
+      sweep.expires_after(std::chrono::seconds(1));
+      sweep.async_wait(on_sweep);
+    };
+    sweep.expires_after(std::chrono::seconds(1));
+    sweep.async_wait(on_sweep);
+    std::unique_ptr<config_watch> watch;
+    if (reload_src.watch && reload_src.load) {
+      watch = std::make_unique<config_watch>(ctl, reload_src.path, [this] { reload("--watch"); });
+    }
     std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec,
                                                                      int sig) {
       if (ec) {
         force_exit.cancel();
+        sweep.cancel();
+        if (watch) {
+          watch->stop();
+        }
         return;  // cancelled: every worker finished
       }
       if (sig == SIGHUP) {
@@ -592,12 +900,18 @@ struct server::impl {
         for (auto& s : sinks) {
           s->request_reopen();
         }
+        reload("SIGHUP");
       } else if (++stops == 1) {
         spdlog::info("signal {}: no longer accepting, draining connections", sig);
+        stopping = true;
+        sweep.cancel();
+        if (watch) {
+          watch->stop();
+        }
         for (auto& w : workers) {
           start_drain(*w);
         }
-        force_exit.expires_after(longest_drain + std::chrono::seconds(5));
+        force_exit.expires_after(longest_drain() + std::chrono::seconds(5));
         force_exit.async_wait([this, &sigs, &forced](const std::error_code& tec) {
           if (tec) {
             return;
@@ -643,7 +957,8 @@ struct server::impl {
   }
 };
 
-server::server(run_config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+server::server(run_config cfg, reload_source reload)
+    : impl_(std::make_unique<impl>(std::move(cfg), std::move(reload))) {}
 server::~server() = default;
 int server::run() { return impl_->run(); }
 

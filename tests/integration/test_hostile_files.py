@@ -78,7 +78,7 @@ def test_dev_full_warns_once_and_counts(reg):
     def dropped():
         _, _, body = get(admin, "/metrics")
         for line in body.decode().splitlines():
-            if line.startswith("linesman_records_dropped_total "):
+            if line.startswith('linesman_records_dropped_total{reason="write_error"} '):
                 v = float(line.split()[1])
                 return v if v >= 5 else None
         return None

@@ -29,6 +29,7 @@ struct run_options {
   std::string log_level = "info";
   std::optional<std::string> admin, admin_token, log_open_every;
   bool admin_allow_remote = false;
+  bool watch = false;
 };
 
 // opt: a CLI11 option into a std::optional<std::string> ("given or not").
@@ -77,7 +78,9 @@ void add_run_command(CLI::App& app) {
       "v1|v2: send a PROXY header with the real client address upstream");
   cmd->add_flag("--transparent", l.transparent,
                 "upstream = the original destination after an nftables REDIRECT (SO_ORIGINAL_DST)");
-  opt(cmd, "--config", o.config, "YAML file with listeners, routes and timeouts");
+  opt(cmd, "--config", o.config,
+      "YAML file with listeners, routes and timeouts (SIGHUP reloads it; flags stay)");
+  cmd->add_flag("--watch", o.watch, "with --config: reload the file when it changes (inotify)");
   opt(cmd, "--capture", l.capture,
       "DIR: one pcapng file per connection (<id>.pcapng, mode 0600); off by default");
   opt(cmd, "--capture-bytes", l.capture_bytes,
@@ -139,8 +142,18 @@ void add_run_command(CLI::App& app) {
         throw proxy::config_error("--log-open-every: must be more than 0");
       }
     }
+    if (o.watch && !o.config) {
+      throw proxy::config_error("--watch: needs --config FILE");
+    }
+    proxy::reload_source reload;
+    if (o.config) {
+      // A reload reads the file again and applies the same flags to it, as here.
+      reload.load = [] { return proxy::build_run_config(o.listener, o.config); };
+      reload.path = *o.config;
+      reload.watch = o.watch;
+    }
     try {
-      proxy::server srv(std::move(cfg));
+      proxy::server srv(std::move(cfg), std::move(reload));
       exit_code() = srv.run();
     } catch (const proxy::listen_error& e) {
       std::cerr << "linesman: " << e.what() << "\n";

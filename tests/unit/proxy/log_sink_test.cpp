@@ -3,9 +3,11 @@
 #include "proxy/config.hpp"
 #include "proxy/live.hpp"
 
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -125,9 +127,10 @@ TEST(LogSink, NewFileIsCreated0640) {
   std::filesystem::remove(path);
 }
 
-// dropped_metric: the value of linesman_records_dropped_total in `text`, -1 when absent.
-long dropped_metric(const std::string& text) {
-  const std::string key = "\nlinesman_records_dropped_total ";
+// dropped_metric: the value of linesman_records_dropped_total{reason=...} in `text`, -1 when
+// absent.
+long dropped_metric(const std::string& text, const std::string& reason = "write_error") {
+  const std::string key = "\nlinesman_records_dropped_total{reason=\"" + reason + "\"} ";
   const auto at = text.find(key);
   return at == std::string::npos ? -1 : std::stol(text.substr(at + key.size()));
 }
@@ -148,6 +151,63 @@ TEST(LogSink, FailedWritesCountAsDropped) {
   EXPECT_EQ(sink.dropped(), 3U);
   EXPECT_EQ(sink.written(), 0U);
   EXPECT_EQ(dropped_metric(format_metrics(hub, {})), before + 3);
+}
+
+// Issue 16: records a full queue loses are counted under their own reason; written final
+// records reach linesman_records_written_total, interim ones do not.
+TEST(LogSink, QueueFullDropsAndWrittenFinalsAreCounted) {
+  const live_hub hub;
+  const auto before_full = dropped_metric(format_metrics(hub, {}), "queue_full");
+  const auto before_written = log_sink::written_total();
+  const auto path = temp_path("bounded.log");
+  std::filesystem::remove(path);
+  {
+    log_sink sink(path, 4);  // a queue of 4: a burst of 1,000 pushes cannot all fit
+    for (int i = 0; i < 1000; ++i) {
+      sink.push(numbered(i));
+    }
+    auto interim = numbered(1000);
+    interim.open_state = true;
+    sink.push(std::move(interim));
+    sink.stop();
+    EXPECT_GT(sink.dropped(), 0U);
+    EXPECT_EQ(sink.written() + sink.dropped(), 1001U);
+    EXPECT_EQ(dropped_metric(format_metrics(hub, {}), "queue_full"),
+              before_full + static_cast<long>(sink.dropped()));
+    const auto finals = log_sink::written_total() - before_written;
+    EXPECT_TRUE(finals == sink.written() || finals + 1 == sink.written());
+  }
+  std::filesystem::remove(path);
+}
+
+// Issue 16: a write that fails after part of a batch went out (a disk filling up) is taken back,
+// so the file never holds half a line and the next record starts on a fresh line.
+TEST(LogSink, PartialWriteIsTakenBack) {
+  const auto dir = std::filesystem::temp_directory_path() / "linesman-partial";
+  std::filesystem::create_directories(dir);
+  const auto path = (dir / "small.log").string();
+  std::filesystem::remove(path);
+  // A file size limit stands in for a small disk: writes past it fail with EFBIG after the
+  // part that fits (the signal it raises is ignored for the test).
+  rlimit old{};
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old), 0);
+  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);
+  rlimit small = old;
+  small.rlim_cur = 1000;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
+  {
+    log_sink sink(path);
+    for (int i = 0; i < 20; ++i) {  // one batch, several KB: only part of it fits
+      sink.push(numbered(i));
+    }
+    sink.stop();
+    EXPECT_EQ(sink.written(), 0U);
+    EXPECT_EQ(sink.dropped(), 20U);
+  }
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old), 0);
+  std::signal(SIGXFSZ, old_handler);
+  EXPECT_EQ(std::filesystem::file_size(path), 0U) << "half a batch stayed in the file";
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
