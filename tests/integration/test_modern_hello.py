@@ -175,10 +175,12 @@ def complete_cases():
 
 
 def test_every_corpus_case_groups_through_linesman(reg):
-    """Every complete corpus hello, delivered in its recorded chunks through linesman to an echo
-    peer: the record's supported_groups and key_share_groups are tshark's, named."""
-    echo = lsm.start_peer(reg, "echo")
-    lm = lsm.Linesman(reg, ["--upstream", f"127.0.0.1:{echo.port}"])
+    """Every complete corpus hello, delivered in its recorded chunks (one byte at a time for
+    edge_tcp_1byte_openssl_alpn) through linesman to a peer that answers only after the client's
+    FIN (so no reply can cut the first flight short): the record's supported_groups and
+    key_share_groups are tshark's, named."""
+    peer = lsm.start_peer(reg, "hash")
+    lm = lsm.Linesman(reg, ["--upstream", f"127.0.0.1:{peer.port}"])
     names = complete_cases()
     ports = {}
     for name in names:

@@ -146,15 +146,15 @@ class upstreams {
 struct client_options {
   std::uint16_t port = 0;
   bool tls = true;
-  std::optional<std::string> sni;  // nullopt: no server_name extension (an IP-literal client)
+  std::optional<std::string> sni{};  // nullopt: no server_name extension (an IP-literal client)
   std::vector<std::string> alpn{"http/1.1"};
   X509* trust = nullptr;  // the one certificate the client trusts (verifies the peer)
-  std::string request;    // sent after the handshake (or at once when !tls)
+  std::string request{};  // sent after the handshake (or at once when !tls)
   ms deadline{3000};      // the whole exchange
   // raw_hello: when set, the client sends these bytes instead of doing a TLS handshake (a
   // recorded browser hello): the first split_at bytes, then after split_gap the rest, as two
   // TCP segments; then it reads what comes back until the peer closes or the deadline.
-  std::span<const std::uint8_t> raw_hello;
+  std::span<const std::uint8_t> raw_hello{};
   std::size_t split_at = 0;
   ms split_gap{0};
 };
