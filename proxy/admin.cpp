@@ -175,6 +175,28 @@ void send_error(httplib::Response& res, int status, const std::string& msg) {
   send_json(res, status, nlohmann::json{{"error", msg}});
 }
 
+// query_error: why /api/connections' query is refused, empty when it is fine: only its three
+// parameters, each once (which of two values would count?), as short UTF-8 text without
+// control characters (a filter that can never match is a mistake worth saying).
+std::string query_error(const httplib::Request& req) {
+  constexpr std::size_t kMaxValue = 256;
+  for (const auto& [k, v] : req.params) {
+    if (k != "phase" && k != "older_than" && k != "sni") {
+      return "unknown query parameter (use phase, older_than, sni)";
+    }
+    if (req.get_param_value_count(k) != 1) {
+      return k + ": given more than once";
+    }
+    if (v.size() > kMaxValue) {
+      return k + ": longer than " + std::to_string(kMaxValue) + " bytes";
+    }
+    if (check_text(v) != text_fault::none) {
+      return k + ": not valid UTF-8 text (or holds a control character)";
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 nlohmann::json connections_json(std::vector<live_copy> open, const connection_filter& f) {
@@ -260,6 +282,10 @@ struct admin_server::impl {
       send_json(res, 200, arr);
     });
     http.Get("/api/connections", [this](const httplib::Request& req, httplib::Response& res) {
+      if (const auto why = query_error(req); !why.empty()) {
+        send_error(res, 400, why);
+        return;
+      }
       connection_filter f;
       if (req.has_param("phase")) {
         f.phase = parse_live_phase(req.get_param_value("phase"));

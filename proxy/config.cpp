@@ -14,17 +14,57 @@
 #include <cstring>
 #include <set>
 
+#include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/yaml.h>
 
 namespace linesman::proxy {
 namespace {
 
-[[noreturn]] void fail(std::string msg) { throw config_error(std::move(msg)); }
+// fail: throws config_error with `msg`, whose quoted input is shown safely: control characters
+// and bytes that are not UTF-8 (a NUL in an address, a binary file) become \xNN, so the message
+// stays one readable line on a terminal and in a journal.
+[[noreturn]] void fail(std::string msg) {
+  if (check_text(msg) == text_fault::none) {
+    throw config_error(std::move(msg));
+  }
+  std::string out;
+  std::size_t i = 0;
+  while (i < msg.size()) {
+    const std::size_t len = utf8_char_len(std::string_view(msg).substr(i));
+    const auto c = static_cast<unsigned char>(msg[i]);
+    if (len == 0 || (len == 1 && (c < 0x20 || c == 0x7f))) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4U];
+      out += kHex[c & 0xfU];
+      i += 1;
+    } else {
+      out.append(msg, i, len);
+      i += len;
+    }
+  }
+  throw config_error(std::move(out));
+}
 
 bool is_ip_literal(const std::string& host) {
   in6_addr a6{};
   in_addr a4{};
   return inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
+}
+
+// parse_yaml: the YAML document in `text`. A syntax error names the file and line; nesting past
+// yaml-cpp's depth guard (a few hundred levels; its own message is only "bad file") is named as
+// such. Aliases are not expanded (yaml-cpp shares the node), so an alias bomb costs nothing here
+// and is refused by the key checks that follow.
+YAML::Node parse_yaml(const std::string& text, const std::string& file) {
+  try {
+    return YAML::Load(text);
+  } catch (const YAML::DeepRecursion& e) {
+    fail(file + ":" + std::to_string(e.mark.line + 1) + ": nested too deeply (" +
+         std::to_string(e.depth()) + " levels; a configuration needs fewer than ten)");
+  } catch (const YAML::Exception& e) {
+    fail(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
 }
 
 // yaml_where: "FILE:LINE: KEY" for messages; yaml-cpp lines are 0-based.
@@ -52,6 +92,9 @@ void check_keys(const std::string& file, const YAML::Node& map, const std::strin
   // yaml-cpp keeps both of two equal keys and lookups see only one: refuse the second.
   std::set<std::string> seen;
   for (const auto& kv : map) {
+    if (!kv.first.IsScalar()) {
+      fail(yaml_where(file, kv.first, path) + ": a key must be a name, not a list or mapping");
+    }
     const std::string k = kv.first.Scalar();
     if (!seen.insert(k).second) {
       fail(yaml_where(file, kv.first, path.empty() ? k : path + "." + k) + ": given twice");
@@ -109,36 +152,13 @@ void apply_timeout_flags(const cli_listener& cli, timeouts& t) {
 // check_name: a listener or route name reaches JSON (/api/listeners) and Prometheus labels
 // (/metrics) as is, so it must be valid UTF-8 without control characters.
 void check_name(const std::string& name, const std::string& where) {
-  std::size_t i = 0;
-  while (i < name.size()) {
-    const auto c = static_cast<unsigned char>(name[i]);
-    std::size_t len = 1;
-    if (c < 0x20 || c == 0x7f) {
+  switch (check_text(name)) {
+    case text_fault::none:
+      return;
+    case text_fault::control:
       fail(where + ": control character in name");
-    }
-    if (c >= 0x80) {
-      // Lead byte: 110xxxxx (2 bytes, >= U+0080), 1110xxxx (3), 11110xxx (4, <= U+10FFFF).
-      len = (c >= 0xc2 && c <= 0xdf)   ? 2
-            : (c >= 0xe0 && c <= 0xef) ? 3
-            : (c >= 0xf0 && c <= 0xf4) ? 4
-                                       : 0;
-      bool ok = len != 0 && i + len <= name.size();
-      for (std::size_t k = 1; ok && k < len; ++k) {
-        ok = (static_cast<unsigned char>(name[i + k]) & 0xc0U) == 0x80;
-      }
-      if (ok && len == 3) {  // no overlong forms, no UTF-16 surrogates
-        const auto c1 = static_cast<unsigned char>(name[i + 1]);
-        ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
-      }
-      if (ok && len == 4) {
-        const auto c1 = static_cast<unsigned char>(name[i + 1]);
-        ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
-      }
-      if (!ok) {
-        fail(where + ": name is not valid UTF-8");
-      }
-    }
-    i += len;
+    case text_fault::not_utf8:
+      fail(where + ": name is not valid UTF-8");
   }
 }
 
@@ -233,6 +253,50 @@ void yaml_proxy_protocol(const std::string& file, const YAML::Node& node, const 
 }
 
 }  // namespace
+
+std::size_t utf8_char_len(std::string_view s) {
+  if (s.empty()) {
+    return 0;
+  }
+  const auto c = static_cast<unsigned char>(s[0]);
+  if (c < 0x80) {
+    return 1;
+  }
+  // Lead byte: 110xxxxx (2 bytes, >= U+0080), 1110xxxx (3), 11110xxx (4, <= U+10FFFF).
+  const std::size_t len = (c >= 0xc2 && c <= 0xdf)   ? 2
+                          : (c >= 0xe0 && c <= 0xef) ? 3
+                          : (c >= 0xf0 && c <= 0xf4) ? 4
+                                                     : 0;
+  bool ok = len != 0 && len <= s.size();
+  for (std::size_t k = 1; ok && k < len; ++k) {
+    ok = (static_cast<unsigned char>(s[k]) & 0xc0U) == 0x80;
+  }
+  if (ok && len == 3) {  // no overlong forms, no UTF-16 surrogates
+    const auto c1 = static_cast<unsigned char>(s[1]);
+    ok = !(c == 0xe0 && c1 < 0xa0) && !(c == 0xed && c1 >= 0xa0);
+  }
+  if (ok && len == 4) {
+    const auto c1 = static_cast<unsigned char>(s[1]);
+    ok = !(c == 0xf0 && c1 < 0x90) && !(c == 0xf4 && c1 >= 0x90);
+  }
+  return ok ? len : 0;
+}
+
+text_fault check_text(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      return text_fault::control;
+    }
+    const std::size_t len = utf8_char_len(s.substr(i));
+    if (len == 0) {
+      return text_fault::not_utf8;
+    }
+    i += len;
+  }
+  return text_fault::none;
+}
 
 cidr parse_cidr(std::string_view text, std::string_view what) {
   const std::string bad = std::string(what) + ": bad network '" + std::string(text) +
@@ -347,6 +411,12 @@ std::uint64_t parse_capture_bytes(std::string_view text, std::string_view what) 
 }
 
 host_port parse_host_port(std::string_view text, std::string_view what, bool allow_zero_port) {
+  if (check_text(text) != text_fault::none) {
+    // No host name holds a control character or invalid UTF-8: it could never resolve, and it
+    // would reach the records and messages as is.
+    fail(std::string(what) + ": bad address '" + std::string(text) +
+         "' (a control character or invalid UTF-8)");
+  }
   address_parts parts;
   const address_error e = parse_address(text, {.zero_port = allow_zero_port}, parts);
   if (is_port_error(e)) {
@@ -363,12 +433,7 @@ host_port parse_host_port(std::string_view text, std::string_view what, bool all
 std::vector<listener_config> load_yaml_listeners(const std::string& text, const std::string& file,
                                                  const timeouts& base,
                                                  const cli_listener& overrides) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    fail(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  const YAML::Node root = parse_yaml(text, file);
   if (!root.IsMap()) {
     fail(file + ": expected a mapping with 'listeners' (and optionally 'defaults')");
   }
@@ -496,12 +561,7 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
 
 admin_config load_yaml_admin(const std::string& text, const std::string& file) {
   admin_config out;
-  YAML::Node root;
-  try {
-    root = YAML::Load(text);
-  } catch (const YAML::Exception& e) {
-    fail(file + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
-  }
+  const YAML::Node root = parse_yaml(text, file);
   if (!root.IsMap() || !root["admin"]) {
     return out;
   }

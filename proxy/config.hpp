@@ -151,6 +151,15 @@ struct cli_listener {
 // m/M (MiB) suffix. Throws config_error naming `what`.
 std::uint64_t parse_capture_bytes(std::string_view text, std::string_view what);
 
+// utf8_char_len: the length (1-4) of the valid UTF-8 character `s` starts with (no overlong
+// forms, no surrogates, nothing above U+10FFFF); 0 when it does not start with one.
+std::size_t utf8_char_len(std::string_view s);
+
+// check_text: whether `s` is text fit for JSON, Prometheus labels and a terminal: valid UTF-8
+// without control characters (names, admin query values).
+enum class text_fault : std::uint8_t { none, control, not_utf8 };
+text_fault check_text(std::string_view s);
+
 // kMaxConfigBytes: the largest --config file read (real files are a few KiB).
 inline constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
 

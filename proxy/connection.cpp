@@ -118,7 +118,11 @@ std::pair<asio::ip::tcp::endpoint, asio::ip::tcp::endpoint> connection::start_re
     }
   }
   std::error_code ignored;
-  client().non_blocking(true, ignored);  // splice(2) needs O_NONBLOCK on both sockets
+  if (!client().native_non_blocking()) {
+    // splice(2) needs O_NONBLOCK on both sockets; accept_fresh (proxy/fresh_socket.hpp) already
+    // set it, in accept4, so this costs no system call for an accepted connection.
+    client().non_blocking(true, ignored);
+  }
   // No Nagle: a transparent proxy must not add latency to small writes the peers already timed.
   client().set_option(asio::ip::tcp::no_delay(true), ignored);
   live_.client = format_endpoint(record_.client.ip, record_.client.port);

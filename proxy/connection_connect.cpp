@@ -3,6 +3,7 @@
 // as fast as it would have without linesman in between.
 #include "proxy/connection.hpp"
 #include "proxy/connection_detail.hpp"
+#include "proxy/fresh_socket.hpp"
 
 #include <sys/socket.h>
 
@@ -70,15 +71,13 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
 asio::awaitable<connection::connect_result> connection::connect_numeric(
     const asio::ip::tcp::endpoint& peer) {
   // A numeric address needs no resolver (asio's resolves on a helper thread: two thread hops and
-  // a getaddrinfo per connection). Opened and tuned before connecting: asio would otherwise set
-  // its own non-blocking mode first, and tune() set it again (one ioctl more).
+  // a getaddrinfo per connection). Opened non-blocking (proxy/fresh_socket.hpp: no ioctl).
   auto& up = upstream();
-  std::error_code ec;
-  up.open(peer.protocol(), ec);
-  if (ec) {
+  if (const auto ec = open_fresh(up, peer.protocol())) {
     co_return connect_result{outcome_of(ec), ec, {}};
   }
-  tune(up);
+  std::error_code ignored;
+  up.set_option(asio::ip::tcp::no_delay(true), ignored);
   // connect(2) by hand rather than async_connect: the kernel picks our local port inside this
   // call, so the loop guard learns it before the listener we may be looping into can accept.
   const int fd = up.native_handle();

@@ -3,6 +3,7 @@
 #include "proxy/admin.hpp"
 #include "proxy/config_watch.hpp"
 #include "proxy/connection.hpp"
+#include "proxy/fresh_socket.hpp"
 #include "proxy/live.hpp"
 #include "proxy/log_sink.hpp"
 #include "proxy/loop_guard.hpp"
@@ -587,8 +588,8 @@ struct server::impl {
       }
       std::error_code ec;
       asio::ip::tcp::socket sock(w.io);
-      asio::ip::tcp::endpoint peer;  // accept(2) fills it in: no getpeername per connection
-      acc.accept(sock, peer, ec);
+      asio::ip::tcp::endpoint peer;  // accept4(2) fills it in: no getpeername per connection
+      ec = accept_fresh(acc, sock, peer);
       if (ec) {
         active.fetch_sub(1, std::memory_order_relaxed);  // the slot goes unused
       }

@@ -479,6 +479,9 @@ class Linesman:
         self.log_path = access_log or reg.tmp / f"{name}.jsonl"
         argv = [linesman_bin(), "run", "--listen", listen, "--access-log", str(self.log_path),
                 *args]
+        if os.environ.get("LINESMAN_THREADS") and "--threads" not in args:
+            # LINESMAN_THREADS: worker threads for every linesman (the ThreadSanitizer stage)
+            argv += ["--threads", os.environ["LINESMAN_THREADS"]]
         if netns:
             argv = netns.prefix() + argv
         self.argv = argv

@@ -258,6 +258,9 @@ def test_every_accepted_connection_has_one_record_through_reloads_and_drain(reg)
     recs = lm.records(accepted)
     assert len(recs) == accepted
     assert len({r["id"] for r in recs}) == accepted
-    assert {r["config_generation"] for r in recs} == set(range(1, 7))
+    # A connection gets the generation current when linesman accepts it: one still in the
+    # kernel's backlog at a reload gets the next one.
+    gens = {r["config_generation"] for r in recs}
+    assert set(range(1, 7)) <= gens <= set(range(1, 8)), gens
     for s in held:
         s.close()

@@ -339,5 +339,105 @@ TEST(HostileConfig, NonUtf8ListenerNameIsRejected) {
   EXPECT_EQ(build_run_config(cli, std::nullopt).listeners[0].name, "edge-\xc3\xa9");
 }
 
+// Issue 16: a --config file (read at start and on every reload) is control-plane input an
+// operator or a tool writes; none of these may crash, hang or print raw bytes.
+constexpr const char* kGoodConfig =
+    "defaults:\n  timeouts: {peek: 5s, idle: 1h}\nlisteners:\n  - name: web\n"
+    "    listen: 127.0.0.1:8443\n    upstream: 127.0.0.1:443\n    routes:\n"
+    "      - {sni: a.example.com, upstream: '127.0.0.1:9443'}\n    timeouts: {connect: 2s}\n";
+
+// load_both: what a reload does with a text: the listeners, then the admin section.
+void load_both(const std::string& text) {
+  (void)load_yaml_listeners(text, "h.yaml", {}, {});
+  (void)load_yaml_admin(text, "h.yaml");
+}
+
+TEST(HostileConfig, DeepNestingIsNamed) {
+  for (const std::string open : {"[", "{a: "}) {
+    std::string text = "listeners: ";
+    for (int i = 0; i < 5000; ++i) {
+      text += open;
+    }
+    expect_error([&] { load_both(text); }, {"h.yaml:", "nested too deeply"});
+  }
+}
+
+TEST(HostileConfig, AliasBombIsRefusedWithoutExpanding) {
+  // Nine levels of nine aliases: 9^9 leaves if expanded. yaml-cpp shares aliased nodes, and the
+  // key checks refuse the document before anything walks it.
+  std::string text = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 10; ++i) {
+    text += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int k = 0; k < 9; ++k) {
+      text += (k ? ", *a" : "*a") + std::to_string(i - 1);
+    }
+    text += "]\n";
+  }
+  expect_error([&] { load_both(text + "listeners: [*a9]\n"); }, {"h.yaml:1", "a0: unknown key"});
+}
+
+TEST(HostileConfig, ControlBytesAndBadUtf8AreEscapedInMessages) {
+  std::string nul = "listeners:\n  - listen: '127.0.0.1:0";
+  nul += '\0';
+  nul += "'\n    upstream: '127.0.0.1:9'\n";
+  expect_error([&] { load_both(nul); }, {"h.yaml:2", "listeners[0].listen", "\\x00"});
+  expect_error(
+      [] { load_both("listeners:\n  - listen: '127.0.0.1:0'\n    upstream: 'a\xff:9'\n"); },
+      {"h.yaml:3", "listeners[0].upstream", "\\xff"});
+  expect_error(
+      [] { load_both("listeners:\n  - {listen: '127.0.0.1:0', upstream: 'a:9', \xfe: 1}\n"); },
+      {"h.yaml:2", "\\xfe", "unknown key"});
+  expect_error([] { load_both("listeners:\n  - {? [a, b] : 1}\n"); },
+               {"h.yaml:2", "a key must be a name"});
+}
+
+// A few hundred broken variants of a good file: every prefix (a file saved half-way, an editor's
+// crash) and seeded byte flips. Each parses or throws config_error with a one-line, printable
+// message; nothing else escapes.
+TEST(HostileConfig, MutatedFilesGiveNamedErrorsOnly) {
+  const std::string good = kGoodConfig;
+  ASSERT_NO_THROW(load_both(good));
+  std::vector<std::string> variants;
+  for (std::size_t n = 0; n < good.size(); n += 1) {
+    variants.push_back(good.substr(0, n));
+  }
+  std::uint32_t seed = 16;
+  const auto next = [&seed] {
+    seed = seed * 1664525U + 1013904223U;  // a fixed LCG: the same variants every run
+    return seed >> 8U;
+  };
+  const std::string specials = std::string("\0\t\n\r:{}[]&*!|>'\"%@`#-?,\xff\xc3", 24);
+  for (int i = 0; i < 300; ++i) {
+    std::string v = good;
+    for (int flips = 0; flips < 1 + static_cast<int>(next() % 3); ++flips) {
+      v[next() % v.size()] = specials[next() % specials.size()];
+    }
+    variants.push_back(std::move(v));
+  }
+  int refused = 0;
+  for (const auto& v : variants) {
+    try {
+      load_both(v);
+    } catch (const config_error& e) {
+      ++refused;
+      EXPECT_EQ(check_text(e.what()), text_fault::none) << e.what();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "not a config_error: " << e.what() << " for:\n" << v;
+    }
+  }
+  EXPECT_GT(refused, 300);
+}
+
+TEST(CheckText, Utf8AndControlCharacters) {
+  EXPECT_EQ(check_text("edge-1 \xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"), text_fault::none);
+  EXPECT_EQ(check_text("a\tb"), text_fault::control);
+  EXPECT_EQ(check_text("\x7f"), text_fault::control);
+  EXPECT_EQ(check_text("\xff"), text_fault::not_utf8);
+  EXPECT_EQ(check_text("\xc0\xaf"), text_fault::not_utf8);          // overlong '/'
+  EXPECT_EQ(check_text("\xed\xa0\x80"), text_fault::not_utf8);      // a UTF-16 surrogate
+  EXPECT_EQ(check_text("\xf4\x90\x80\x80"), text_fault::not_utf8);  // above U+10FFFF
+  EXPECT_EQ(check_text("\xe2\x82"), text_fault::not_utf8);          // cut short
+}
+
 }  // namespace
 }  // namespace linesman::proxy

@@ -1,0 +1,25 @@
+// fresh_socket: descriptors linesman creates itself, already non-blocking and close-on-exec
+// (accept4 and socket with SOCK_NONBLOCK | SOCK_CLOEXEC), handed to Asio without the two system
+// calls Asio would add: an ioctl(FIONBIO) before the first operation (Asio cannot tell that the
+// descriptor is non-blocking already) and an epoll_ctl(EPOLL_CTL_DEL) at close (Asio assumes an
+// adopted descriptor may have been dup'ed, so closing it might not leave the epoll set). Neither
+// holds for a descriptor made here and owned only by the socket it is given to.
+//
+// Ownership: on success the socket owns the descriptor; on failure the descriptor is closed.
+#pragma once
+
+#include <system_error>
+
+#include <asio/ip/tcp.hpp>
+
+namespace linesman::proxy {
+
+// accept_fresh: accept4 on the (non-blocking) acceptor into `s`, `peer` filled in by the kernel
+// (no getpeername). would_block when the backlog is empty; errors as system error codes.
+std::error_code accept_fresh(asio::ip::tcp::acceptor& acc, asio::ip::tcp::socket& s,
+                             asio::ip::tcp::endpoint& peer);
+
+// open_fresh: a new non-blocking TCP socket of `protocol` in `s` (closed first if open).
+std::error_code open_fresh(asio::ip::tcp::socket& s, const asio::ip::tcp& protocol);
+
+}  // namespace linesman::proxy
