@@ -65,7 +65,11 @@ access_record full_record() {
                   340,
                   1,
                   1,
-                  true};
+                  true,
+                  -1,
+                  {},
+                  {},
+                  0};
   // The issue-14 fields: named groups (GREASE, unknown), a PQ share, ECH and the SNI's read.
   for (std::uint16_t g : {0x2a2a, 0x11ec, 0x001d, 0x0017, 0x1234}) {
     r.tls->supported_groups.push(g);
