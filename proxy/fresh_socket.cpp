@@ -27,8 +27,9 @@ std::error_code adopt(asio::ip::tcp::socket& s, const asio::ip::tcp& protocol, i
   auto& state = socket_state::of(s);
   // Non-blocking since accept4/socket: no ioctl before the first operation. Never dup'ed: close
   // takes it out of the epoll set by itself, no EPOLL_CTL_DEL.
-  state = static_cast<asio::detail::socket_ops::state_type>((state | asio::detail::socket_ops::internal_non_blocking) &
-                                     ~asio::detail::socket_ops::possible_dup);
+  state = static_cast<asio::detail::socket_ops::state_type>(
+      (state | asio::detail::socket_ops::internal_non_blocking) &
+      ~asio::detail::socket_ops::possible_dup);
   return {};
 }
 
@@ -52,8 +53,8 @@ std::error_code open_fresh(asio::ip::tcp::socket& s, const asio::ip::tcp& protoc
     std::error_code ignored;
     s.close(ignored);
   }
-  const int fd = ::socket(protocol.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                          protocol.protocol());
+  const int fd =
+      ::socket(protocol.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol.protocol());
   if (fd < 0) {
     return last_error();
   }

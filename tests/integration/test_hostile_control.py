@@ -61,8 +61,9 @@ def test_admin_malformed_requests_get_4xx_and_no_crash(reg):
     assert not bad, "\n".join(map(repr, bad[:20]))
     status, _, body = get(lm.admin_port, "/healthz")
     assert status == 200 and body == b"ok\n"
-    # Forwarding still works, and the requests left no memory behind.
-    assert rss_kib(lm.pid) < rss0 + 16 * 1024
+    # The requests left no memory behind (sanitizer builds keep shadow memory: not measured).
+    if not lsm.kSanitized:
+        assert rss_kib(lm.pid) < rss0 + 16 * 1024
 
 
 def test_admin_query_errors_are_named(reg):

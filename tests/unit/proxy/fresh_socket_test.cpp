@@ -4,11 +4,10 @@
 
 #include <fcntl.h>
 
-#include <gtest/gtest.h>
-
 #include <asio/io_context.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
+#include <gtest/gtest.h>
 
 namespace linesman::proxy {
 namespace {
