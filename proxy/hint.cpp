@@ -339,6 +339,11 @@ std::string hint_for(const access_record& r) {
   if (out.empty()) {
     out = with_facts(r);
   }
+  if (r.fault) {
+    // An injected fault (proxy/fault.hpp) made or shaped this stop: say so before the usual hint.
+    out =
+        "linesman injected the fault " + r.fault->name + " on this connection; without it: " + out;
+  }
   const auto add = [&out](const std::string& s) { out += " (" + s + ")"; };
   // A PROXY header the listener does not expect (proxy_protocol_in off): the hop in front sends
   // PROXY protocol where it should not, or this listener should accept it.

@@ -70,6 +70,7 @@ def test_haproxy_split_records_is_not_routed_and_the_record_says_why(reg):
     assert stop(rec) == ("first_reply", "upstream_closed_silently", "upstream"), lsm.brief(rec)
     assert rec["bytes"]["to_upstream"] == len(hello) + 5  # one more record header on the wire
     assert rec["tls"]["sni"] == kSni
+    assert rec["hint"].startswith("linesman injected the fault split_hello"), rec["hint"]
     # probability=0 never applies: routed, and no record carries `fault`.
     zero = lsm.Linesman(reg, ["--upstream", f"127.0.0.1:{hap.port}", "--fault",
                               "split_hello:records=2,first=3,probability=0"], name="zero")
