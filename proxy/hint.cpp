@@ -420,6 +420,11 @@ std::string hint_for(const access_record& r) {
   if (out.empty()) {
     out = with_facts(r);
   }
+  if (r.fault) {
+    // An injected fault (proxy/fault.hpp) made or shaped this stop: say so before the usual hint.
+    out =
+        "linesman injected the fault " + r.fault->name + " on this connection; without it: " + out;
+  }
   const auto add = [&out](const std::string& s) { out += " (" + s + ")"; };
   if (has_warning(r, kWarnEchOuterNameOnly)) {
     add("the hello carried ECH or GREASE ECH, which look the same on the wire: a HostSNI router "

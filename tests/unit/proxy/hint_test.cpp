@@ -60,6 +60,16 @@ TEST(Hint, ClosedSilentlyNamesTheSniAndTheRouterRule) {
   printable_one_line(h);
 }
 
+TEST(Hint, AnInjectedFaultComesFirst) {
+  auto rec = stopped(stop_phase::first_reply, stop_reason::upstream_closed_silently);
+  tls_client(rec, "shop.example.test");
+  rec.fault = fault_value{"split_hello", {{"records", "2"}}};
+  const auto h = hint_for(rec);
+  EXPECT_EQ(h.rfind("linesman injected the fault split_hello on this connection", 0), 0U) << h;
+  EXPECT_TRUE(has(h, "no TCP router on this entrypoint matched")) << h;
+  printable_one_line(h);
+}
+
 TEST(Hint, TraefikDefaultCertificate) {
   auto rec = stopped(stop_phase::stream, stop_reason::completed, stop_by::client);
   tls_client(rec, "shop.example.test");
