@@ -183,4 +183,78 @@ bool rewrite_sni(std::span<const std::uint8_t> flight, std::string_view name,
   return true;
 }
 
+bool split_records(std::span<const std::uint8_t> flight, unsigned records, std::size_t first,
+                   std::vector<std::uint8_t>& out, std::string& error) {
+  std::vector<std::uint8_t> scratch(tls::kScratchLen);
+  tls::client_hello hello;
+  const tls::hello_status st = tls::parse_client_hello(flight, scratch, hello);
+  if (st != tls::hello_status::complete || hello.format != tls::hello_format::tls) {
+    error = std::string("the first flight holds no complete TLS ClientHello (") +
+            std::string(tls::hello_status_name(st)) + ")";
+    return false;
+  }
+  if (hello.tls_offset > flight.size() || hello.wire_len > flight.size() - hello.tls_offset) {
+    error = "inconsistent hello bounds";
+    return false;
+  }
+  tls::handshake_message msg;
+  std::vector<std::uint8_t> scratch2(tls::kScratchLen + 4);
+  if (tls::read_handshake_message(flight.subspan(hello.tls_offset, hello.wire_len), scratch2,
+                                  tls::kHandshakeClientHello, scratch2.size(),
+                                  msg) != tls::hello_status::complete) {
+    error = "cannot reassemble the ClientHello message";
+    return false;
+  }
+  std::vector<std::uint8_t> message;
+  message.push_back(tls::kHandshakeClientHello);
+  put24(message, msg.body.size());
+  append(message, msg.body);
+  if (records == 0 || records > message.size() || (first != 0 && records < 2) ||
+      first >= message.size() || (first != 0 && message.size() - first < records - 1)) {
+    error = "records=" + std::to_string(records) +
+            (first != 0 ? ",first=" + std::to_string(first) : "") +
+            " does not fit a handshake message of " + std::to_string(message.size()) + " bytes";
+    return false;
+  }
+  std::vector<std::size_t> sizes;
+  if (first != 0) {
+    sizes.push_back(first);
+    for (const auto n : segment_sizes(message.size() - first, records - 1)) {
+      sizes.push_back(n);
+    }
+  } else {
+    sizes = segment_sizes(message.size(), records);
+  }
+  if (std::any_of(sizes.begin(), sizes.end(),
+                  [](std::size_t n) { return n > tls::kMaxRecordPayload; })) {
+    error = "records=" + std::to_string(records) + " would put more than 2^14 bytes in a record";
+    return false;
+  }
+  std::vector<std::uint8_t> result(flight.begin(),
+                                   flight.begin() + static_cast<long>(hello.tls_offset));
+  std::span<const std::uint8_t> m(message);
+  for (const auto n : sizes) {
+    result.push_back(tls::kContentHandshake);
+    put16(result, msg.record_version);
+    put16(result, n);
+    append(result, m.first(n));
+    m = m.subspan(n);
+  }
+  append(result, flight.subspan(hello.tls_offset + hello.wire_len));
+  out = std::move(result);
+  return true;
+}
+
+std::vector<std::size_t> segment_sizes(std::size_t len, unsigned n) {
+  std::vector<std::size_t> out;
+  if (len == 0 || n == 0) {
+    return out;
+  }
+  const std::size_t pieces = std::min<std::size_t>(n, len);
+  for (std::size_t i = 0; i < pieces; ++i) {
+    out.push_back(len / pieces + (i < len % pieces ? 1 : 0));
+  }
+  return out;
+}
+
 }  // namespace linesman::capture

@@ -25,4 +25,18 @@ namespace linesman::capture {
 bool rewrite_sni(std::span<const std::uint8_t> flight, std::string_view name,
                  std::vector<std::uint8_t>& out, std::string& error);
 
+// split_records: `flight` with its ClientHello's handshake message re-framed into `records` TLS
+// records (original record version), the first carrying `first` bytes of the handshake message
+// (0: all records as even as can be, the rest spread evenly after `first`). Bytes before the hello
+// (a PostgreSQL SSLRequest) and after it are copied unchanged. The bytes on the wire change; the
+// handshake does not. Returns false with `error` (out untouched) when `flight` holds no complete
+// TLS ClientHello, when `records` is more than the message has bytes, `first` leaves nothing for
+// the other records, or a record would exceed 2^14 bytes.
+bool split_records(std::span<const std::uint8_t> flight, unsigned records, std::size_t first,
+                   std::vector<std::uint8_t>& out, std::string& error);
+
+// segment_sizes: `len` bytes cut into `n` (>= 1) writes as even as can be (the first ones one
+// byte longer); fewer than `n` when `len` < `n` (no empty write). Empty for `len` 0.
+std::vector<std::size_t> segment_sizes(std::size_t len, unsigned n);
+
 }  // namespace linesman::capture

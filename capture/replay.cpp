@@ -697,6 +697,20 @@ std::vector<planned_write> plan_writes(const replay_input& in, std::size_t total
     }
   }
 
+  if (opts.split_segments != 0) {
+    sizes.clear();
+    for (const std::size_t n : segment_sizes(total_len, opts.split_segments)) {
+      sizes.push_back({n, 0, {}});
+    }
+  } else if (opts.split_records != 0 && opts.chunks == chunking::captured) {
+    // The captured segment lengths no longer match re-framed records: one write.
+    sizes.assign(1, planned_write{total_len, 0, {}});
+  }
+  if (opts.gap.count() > 0) {
+    for (std::size_t i = 1; i < sizes.size(); ++i) {
+      sizes[i].gap = opts.gap;
+    }
+  }
   // Split writes at the barriers, and put each barrier's wait on the write that starts there.
   std::vector<planned_write> out;
   std::size_t at = 0;
@@ -736,6 +750,14 @@ bool replay(const replay_input& in, const replay_options& opts, verdict& out, st
       return false;
     }
     flight = std::move(rewritten);
+  }
+  if (opts.split_records != 0) {
+    std::vector<std::uint8_t> reframed;
+    if (!split_records(flight, opts.split_records, opts.split_first, reframed, error)) {
+      error = in.path + ": --split-records: " + error;
+      return false;
+    }
+    flight = std::move(reframed);
   }
   const hello_facts hello = read_hello(flight);
   // As in the proxy: only a whole ClientHello (or one too large to inspect) makes a non-TLS

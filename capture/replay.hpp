@@ -50,6 +50,13 @@ struct replay_options {
   bool timing = false;                      // reproduce the captured gaps between segments
   std::chrono::milliseconds max_gap{2000};  // each reproduced gap is capped at this
   std::optional<std::string> sni;           // rewrite the ClientHello's SNI ("" removes it)
+  // split_records: re-frame the ClientHello into this many TLS records (0: as captured), the
+  // first carrying split_first handshake bytes (0: even); see capture/hello_rewrite.hpp. The
+  // flight then goes in one write unless split_segments or chunk sizes say otherwise.
+  unsigned split_records = 0;
+  std::size_t split_first = 0;
+  unsigned split_segments = 0;       // the flight in this many writes, as even as can be
+  std::chrono::milliseconds gap{0};  // a pause before each write after the first
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds reply_timeout{5000};  // for the first reply byte
   std::chrono::milliseconds settle{300};  // after reply bytes: how long quiet means "that's all"

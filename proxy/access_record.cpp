@@ -1,5 +1,6 @@
 #include "proxy/access_record.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -178,6 +179,27 @@ void to_json(nlohmann::json& j, const access_record& r) {
   if (r.open_state) {
     j["state"] = "open";
   }
+  if (r.fault) {
+    j["fault"] = fault_json(*r.fault);
+  }
+}
+
+nlohmann::json fault_json(const fault_value& f) {
+  nlohmann::json params = nlohmann::json::object();
+  for (const auto& [k, v] : f.params) {
+    // Plain whole numbers (up to 15 digits) and decimals become numbers; the rest stays text.
+    const bool digits_dot =
+        !v.empty() && v.size() <= 15 && v.find_first_not_of("0123456789.") == std::string::npos &&
+        std::count(v.begin(), v.end(), '.') <= 1 && v.front() != '.' && v.back() != '.';
+    if (digits_dot && v.find('.') == std::string::npos) {
+      params[k] = std::stoull(v);
+    } else if (digits_dot) {
+      params[k] = std::stod(v);
+    } else {
+      params[k] = v;
+    }
+  }
+  return nlohmann::json{{"name", f.name}, {"params", std::move(params)}};
 }
 
 }  // namespace linesman::proxy

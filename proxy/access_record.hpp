@@ -84,6 +84,17 @@ struct proxy_out_value {
   std::size_t bytes = 0;
 };
 
+// fault_value: the injected fault applied to the connection (record `fault`): its name and every
+// key=value it was given, in order (proxy/fault.hpp). Values that are plain numbers are
+// serialized as JSON numbers, the rest as strings.
+struct fault_value {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> params;
+};
+
+// fault_json: the record's `fault` object (both serializers write exactly this).
+nlohmann::json fault_json(const fault_value& f);
+
 struct access_record {
   std::chrono::system_clock::time_point ts;  // accept time
   std::string id;
@@ -116,6 +127,7 @@ struct access_record {
   // forwarding_loop;
   // omitted when empty.
   std::vector<std::string> warnings;
+  boxed<fault_value> fault;  // omitted when no fault applied
   // open_state: an interim record of a connection still open (--log-open-every): serialized as
   // "state": "open". Final records carry no "state" field.
   bool open_state = false;

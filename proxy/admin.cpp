@@ -1,6 +1,7 @@
 #include "proxy/admin.hpp"
 
 #include "proxy/access_record.hpp"
+#include "proxy/admin_faults.hpp"
 #include "proxy/port_owner.hpp"
 #include "proxy/server.hpp"
 
@@ -254,7 +255,9 @@ struct admin_server::impl {
         send_error(res, 401, "missing or wrong bearer token");
         return httplib::Server::HandlerResponse::Handled;
       }
-      if (has_body(req)) {
+      const bool fault_post =
+          cfg.faults && is_fault_post(req) && !req.has_header("Transfer-Encoding");
+      if (has_body(req) && !fault_post) {
         send_error(res, 413, "request body not accepted (the admin endpoint is read-only)");
         return httplib::Server::HandlerResponse::Handled;
       }
@@ -309,6 +312,13 @@ struct admin_server::impl {
       }
       send_json(res, 200, connections_json(hub.snapshot(), f));
     });
+    if (cfg.faults && hub.faults != nullptr) {
+      std::vector<std::string> names;
+      for (const auto* l : hub.listeners) {
+        names.push_back(l->name);
+      }
+      add_fault_routes(http, *hub.faults, std::move(names));
+    }
     // Known paths answer other methods with 405 (and say which one is allowed).
     const auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
       res.set_header("Allow", "GET, HEAD");

@@ -1,6 +1,7 @@
 #include "proxy/config.hpp"
 
 #include "proxy/address.hpp"
+#include "proxy/fault.hpp"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -457,7 +458,7 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     check_keys(file, node, path,
                {"name", "listen", "upstream", "routes", "access_log", "log_format", "timeouts",
                 "capture", "proxy_protocol_in", "proxy_protocol_in_action", "proxy_protocol_out",
-                "trusted", "transparent"});
+                "trusted", "transparent", "faults"});
     listener_config l;
     l.limits = defaults;
     l.pp.trusted = default_trusted();
@@ -495,6 +496,18 @@ std::vector<listener_config> load_yaml_listeners(const std::string& text, const 
     }
     if (const auto t = node["timeouts"]) {
       yaml_timeouts(file, t, path + ".timeouts", l.limits);
+    }
+    if (const auto fs = node["faults"]) {
+      // Injected faults (proxy/fault.hpp): a list of specs, each checked here.
+      if (!fs.IsSequence()) {
+        fail(yaml_where(file, fs, path + ".faults") + ": expected a list of fault specs");
+      }
+      for (std::size_t j = 0; j < fs.size(); ++j) {
+        const std::string fpath = path + ".faults[" + std::to_string(j) + "]";
+        const std::string spec = yaml_scalar(file, fs[j], fpath);
+        (void)parse_fault(spec, yaml_where(file, fs[j], fpath));
+        l.faults.push_back(spec);
+      }
     }
     if (const auto c = node["capture"]) {
       const std::string cpath = path + ".capture";
@@ -732,6 +745,12 @@ run_config build_run_config(const cli_listener& cli,
   }
   if (out.listeners.empty()) {
     fail("--listen or --config: nothing to listen on");
+  }
+  for (const auto& spec : cli.faults) {
+    (void)parse_fault(spec, "--fault");  // throws naming the bad key
+    for (auto& l : out.listeners) {
+      l.faults.push_back(spec);
+    }
   }
   if (cli.capture_bytes && !cli.capture) {
     fail("--capture-bytes: needs --capture DIR");

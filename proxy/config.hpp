@@ -109,6 +109,9 @@ struct listener_config {
   // an nftables/iptables REDIRECT); routes still apply, `upstream` is then not needed.
   bool transparent = false;
   capture_config capture;
+  // faults: injected faults (YAML `faults:` list, --fault), parsed (proxy/fault.hpp); text kept
+  // here so config stays free of the fault types.
+  std::vector<std::string> faults;
 };
 
 // admin_config: the read-only admin endpoint (proxy/admin.hpp); off when `listen` is empty.
@@ -116,6 +119,7 @@ struct admin_config {
   std::string listen;  // HOST:PORT, an IP literal; port 0 = any
   std::string token;   // Bearer token; empty = no authentication
   bool allow_remote = false;
+  bool faults = false;  // --admin-faults: GET/POST/DELETE /api/faults
 };
 
 struct run_config {
@@ -126,6 +130,7 @@ struct run_config {
   std::size_t max_connections = 0;  // 0 = derived from RLIMIT_NOFILE
   bool no_splice = false;
   std::string log_level = "info";
+  std::optional<std::uint64_t> fault_seed;  // --fault-seed; random when unset
 };
 
 // cli_listener: the flags of `linesman run` that describe one listener; optionals are "not given".
@@ -145,6 +150,7 @@ struct cli_listener {
   bool transparent = false;
   std::optional<std::string> capture;        // --capture DIR
   std::optional<std::string> capture_bytes;  // --capture-bytes N|all
+  std::vector<std::string> faults;           // --fault SPEC (every listener)
 };
 
 // parse_capture_bytes: "all" (no bound) or a byte count >= 1, optionally with a k/K (KiB) or

@@ -334,13 +334,18 @@ asio::awaitable<bool> connection::run() {
     target = &original;
   }
   const route_config* route = nullptr;
-  if (!listener_.routes.empty()) {
+  // A fault that needs the client's hello (proxy/fault.hpp) holds it as SNI routes do.
+  const bool hold = listener_.faults != nullptr && listener_.faults->needs_hello(cfg.name);
+  if (!listener_.routes.empty() || hold) {
     const auto routed = co_await route_on_hello(target);
     if (!routed) {
       co_return false;
     }
     route = *routed;
     target = route != nullptr ? &route->upstream : target;
+  }
+  if (listener_.faults != nullptr) {
+    decide_fault(route, hold);
   }
   if (!co_await connect_phase(*target, route)) {
     co_return false;

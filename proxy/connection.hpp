@@ -26,6 +26,7 @@
 #include "proxy/access_record.hpp"
 #include "proxy/config.hpp"
 #include "proxy/facts.hpp"
+#include "proxy/fault.hpp"
 #include "proxy/inspect.hpp"
 #include "proxy/live.hpp"
 #include "proxy/log_sink.hpp"
@@ -57,6 +58,7 @@ struct listener_runtime {
   log_sink* sink = nullptr;
   capture::capture_dir* capture = nullptr;  // null when capture is off; owned by the server
   listener_stats* stats = nullptr;          // metrics (proxy/live.hpp); may be null in tests
+  fault_table* faults = nullptr;            // null when no fault can apply (proxy/fault.hpp)
   std::size_t index = 0;                    // position among the server's listeners
   asio::ip::tcp::endpoint bound;            // the address as bound (port 0 resolved)
   // key: what a reload matches listeners by (the listen address; with port 0 also the name): a
@@ -191,6 +193,17 @@ class connection {
   void note_connected(const connect_result& r);
   void end_if_client_left();
 
+  // ---- fault_apply.cpp: an injected fault (proxy/fault.hpp); only when fault_ is set
+  void decide_fault(const route_config* route, bool held);
+  // fault_relay: a faulted direction from its held bytes to its end, all through userspace (never
+  // splice): the first flight inspected as inspect_relay does, every write shaped by the fault.
+  asio::awaitable<std::optional<relay_result>> fault_relay(dir d);
+  struct fault_pace;
+  asio::awaitable<bool> fault_forward(dir d, std::span<const std::uint8_t> bytes, fault_pace& pace);
+  asio::awaitable<bool> fault_write(dir d, std::span<const std::uint8_t> bytes, fault_pace& pace);
+  asio::awaitable<bool> fault_pause(std::chrono::steady_clock::duration d);
+  void fire_fault_reset();
+
   // ---- transparent.cpp
   // take_original_dst: the original destination as the upstream target; false when there is
   // none (the connection was ended as route/no_route, record finished).
@@ -266,7 +279,8 @@ class connection {
   bool record_started_ = false;
   live_conn live_;
   std::int64_t connect_start_us_ = -1;
-  asio::ip::tcp::endpoint peer_;  // the client's address, as accept(2) reported it
+  asio::ip::tcp::endpoint peer_;          // the client's address, as accept(2) reported it
+  std::unique_ptr<applied_fault> fault_;  // null unless a fault applies to this connection
 };
 
 }  // namespace linesman::proxy

@@ -232,7 +232,7 @@ void connection::start_relay(dir d) {
 }
 
 void connection::spawn_inspect(dir d) {
-  asio::co_spawn(client().get_executor(), inspect_relay(d),
+  asio::co_spawn(client().get_executor(), fault_ ? fault_relay(d) : inspect_relay(d),
                  [this, d](const std::exception_ptr&, std::optional<relay_result> r) {
                    if (!r || aborting_) {
                      relay_done();

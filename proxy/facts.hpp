@@ -58,6 +58,10 @@ struct connection_facts {
   bool reply_plaintext = false;  // upstream bytes were seen and they were not TLS
   connect_outcome connect = connect_outcome::not_started;
   int connect_err = 0;
+  // An injected reset fault (proxy/fault_apply.cpp) ended the connection; whether the client got
+  // the RST (else only the upstream did).
+  bool fault_reset = false;
+  bool fault_reset_client = false;
 };
 
 // stop_decision: classify's answer.

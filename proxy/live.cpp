@@ -1,5 +1,6 @@
 #include "proxy/live.hpp"
 
+#include "proxy/fault.hpp"
 #include "proxy/log_sink.hpp"
 
 #include <algorithm>
@@ -357,6 +358,15 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
   family(out, "linesman_config_generation", "gauge",
          "The configuration generation new connections get (1 at start, +1 per good reload).");
   sample(out, "linesman_config_generation", "", hub.config_generation.load());
+  if (hub.faults != nullptr) {
+    family(out, "linesman_faults_applied_total", "counter",
+           "Connections an injected fault was applied to, by fault.");
+    for (std::size_t k = 0; k < kFaultKinds; ++k) {
+      const auto kind = static_cast<fault_kind>(k);
+      sample(out, "linesman_faults_applied_total", lbl("fault", to_string(kind)),
+             hub.faults->applied(kind));
+    }
+  }
   family(out, "linesman_max_connections", "gauge",
          "Accept limit: --max-connections, or derived from RLIMIT_NOFILE.");
   sample(out, "linesman_max_connections", "", hub.max_connections);

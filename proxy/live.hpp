@@ -157,10 +157,13 @@ std::int64_t steady_ns();
 void set_phase(live_conn& c, live_phase p);
 
 // live_hub: everything the admin endpoint reads; owned by the server for its lifetime.
+class fault_table;  // proxy/fault.hpp
+
 struct live_hub {
   // listeners: the listeners of the current configuration; a reload replaces the list under
   // `mu` (the stats themselves live as long as the server), readers take current_listeners().
   std::vector<listener_stats*> listeners;
+  fault_table* faults = nullptr;  // the server's fault table (null in tests)
   std::vector<live_registry*> registries;
   std::size_t max_connections = 0;  // the accept limit (--max-connections or derived), a gauge
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();

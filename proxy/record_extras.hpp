@@ -186,6 +186,17 @@ void common(Out& o, const access_record& r) {
   if (r.open_state) {
     o.str("state", "open");
   }
+  if (r.fault) {
+    // The injected fault (proxy/fault.hpp); its params as given, as strings.
+    o.begin("fault");
+    o.str("name", r.fault->name);
+    o.begin("params");
+    for (const auto& [k, v] : r.fault->params) {
+      o.str(k, v);
+    }
+    o.end();
+    o.end();
+  }
 }
 
 }  // namespace linesman::proxy::extras

@@ -226,6 +226,10 @@ void first_half(json_writer& w, const access_record& r) {
   }
   w.key("duration_ms");
   w.millis(r.duration_us);
+  if (r.fault) {
+    w.key("fault");
+    w.raw(fault_json(*r.fault).dump());
+  }
   w.member("hint", r.hint);
   w.member("id", r.id);
   w.member("listener", r.listener);

@@ -203,6 +203,7 @@ struct server::impl {
   std::map<std::string, std::unique_ptr<listener_stats>> stats;
   std::map<std::string, std::size_t> loop_index;  // per listener key: its bit in loop_guard
   std::vector<std::unique_ptr<retired>> retirees;
+  std::unique_ptr<fault_table> faults;  // every listener consults it (proxy/fault.hpp)
   std::vector<std::unique_ptr<listener_runtime>> listeners;  // the current generation
   std::vector<std::unique_ptr<worker>> workers;
   std::atomic<std::size_t> active{0};
@@ -239,6 +240,7 @@ struct server::impl {
       hub.registries.push_back(&w->registry);
       workers.push_back(std::move(w));
     }
+    open_faults(rd);
     auto g = prepare(cfg.listeners);
     for (std::size_t i = 0; i < g.runtimes.size(); ++i) {
       for (std::size_t k = 0; k < workers.size(); ++k) {
@@ -253,6 +255,16 @@ struct server::impl {
     if (!cfg.admin.listen.empty()) {
       admin = std::make_unique<admin_server>(cfg.admin, hub);
     }
+  }
+
+  // open_faults: the fault table (proxy/fault.hpp). Always there, so a reload or the admin API
+  // can add faults; while it is empty a connection pays two atomic loads for it (no lock, no
+  // allocation). Its "config" faults follow each published generation (publish).
+  void open_faults(std::random_device& rd) {
+    const std::uint64_t seed =
+        cfg.fault_seed ? *cfg.fault_seed : (std::uint64_t{rd()} << 32 | rd());
+    faults = std::make_unique<fault_table>(seed);
+    hub.faults = faults.get();  // metrics, and /api/faults when --admin-faults is on
   }
 
   // interim_loop: every --log-open-every, an interim record for each connection of this worker
@@ -370,6 +382,7 @@ struct server::impl {
                            lc.listen.text);
       }
       rt->routes = route_table(lc.routes);
+      rt->faults = faults.get();
       rt->sink = sink_for(lc.access_log, lc.access_log_format);
       if (!lc.capture.dir.empty()) {
         rt->capture = open_capture(lc.capture);
@@ -418,6 +431,13 @@ struct server::impl {
       visible.push_back(rt->stats);
     }
     hub.set_listeners(std::move(visible));
+    std::vector<std::pair<std::string, fault_spec>> config_faults;
+    for (const auto& rt : g.runtimes) {
+      for (const auto& spec : rt->cfg.faults) {
+        config_faults.emplace_back(rt->cfg.name, parse_fault(spec, "--fault"));  // checked before
+      }
+    }
+    faults->replace_config(std::move(config_faults));
     std::vector<std::unique_ptr<listener_runtime>> old;
     old.swap(listeners);
     listeners = std::move(g.runtimes);

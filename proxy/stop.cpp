@@ -338,6 +338,13 @@ stop_decision classify_stream(const connection_facts& f) {
 // classify_exchange: connected; the first reply's verdict comes first, then how it ended.
 stop_decision classify_exchange(const connection_facts& f) {
   using enum stop_reason;
+  if (f.fault_reset) {
+    // Linesman reset on purpose: the reason is what the reset peer saw, by the proxy.
+    const bool stream = f.from_upstream > 0;
+    const stop_reason r =
+        f.fault_reset_client ? upstream_reset : (stream ? client_reset : client_gave_up);
+    return stop_of(stream ? stop_phase::stream : stop_phase::first_reply, r, stop_by::proxy);
+  }
   reply_verdict reply = f.reply;
   if (reply == reply_verdict::good && f.client_spoke_tls && f.reply_plaintext) {
     reply = reply_verdict::not_tls;  // a greeting that came before the hello was complete

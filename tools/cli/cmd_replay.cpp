@@ -29,7 +29,50 @@ struct replay_args {
   std::string timeout = "5s";
   std::size_t stream = 0;
   std::string capture;
+  std::string split_segments;
+  std::string split_records;
+  std::string gap;
 };
+
+// count_in: a decimal count from 1 to `max`, or an exception naming `flag`.
+std::size_t count_in(std::string_view text, const std::string& flag, std::size_t max) {
+  std::size_t n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc() || ptr != text.data() + text.size() || n == 0 || n > max) {
+    throw std::runtime_error(flag + ": '" + std::string(text) + "' is not a number from 1 to " +
+                             std::to_string(max));
+  }
+  return n;
+}
+
+// parse_split: --split-segments N, --split-records N[,first=B] and --gap DUR into `o`.
+void parse_split(const replay_args& a, capture::replay_options& o) {
+  if (!a.split_segments.empty()) {
+    if (a.chunks != "captured") {
+      throw std::runtime_error("--split-segments: not with --chunks (both choose the writes)");
+    }
+    o.split_segments = static_cast<unsigned>(count_in(a.split_segments, "--split-segments", 64));
+  }
+  if (!a.split_records.empty()) {
+    std::string_view v = a.split_records;
+    const auto comma = v.find(',');
+    o.split_records = static_cast<unsigned>(count_in(v.substr(0, comma), "--split-records", 64));
+    if (comma != std::string_view::npos) {
+      const auto rest = v.substr(comma + 1);
+      if (!rest.starts_with("first=")) {
+        throw std::runtime_error("--split-records: '" + a.split_records +
+                                 "': after N only first=B (bytes in the first record)");
+      }
+      o.split_first = count_in(rest.substr(6), "--split-records first", 1 << 24);
+    }
+  }
+  if (!a.gap.empty()) {
+    o.gap = proxy::parse_duration(a.gap, "--gap");
+    if (o.gap > std::chrono::minutes(1)) {
+      throw std::runtime_error("--gap: at most 1m, got '" + a.gap + "'");
+    }
+  }
+}
 
 // parse_chunks: "captured", "whole", "1", or "N,N,..." (the last size repeats).
 void parse_chunks(const std::string& text, capture::replay_options& o) {
@@ -82,6 +125,12 @@ void add_replay_command(CLI::App& app) {
   cmd->add_option("--stream", args.stream,
                   "TCP stream of the capture to use (tshark's tcp.stream)");
   cmd->add_option("--capture", args.capture, "write the replayed conversation to this pcapng file");
+  cmd->add_option("--split-segments", args.split_segments,
+                  "N: send the flight in N writes as even as can be (TCP_NODELAY)");
+  cmd->add_option("--split-records", args.split_records,
+                  "N[,first=B]: re-frame the ClientHello into N TLS records, B handshake bytes "
+                  "in the first (the bytes on the wire change)");
+  cmd->add_option("--gap", args.gap, "DUR: pause before each write after the first");
   cmd->callback([] {
     if (args.path.empty()) {
       throw std::runtime_error("replay: PATH is required (a .bin, pcap or pcapng file)");
@@ -94,6 +143,7 @@ void add_replay_command(CLI::App& app) {
     opts.host = hp.host;
     opts.port = hp.port;
     parse_chunks(args.chunks, opts);
+    parse_split(args, opts);
     opts.timing = args.timing;
     opts.sni = args.sni;
     opts.handshake = args.handshake;

@@ -29,6 +29,8 @@ struct run_options {
   std::string log_level = "info";
   std::optional<std::string> admin, admin_token, log_open_every;
   bool admin_allow_remote = false;
+  bool admin_faults = false;
+  std::optional<std::string> fault_seed_text;
   bool watch = false;
 };
 
@@ -95,6 +97,11 @@ void add_run_command(CLI::App& app) {
   opt(cmd, "--admin-token", o.admin_token, "Bearer token the admin endpoint requires");
   cmd->add_flag("--admin-allow-remote", o.admin_allow_remote,
                 "let --admin bind a non-loopback address (needs --admin-token)");
+  cmd->add_option("--fault", l.faults,
+                  "NAME[:key=value,...]: inject a fault (repeatable; see docs/faults.md)");
+  opt(cmd, "--fault-seed", o.fault_seed_text, "N: seed of the fault probability rolls");
+  cmd->add_flag("--admin-faults", o.admin_faults,
+                "let the admin endpoint add and delete faults (/api/faults)");
   opt(cmd, "--log-open-every", o.log_open_every,
       "also log an interim \"state\": \"open\" record per open connection this often");
   cmd->add_option("--log-level", o.log_level, "trace|debug|info|warn|error (operator log, stderr)");
@@ -136,6 +143,13 @@ void add_run_command(CLI::App& app) {
       cfg.admin.allow_remote = true;
     }
     proxy::check_admin(cfg.admin, o.admin ? "--admin" : "admin.listen");
+    if (o.admin_faults && cfg.admin.listen.empty()) {
+      throw proxy::config_error("--admin-faults: needs --admin ADDR:PORT");
+    }
+    cfg.admin.faults = o.admin_faults;
+    if (o.fault_seed_text) {
+      cfg.fault_seed = positive(*o.fault_seed_text, "--fault-seed", SIZE_MAX);
+    }
     if (o.log_open_every) {
       cfg.log_open_every = proxy::parse_duration(*o.log_open_every, "--log-open-every");
       if (cfg.log_open_every.count() <= 0) {

@@ -191,6 +191,19 @@ std::vector<row> rows() {
        with(ended(connected(5, 5), se::error, se::proxy, sb::client),
             [](auto& f) { f.err = ETIMEDOUT; }),
        sp::stream, proxy_error, sb::proxy, ETIMEDOUT},
+      // An injected reset (proxy/fault_apply.cpp): what the reset peer saw, by the proxy.
+      {"fault reset after the hello",
+       with(ended(connected(517, 0), se::proxy, se::proxy, sb::proxy),
+            [](auto& f) { f.fault_reset = f.fault_reset_client = true; }),
+       sp::first_reply, upstream_reset, sb::proxy},
+      {"fault reset after the first reply",
+       with(ended(connected(517, 800), se::proxy, se::proxy, sb::proxy),
+            [](auto& f) { f.fault_reset = f.fault_reset_client = true; }),
+       sp::stream, upstream_reset, sb::proxy},
+      {"fault reset to the upstream only",
+       with(ended(connected(517, 0), se::proxy, se::proxy, sb::proxy),
+            [](auto& f) { f.fault_reset = true; }),
+       sp::first_reply, client_gave_up, sb::proxy},
   };
 }
 

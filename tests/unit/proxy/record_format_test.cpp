@@ -83,6 +83,8 @@ access_record full_record() {
   r.transparent_error = "redirect_loop";
   r.capture = "abc123-1.pcapng";
   r.warnings = {"hello_many_records", "forwarding_loop"};
+  r.fault = fault_value{"split_hello",
+                        {{"records", "2"}, {"first", "3"}, {"probability", "0.5"}, {"sni", "*.x"}}};
   r.open_state = true;
   return r;
 }
@@ -191,6 +193,12 @@ TEST(RecordFormat, EcsNamesAndUnits) {
   EXPECT_EQ(j["linesman"]["timing_ms"]["upstream_first_byte"], 2000.0);
   EXPECT_EQ(j["linesman"]["proxy_protocol"]["tlvs"]["authority"], "app.example.test");
   EXPECT_EQ(j["host"]["name"], "node-1");
+  EXPECT_EQ(j["linesman"]["fault"]["name"], "split_hello");
+  EXPECT_EQ(j["linesman"]["fault"]["params"]["records"], "2");
+  const auto lm = nlohmann::json::parse(linesman_line(full_record()));
+  EXPECT_EQ(lm["fault"]["params"]["records"], 2);  // plain numbers as numbers
+  EXPECT_EQ(lm["fault"]["params"]["probability"], 0.5);
+  EXPECT_EQ(lm["fault"]["params"]["sni"], "*.x");
 }
 
 TEST(RecordFormat, OtlpJsonMapping) {
