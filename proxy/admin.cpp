@@ -222,6 +222,7 @@ nlohmann::json connections_json(std::vector<live_copy> open, const connection_fi
         {"route", c.route.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.route)},
         {"upstream", c.upstream.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.upstream)},
         {"phase", to_string(c.phase)},
+        {"pq_key_share", c.pq_key_share},
         {"phase_seconds", std::round(c.phase_seconds * 1000) / 1000},
         {"age_seconds", std::round(c.age_seconds * 1000) / 1000},
         {"accepted", format_rfc3339_us(c.accepted_wall)},

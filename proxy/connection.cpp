@@ -206,6 +206,7 @@ void connection::account_end() {
       o = flight_outcome::not_tls;
     }
     st->flight[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
+    count_warnings(*st, record_.warnings);
   };
   if (worker_.registry != nullptr) {
     // Counted and unlinked in one step: a scrape sees this connection either open or ended.
@@ -243,6 +244,7 @@ void connection::publish_open_record() {
   if (!r.client_first) {
     r.client_first = first_flight_obs{};
   }
+  add_record_warnings(r);
   r.hint = hint_for(r);
   listener_.sink->push(std::move(r));
 }
@@ -309,6 +311,7 @@ void connection::finish() {
   if (!record_.client_first) {
     record_.client_first = first_flight_obs{};
   }
+  add_record_warnings(record_);
   record_.hint = hint_for(record_);
   account_end();
   listener_.sink->push(std::move(record_));

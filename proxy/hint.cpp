@@ -124,6 +124,83 @@ std::string host_of(std::string_view address) {
   return std::string(address);
 }
 
+bool is_v4_mapped(std::string_view ip) {
+  return ip.size() > 7 && iequals(ip.substr(0, 7), "::ffff:") && contains(ip, ".");
+}
+
+bool proxy_header_v4_mapped(const access_record& r) {
+  const auto mapped = [](const std::optional<endpoint_value>& e) {
+    return e && is_v4_mapped(e->ip);
+  };
+  if (r.proxy_protocol &&
+      (mapped(r.proxy_protocol->source) || mapped(r.proxy_protocol->destination))) {
+    return true;
+  }
+  return r.proxy_out &&
+         (is_v4_mapped(r.proxy_out->source.ip) || is_v4_mapped(r.proxy_out->destination.ip));
+}
+
+bool default_certificate(const access_record& r) {
+  if (!r.server_tls || !r.server_tls->certificate) {
+    return false;
+  }
+  const certificate_obs& cert = *r.server_tls->certificate;
+  const bool has_sni = r.tls && r.tls->sni && !r.tls->sni->empty();
+  return contains(cert.subject, "TRAEFIK DEFAULT CERT") ||
+         (has_sni && !certificate_covers(cert, *r.tls->sni));
+}
+
+// failed_quietly: the upstream closed without a byte, reset, or answered with a default or
+// foreign certificate: how a router that did not see the SNI answers.
+bool failed_quietly(const access_record& r) {
+  const bool first_reply = r.stop.phase == stop_phase::first_reply;
+  return (first_reply && r.stop.reason == stop_reason::upstream_closed_silently &&
+          r.close.first != stop_by::client) ||
+         (first_reply && r.stop.reason == stop_reason::upstream_reset) ||
+         has_warning(r, kWarnDefaultCertificate);
+}
+
+std::string what_failed(const access_record& r) {
+  if (has_warning(r, kWarnDefaultCertificate)) {
+    return "answered with a default or foreign certificate";
+  }
+  return r.stop.reason == stop_reason::upstream_reset ? "reset the connection"
+                                                      : "closed without a byte";
+}
+
+// kRetryClassic: how to confirm that the hello's size, not the route, is the cause.
+constexpr const char* kRetryClassic =
+    " Confirm with a classic group, which keeps the hello in one segment: openssl s_client "
+    "-groups X25519 -servername NAME, or curl --curves X25519; if that connection works, the "
+    "router is the cause.";
+
+// modern_hello_hint: the hint when a router in front most likely could not read the SNI of a
+// modern (post-quantum sized, split or ECH) hello; "" otherwise.
+std::string modern_hello_hint(const access_record& r) {
+  if (!r.tls || !failed_quietly(r)) {
+    return {};
+  }
+  const tls_obs& t = *r.tls;
+  const std::string sni = t.sni ? "'" + bounded(*t.sni) + "'" : std::string("(none)");
+  const std::string pq = t.pq_key_share() ? " (a post-quantum key share makes it about 2 KB)" : "";
+  if (t.sni_read >= 2) {
+    return "The upstream " + what_failed(r) + " after a ClientHello whose SNI " + sni +
+           " arrived in read " + std::to_string(t.sni_read) + pq +
+           ": a router that inspects only the first segment misses this SNI (HAProxy without "
+           "tcp-request inspect-delay, Traefik before v3.6.11) and falls back to its default." +
+           kRetryClassic;
+  }
+  if (t.hello_records > 1 || t.hello_bytes > 16384) {
+    return "The upstream " + what_failed(r) + " after a ClientHello of " +
+           std::to_string(t.hello_bytes) + " bytes in " + std::to_string(t.hello_records) +
+           " TLS records (SNI " + sni +
+           "): a router that reads only the first record or 16 KB misses the SNI (Traefik "
+           "before v3.6.11; Envoy counts client_hello_too_large)." +
+           kRetryClassic;
+  }
+  return {};
+}
+
 // specific_hint: the hint for a situation the record identifies beyond its stop reason, or ""
 // when nothing more specific than default_hint applies.
 std::string specific_hint(const access_record& r) {
@@ -136,6 +213,10 @@ std::string specific_hint(const access_record& r) {
   const bool client_plain = !client_tls && r.client_first && r.client_first->protocol != "tls" &&
                             r.client_first->protocol != "none";
   const stop_reason reason = r.stop.reason;
+
+  if (std::string modern = modern_hello_hint(r); !modern.empty()) {
+    return modern;
+  }
 
   // The certificate (visible in TLS 1.2 and older) tells who answered, whatever the stop.
   if (r.server_tls && r.server_tls->certificate) {
@@ -339,7 +420,24 @@ std::string hint_for(const access_record& r) {
   if (out.empty()) {
     out = with_facts(r);
   }
+  if (r.fault) {
+    // An injected fault (proxy/fault.hpp) made or shaped this stop: say so before the usual hint.
+    out =
+        "linesman injected the fault " + r.fault->name + " on this connection; without it: " + out;
+  }
   const auto add = [&out](const std::string& s) { out += " (" + s + ")"; };
+  if (has_warning(r, kWarnEchOuterNameOnly)) {
+    add("the hello carried ECH or GREASE ECH, which look the same on the wire: a HostSNI router "
+        "could only have matched the outer name '" +
+        bounded(*r.tls->sni) +
+        "', never the inner one; route on the outer (public) name, or terminate ECH behind the "
+        "router");
+  }
+  if (has_warning(r, kWarnProxyV4Mapped)) {
+    add("a PROXY header carries an IPv4-mapped IPv6 address (::ffff:a.b.c.d): Traefik drops such "
+        "headers and logs it only at DEBUG; send the plain IPv4 address (a v4 listener or "
+        "bindv6only on the hop in front)");
+  }
   // A PROXY header the listener does not expect (proxy_protocol_in off): the hop in front sends
   // PROXY protocol where it should not, or this listener should accept it.
   if (!r.proxy_protocol && r.client_first &&
@@ -373,6 +471,37 @@ std::string hint_for(const access_record& r) {
     }
   }
   return out;
+}
+
+bool has_warning(const access_record& r, std::string_view name) {
+  return std::find(r.warnings.begin(), r.warnings.end(), name) != r.warnings.end();
+}
+
+void add_record_warnings(access_record& r) {
+  const auto add = [&r](const char* name) {
+    if (!has_warning(r, name)) {
+      r.warnings.emplace_back(name);
+    }
+  };
+  if (default_certificate(r)) {
+    add(kWarnDefaultCertificate);
+  }
+  if (r.tls) {
+    const tls_obs& t = *r.tls;
+    if (t.sni_read >= 2) {
+      add(kWarnSniAfterFirstSegment);
+    }
+    if (t.hello_records > 1) {
+      add(kWarnHelloMultiRecord);
+    }
+    const bool has_sni = t.sni && !t.sni->empty();
+    if (t.ech && has_sni && ((!r.ok && !r.open_state) || has_warning(r, kWarnDefaultCertificate))) {
+      add(kWarnEchOuterNameOnly);
+    }
+  }
+  if (proxy_header_v4_mapped(r)) {
+    add(kWarnProxyV4Mapped);
+  }
 }
 
 }  // namespace linesman::proxy

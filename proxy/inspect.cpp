@@ -25,6 +25,28 @@ void add_warning(access_record& rec, const char* name) {
   }
 }
 
+// sni_read_now: the read in which the server_name extension became complete, kept from an
+// earlier call once known. Each call sees one more read, so asking "is it there now?" after every
+// read finds the first one. 0 while unknown, and without SNI once the hello is complete.
+int sni_read_now(std::span<const std::uint8_t> in, int reads, tls::hello_status st,
+                 const tls::client_hello& hello, const access_record& rec) {
+  if (reads <= 0) {
+    return 0;  // read from a file: no reads to count
+  }
+  if (st == tls::hello_status::complete) {
+    if (hello.sni.empty()) {
+      return 0;
+    }
+    const int earlier = rec.tls ? rec.tls->sni_read : 0;
+    return earlier > 0 ? earlier : reads;
+  }
+  if (rec.tls && rec.tls->sni_read > 0) {
+    return rec.tls->sni_read;
+  }
+  return st == tls::hello_status::incomplete && tls::server_name_arrived(in, client_scratch) ? reads
+                                                                                             : 0;
+}
+
 }  // namespace
 
 client_check inspect_client_flight(std::span<const std::uint8_t> in, int reads, bool final,
@@ -67,7 +89,9 @@ client_check inspect_client_flight(std::span<const std::uint8_t> in, int reads, 
       break;
   }
   if (out.tls) {
+    const int sni_read = sni_read_now(in, reads, st, hello, rec);
     rec.tls = observe_client_hello(hello, st, reads);
+    rec.tls->sni_read = sni_read;
   }
   return out;
 }

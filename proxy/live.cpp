@@ -1,6 +1,7 @@
 #include "proxy/live.hpp"
 
 #include "proxy/fault.hpp"
+#include "proxy/hint.hpp"
 #include "proxy/log_sink.hpp"
 
 #include <algorithm>
@@ -148,6 +149,7 @@ void live_registry::copy_all(std::vector<live_copy>& out, std::int64_t now_ns) c
     v.route = c->route;
     v.upstream = c->upstream;
     v.phase = static_cast<live_phase>(c->phase.load(std::memory_order_relaxed));
+    v.pq_key_share = c->pq_key_share.load(std::memory_order_relaxed);
     const auto ps = c->phase_start_ns.load(std::memory_order_relaxed);
     const auto as = c->accepted_ns.load(std::memory_order_relaxed);
     v.phase_seconds = static_cast<double>(std::max<std::int64_t>(0, now_ns - ps)) / 1e9;
@@ -330,6 +332,16 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
              l->flight[o].load(std::memory_order_relaxed));
     }
   }
+  family(out, "linesman_warnings_total", "counter",
+         "Ended connections per record warning (a record may carry several, whatever its "
+         "outcome).");
+  for (const auto* l : hub.listeners) {
+    for (std::size_t i = 0; i < kWarningKinds; ++i) {
+      sample(out, "linesman_warnings_total",
+             lbl("listener", l->name) + "," + lbl("warning", kRecordWarnings[i]),
+             l->warnings[i].load(std::memory_order_relaxed));
+    }
+  }
   family(out, "linesman_splice_fallbacks_total", "counter",
          "Stream directions that fell back from splice(2) to read/write.");
   for (const auto* l : listeners) {
@@ -371,6 +383,18 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
          "Accept limit: --max-connections, or derived from RLIMIT_NOFILE.");
   sample(out, "linesman_max_connections", "", hub.max_connections);
   return out;
+}
+
+static_assert(kRecordWarnings.size() == kWarningKinds);
+
+void count_warnings(listener_stats& st, const std::vector<std::string>& warnings) {
+  for (const auto& w : warnings) {
+    const auto* it = std::find(kRecordWarnings.begin(), kRecordWarnings.end(), w);
+    if (it != kRecordWarnings.end()) {
+      st.warnings[static_cast<std::size_t>(it - kRecordWarnings.begin())].fetch_add(
+          1, std::memory_order_relaxed);
+    }
+  }
 }
 
 }  // namespace linesman::proxy

@@ -65,6 +65,9 @@ std::string_view to_string(flight_outcome o);
 inline constexpr std::size_t kStopPhases = 5;
 inline constexpr std::size_t kStopReasons = static_cast<std::size_t>(stop_reason::proxy_error) + 1;
 
+// kWarningKinds: the number of named record warnings (proxy/hint.hpp kRecordWarnings).
+inline constexpr std::size_t kWarningKinds = 7;
+
 // listener_stats: one listener's counters; lives as long as the server (listener_runtime points
 // at it). Connection-ended counters and bytes are added by the connection when it unregisters,
 // under its worker's registry mutex, so a scrape never counts a connection twice or not at all.
@@ -77,9 +80,16 @@ struct listener_stats {
   std::array<std::atomic<std::uint64_t>, kFlightOutcomes>
       flight{};  // metric linesman_peek_outcomes_total
   std::atomic<std::uint64_t> splice_fallbacks{0};
+  // warnings: ended connections per record warning (kRecordWarnings order, proxy/hint.hpp),
+  // metric linesman_warnings_total.
+  std::array<std::atomic<std::uint64_t>, kWarningKinds> warnings{};
   histogram connect_seconds;
   histogram first_reply_seconds;
 };
+
+// count_warnings: adds an ended record's `warnings` to st.warnings (names not in
+// kRecordWarnings are not counted).
+void count_warnings(listener_stats& st, const std::vector<std::string>& warnings);
 
 // live_conn: the published snapshot of one open connection. Owned by the connection (a member),
 // linked into exactly one live_registry between link() and unlink(). Strings are written only
@@ -93,6 +103,8 @@ struct live_conn {
   std::string upstream;  // as configured, empty before connect
   std::chrono::system_clock::time_point accepted_wall{};
   std::atomic<std::uint8_t> phase{0};
+  // pq_key_share: the client's hello carried a post-quantum key share (sits in phase's padding).
+  std::atomic<bool> pq_key_share{false};
   std::atomic<std::int64_t> phase_start_ns{0};  // steady_clock, since its epoch
   std::atomic<std::int64_t> accepted_ns{0};
   // The connection's own record counters (record::bytes), written by its worker with
@@ -115,6 +127,7 @@ inline void bump_counter(std::uint64_t& x, std::uint64_t n) {
 struct live_copy {
   std::string id, listener, client, sni, route, upstream;
   live_phase phase = live_phase::inspect;
+  bool pq_key_share = false;
   double age_seconds = 0;    // since accept
   double phase_seconds = 0;  // time in the current phase
   std::uint64_t from_client = 0;

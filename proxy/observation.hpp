@@ -6,8 +6,10 @@
 // byte for byte.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -21,6 +23,22 @@ struct first_flight_obs {
   std::string summary;            // one printable line, at most 120 characters; omitted if empty
   std::uint64_t bytes = 0;        // bytes of the first flight seen (bounded by the peek buffer)
 };
+
+// group_list: named-group code points (supported_groups, key_share) in wire order, kept as codes
+// so a record holds no strings for them: up to kMax, then `overflow`. Named (IANA names, "grease",
+// "0x%04x": tls::group_name) only when the record is written.
+struct group_list {
+  static constexpr std::size_t kMax = 16;
+  std::array<std::uint16_t, kMax> codes{};
+  std::uint8_t count = 0;
+  bool overflow = false;  // the hello listed more than kMax; the first kMax are kept
+
+  void push(std::uint16_t code);
+  [[nodiscard]] std::span<const std::uint16_t> view() const { return {codes.data(), count}; }
+};
+
+// group_names: the names of `g`, in order.
+std::vector<std::string> group_names(const group_list& g);
 
 // tls_obs: schema `tls`, present when the client's first flight was a ClientHello.
 struct tls_obs {
@@ -36,6 +54,15 @@ struct tls_obs {
   int hello_records = 0;
   int hello_reads = 0;  // socket reads until complete (0 when read from a file)
   bool complete = false;
+  std::int16_t ech_config_id = -1;  // the outer ECH config_id; -1 (null) without one
+  group_list supported_groups;      // supported_groups extension, wire order, GREASE included
+  group_list key_share_groups;      // groups of the client's key shares, wire order
+  // sni_read: the 1-based socket read in which the server_name extension became complete; 0 (null)
+  // without SNI or when read from a file.
+  int sni_read = 0;
+
+  // pq_key_share: a key share uses a post-quantum group (tls::is_post_quantum_group).
+  [[nodiscard]] bool pq_key_share() const;
 };
 
 struct alert_obs {

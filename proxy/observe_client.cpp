@@ -48,6 +48,13 @@ tls_obs observe_client_hello(const tls::client_hello& hello, tls::hello_status s
   obs.ja3 = std::move(tls::ja3(hello).md5);
   obs.ja4 = tls::ja4(hello).ja4;
   obs.ech = hello.ech_present;
+  obs.ech_config_id = hello.ech_config_id;
+  for (std::uint16_t g : hello.supported_groups) {
+    obs.supported_groups.push(g);
+  }
+  for (const tls::key_share_entry& share : hello.key_shares) {
+    obs.key_share_groups.push(share.group);
+  }
   obs.hello_bytes = static_cast<std::uint32_t>(hello.handshake_len);
   return obs;
 }

@@ -70,6 +70,18 @@ void tls(Out& o, const tls_obs& t) {
   o.list("supported_versions", t.supported_versions);
   o.num("cipher_count", t.cipher_count);
   o.flag("ech", t.ech);
+  if (t.ech_config_id >= 0) {
+    o.num("ech_config_id", static_cast<int>(t.ech_config_id));
+  }
+  o.list("supported_groups", group_names(t.supported_groups));
+  o.list("key_share_groups", group_names(t.key_share_groups));
+  o.flag("pq_key_share", t.pq_key_share());
+  if (t.supported_groups.overflow || t.key_share_groups.overflow) {
+    o.flag("groups_truncated", true);
+  }
+  if (t.sni_read > 0) {
+    o.num("sni_read", t.sni_read);
+  }
   o.num("hello_bytes", t.hello_bytes);
   o.num("hello_records", t.hello_records);
   o.num("hello_reads", t.hello_reads);

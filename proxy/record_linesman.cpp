@@ -3,6 +3,7 @@
 // (tests/unit/proxy/record_format_test.cpp compares the two).
 #include "proxy/json_writer.hpp"
 #include "proxy/record_format.hpp"
+#include "tls/names.hpp"
 
 namespace linesman::proxy {
 namespace {
@@ -159,6 +160,25 @@ void timing(json_writer& w, const timing_value& t) {
   w.end_object();
 }
 
+// groups: named only here, as the record is written (the record keeps the codes).
+void groups(json_writer& w, std::string_view k, const group_list& g) {
+  w.key(k);
+  w.begin_array();
+  for (std::uint16_t code : g.view()) {
+    w.string(tls::group_name(code).view());
+  }
+  w.end_array();
+}
+
+void int_or_null(json_writer& w, std::string_view k, std::int64_t v, bool present) {
+  w.key(k);
+  if (present) {
+    w.integer(v);
+  } else {
+    w.null();
+  }
+}
+
 void tls(json_writer& w, const tls_obs& t) {
   w.key("tls");
   w.begin_object();
@@ -166,18 +186,26 @@ void tls(json_writer& w, const tls_obs& t) {
   w.member_int("cipher_count", t.cipher_count);
   w.member_bool("complete", t.complete);
   w.member_bool("ech", t.ech);
+  int_or_null(w, "ech_config_id", t.ech_config_id, t.ech_config_id >= 0);
+  if (t.supported_groups.overflow || t.key_share_groups.overflow) {
+    w.member_bool("groups_truncated", true);
+  }
   w.member_uint("hello_bytes", t.hello_bytes);
   w.member_int("hello_reads", t.hello_reads);
   w.member_int("hello_records", t.hello_records);
   w.member("ja3", t.ja3);
   w.member("ja4", t.ja4);
+  groups(w, "key_share_groups", t.key_share_groups);
   w.member("legacy_version", t.legacy_version);
+  w.member_bool("pq_key_share", t.pq_key_share());
   w.key("sni");
   if (t.sni) {
     w.string(*t.sni);
   } else {
     w.null();
   }
+  int_or_null(w, "sni_read", t.sni_read, t.sni_read > 0);
+  groups(w, "supported_groups", t.supported_groups);
   strings(w, "supported_versions", t.supported_versions);
   w.end_object();
 }

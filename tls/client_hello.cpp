@@ -2,6 +2,7 @@
 
 #include "tls/names.hpp"
 
+#include <algorithm>
 #include <array>
 #include <bitset>
 #include <optional>
@@ -176,6 +177,26 @@ bool parse_key_share(std::span<const std::uint8_t> body, client_hello& out) {
   return true;
 }
 
+// encrypted_client_hello extension body (draft-ietf-tls-esni, section 5), outer form:
+//
+//   +---------------+---------------+---------------+---------------+---------------+
+//   | type (1) = 0  | kdf_id (2)                    | aead_id (2)                   |
+//   +---------------+---------------+---------------+---------------+---------------+
+//   | config_id (1) | enc length (2) + enc, payload length (2) + payload            |
+//   +---------------+---------------------------------------------------------------+
+//
+// GREASE ECH (section 6.2) has the same shape with random values. Only the config_id is read.
+void read_ech_config_id(std::span<const std::uint8_t> body, client_hello& out) {
+  constexpr std::uint8_t kEchOuter = 0;
+  constexpr std::size_t kCipherSuiteLen = 4;
+  byte_reader r(body);
+  std::uint8_t type = 0;
+  std::uint8_t config_id = 0;
+  if (r.read_u8(type) && type == kEchOuter && r.skip(kCipherSuiteLen) && r.read_u8(config_id)) {
+    out.ech_config_id = config_id;
+  }
+}
+
 // parse_extension: interpret one extension we know; false means malformed.
 bool parse_extension(const extension& ext, client_hello& out) {
   switch (ext.type) {
@@ -209,6 +230,7 @@ bool parse_extension(const extension& ext, client_hello& out) {
       return parse_key_share(ext.body, out);
     case kExtEncryptedClientHello:
       out.ech_present = true;
+      read_ech_config_id(ext.body, out);
       return true;
     case kExtPreSharedKey:
       out.psk_present = true;
@@ -461,6 +483,86 @@ hello_status parse_client_hello(std::span<const std::uint8_t> in, std::span<std:
   out.handshake_len = msg.message_len;
   out.wire_len = msg.wire_len;
   return parse_hello_body(msg.body, out);
+}
+
+namespace {
+
+// gather_hello_prefix: the handshake bytes of the hello's records in `in` (past any PostgreSQL
+// SSLRequest), as far as they have arrived: a borrowed view of `in` while they sit in one record,
+// else copied into `scratch` (at most its size). Stops at the first record that is not a
+// handshake record.
+std::span<const std::uint8_t> gather_hello_prefix(std::span<const std::uint8_t> in,
+                                                  std::span<std::uint8_t> scratch) {
+  byte_reader r(in);
+  if (r.starts_with(kSslRequest)) {
+    (void)r.skip(kPostgresSslRequestLen);
+  }
+  std::span<const std::uint8_t> first;
+  std::size_t gathered = 0;
+  for (int record = 0;; ++record) {
+    std::uint8_t type = 0;
+    std::uint16_t version = 0;
+    std::uint16_t len = 0;
+    std::span<const std::uint8_t> fragment;
+    if (!r.read_u8(type) || type != kContentHandshake || !r.read_u16(version) || !r.read_u16(len) ||
+        len == 0 || len > kMaxRecordPayload) {
+      break;
+    }
+    const bool cut = r.remaining() < len;
+    if (!r.read_bytes(cut ? r.remaining() : len, fragment)) {
+      break;
+    }
+    if (record == 0) {
+      first = fragment;
+      if (cut || r.empty()) {
+        return first;  // nothing after the first record: no copy
+      }
+      const std::size_t take = std::min(first.size(), scratch.size());
+      std::ranges::copy(first.first(take), scratch.begin());
+      gathered = take;
+      continue;
+    }
+    const std::size_t take = std::min(fragment.size(), scratch.size() - gathered);
+    std::ranges::copy(fragment.first(take), scratch.subspan(gathered, take).begin());
+    gathered += take;
+    if (cut || gathered == scratch.size()) {
+      break;
+    }
+  }
+  return gathered == 0 ? first : std::span<const std::uint8_t>(scratch).first(gathered);
+}
+
+}  // namespace
+
+bool server_name_arrived(std::span<const std::uint8_t> in, std::span<std::uint8_t> scratch) {
+  byte_reader msg(gather_hello_prefix(in, scratch));
+  std::uint8_t msg_type = 0;
+  std::uint32_t body_len = 0;
+  if (!msg.read_u8(msg_type) || msg_type != kHandshakeClientHello || !msg.read_u24(body_len)) {
+    return false;
+  }
+  // The body as far as it arrived (never past its announced length), walked up to server_name.
+  byte_reader body;
+  if (!msg.read_sub(std::min<std::size_t>(body_len, msg.remaining()), body)) {
+    return false;
+  }
+  byte_reader ignored;
+  std::uint16_t exts_len = 0;
+  if (!body.skip(2 + kRandomLen) || !body.read_u8_prefixed(ignored) ||
+      !body.read_u16_prefixed(ignored) || !body.read_u8_prefixed(ignored) ||
+      !body.read_u16(exts_len)) {
+    return false;
+  }
+  for (;;) {
+    std::uint16_t type = 0;
+    byte_reader ext;
+    if (!body.read_u16(type) || !body.read_u16_prefixed(ext)) {
+      return false;
+    }
+    if (type == kExtServerName) {
+      return true;
+    }
+  }
 }
 
 }  // namespace linesman::tls

@@ -179,6 +179,10 @@ struct client_hello {
   bool key_share_present = false;
   key_share_list key_shares;
   bool ech_present = false;  // encrypted_client_hello (real or GREASE ECH)
+  // ech_config_id: the config_id of an outer ECHClientHello (0..255); -1 when there is no ECH
+  // extension, or it is an inner one, or too short to hold one (its contents are not checked:
+  // a server that does not do ECH ignores them, and so do we).
+  std::int16_t ech_config_id = -1;
   bool psk_present = false;  // pre_shared_key (a resumption attempt)
   // grease_present: an RFC 8701 GREASE value among versions, ciphers, extensions, groups,
   // signature algorithms or key shares.
@@ -220,5 +224,14 @@ inline constexpr std::size_t kScratchLen = 16384;
 // spans records) and `out`. `out` is reset first. Results borrow `in`/`scratch` (see top).
 hello_status parse_client_hello(std::span<const std::uint8_t> in, std::span<std::uint8_t> scratch,
                                 client_hello& out, const hello_limits& limits = {});
+
+// server_name_arrived: whether the client's first flight `in` (everything received so far; it may
+// still be an incomplete hello) already holds the whole server_name extension of a TLS
+// ClientHello, that is whether a peeker that stops reading now could route on its SNI. It reads
+// the hello's records as far as they go (a hello spanning records is gathered into `scratch`, at
+// most scratch.size() bytes), then walks the body up to the extension. False on anything that is
+// not such a prefix (SSLv2 format, not TLS, malformed framing, no server_name yet). Pure and
+// allocation-free; writes only `scratch`.
+bool server_name_arrived(std::span<const std::uint8_t> in, std::span<std::uint8_t> scratch);
 
 }  // namespace linesman::tls

@@ -235,6 +235,154 @@ code_name cipher_suite_name(std::uint16_t suite) {
   return name.empty() ? code_name::hex16(suite) : code_name::named(name);
 }
 
+// The IANA "TLS Supported Groups" registry (RFC 8422, RFC 7919, RFC 8446, the ML-KEM drafts),
+// plus the two Kyber draft code points Chrome and Firefox sent before ML-KEM was standardized.
+std::string_view find_group_name(std::uint16_t group) {
+  switch (group) {
+    case 0x0001:
+      return "sect163k1";
+    case 0x0002:
+      return "sect163r1";
+    case 0x0003:
+      return "sect163r2";
+    case 0x0004:
+      return "sect193r1";
+    case 0x0005:
+      return "sect193r2";
+    case 0x0006:
+      return "sect233k1";
+    case 0x0007:
+      return "sect233r1";
+    case 0x0008:
+      return "sect239k1";
+    case 0x0009:
+      return "sect283k1";
+    case 0x000a:
+      return "sect283r1";
+    case 0x000b:
+      return "sect409k1";
+    case 0x000c:
+      return "sect409r1";
+    case 0x000d:
+      return "sect571k1";
+    case 0x000e:
+      return "sect571r1";
+    case 0x000f:
+      return "secp160k1";
+    case 0x0010:
+      return "secp160r1";
+    case 0x0011:
+      return "secp160r2";
+    case 0x0012:
+      return "secp192k1";
+    case 0x0013:
+      return "secp192r1";
+    case 0x0014:
+      return "secp224k1";
+    case 0x0015:
+      return "secp224r1";
+    case 0x0016:
+      return "secp256k1";
+    case 0x0017:
+      return "secp256r1";
+    case 0x0018:
+      return "secp384r1";
+    case 0x0019:
+      return "secp521r1";
+    case 0x001a:
+      return "brainpoolP256r1";
+    case 0x001b:
+      return "brainpoolP384r1";
+    case 0x001c:
+      return "brainpoolP512r1";
+    case 0x001d:
+      return "x25519";
+    case 0x001e:
+      return "x448";
+    case 0x001f:
+      return "brainpoolP256r1tls13";
+    case 0x0020:
+      return "brainpoolP384r1tls13";
+    case 0x0021:
+      return "brainpoolP512r1tls13";
+    case 0x0022:
+      return "GC256A";
+    case 0x0023:
+      return "GC256B";
+    case 0x0024:
+      return "GC256C";
+    case 0x0025:
+      return "GC256D";
+    case 0x0026:
+      return "GC512A";
+    case 0x0027:
+      return "GC512B";
+    case 0x0028:
+      return "GC512C";
+    case 0x0029:
+      return "curveSM2";
+    case 0x0100:
+      return "ffdhe2048";
+    case 0x0101:
+      return "ffdhe3072";
+    case 0x0102:
+      return "ffdhe4096";
+    case 0x0103:
+      return "ffdhe6144";
+    case 0x0104:
+      return "ffdhe8192";
+    case 0x0200:
+      return "MLKEM512";
+    case 0x0201:
+      return "MLKEM768";
+    case 0x0202:
+      return "MLKEM1024";
+    case 0x11eb:
+      return "SecP256r1MLKEM768";
+    case 0x11ec:
+      return "X25519MLKEM768";
+    case 0x11ed:
+      return "SecP384r1MLKEM1024";
+    case 0x11ee:
+      return "curveSM2MLKEM768";
+    case 0x6399:
+      return "X25519Kyber768Draft00";
+    case 0x639a:
+      return "SecP256r1Kyber768Draft00";
+    case 0xff01:
+      return "arbitrary_explicit_prime_curves";
+    case 0xff02:
+      return "arbitrary_explicit_char2_curves";
+    default:
+      return {};
+  }
+}
+
+code_name group_name(std::uint16_t group) {
+  if (is_grease(group)) {
+    return code_name::named("grease");
+  }
+  const std::string_view name = find_group_name(group);
+  return name.empty() ? code_name::hex16(group) : code_name::named(name);
+}
+
+bool is_post_quantum_group(std::uint16_t group) {
+  switch (group) {
+    case 0x0200:
+    case 0x0201:
+    case 0x0202:
+    case 0x11eb:
+    case 0x11ec:
+    case 0x11ed:
+    case 0x11ee:
+    case 0x6399:
+    case 0x639a:
+      return true;
+    default:
+      return false;
+  }
+}
+
 std::string_view find_alert_level_name(std::uint8_t level) {
   switch (level) {
     case kAlertWarning:

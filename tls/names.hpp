@@ -1,4 +1,5 @@
-// names: IANA/RFC names for TLS code points (protocol versions, cipher suites, alerts) and GREASE.
+// names: IANA/RFC names for TLS code points (protocol versions, cipher suites, named groups,
+// alerts) and GREASE.
 //
 // Every lookup is allocation-free. Known codes map to string_views into static tables (valid for
 // the whole program). Unknown codes are formatted into a `code_name` value ("0x%04x" for 16-bit
@@ -60,6 +61,18 @@ constexpr bool is_grease(std::uint16_t value) {
 std::string_view find_cipher_suite_name(std::uint16_t suite);
 // cipher_suite_name: find_cipher_suite_name, or "0x%04x" for a suite not in our table.
 code_name cipher_suite_name(std::uint16_t suite);
+
+// find_group_name: the IANA "TLS Supported Groups" name of a named group ("x25519",
+// "secp256r1", "X25519MLKEM768", "ffdhe2048", "X25519Kyber768Draft00"); empty when not in our
+// table (including GREASE values, see group_name).
+std::string_view find_group_name(std::uint16_t group);
+// group_name: "grease" for an RFC 8701 GREASE value, else find_group_name, else "0x%04x".
+code_name group_name(std::uint16_t group);
+// is_post_quantum_group: whether `group` is a post-quantum key exchange: an ML-KEM hybrid
+// (X25519MLKEM768, SecP256r1MLKEM768, SecP384r1MLKEM1024, curveSM2MLKEM768), one of the
+// pre-standard Kyber hybrids browsers shipped first (X25519Kyber768Draft00,
+// SecP256r1Kyber768Draft00), or pure ML-KEM (MLKEM512/768/1024).
+bool is_post_quantum_group(std::uint16_t group);
 
 // Alert levels (RFC 8446 section 6).
 inline constexpr std::uint8_t kAlertWarning = 1;

@@ -4,10 +4,14 @@
 //   - a verdict is final: a prefix of the input is either `incomplete` or gets the whole input's
 //     status (and for a complete hello, every prefix shorter than the hello is `incomplete`, every
 //     longer one parses to the same fields);
-//   - a hello parses the same when its handshake message is re-framed into two records.
+//   - a hello parses the same when its handshake message is re-framed into two records;
+//   - server_name_arrived is monotone over prefixes (once true, true for every longer prefix),
+//     true on a whole TLS hello exactly when it has a server_name extension, and the same after
+//     re-framing; every group names to a non-empty string.
 // Seeds: tests/data/corpus/cases.
 #include "tls/client_hello.hpp"
 #include "tls/fingerprint.hpp"
+#include "tls/names.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -96,15 +100,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     whole_sig = signature(whole);
     hello_end = whole.tls_offset + whole.wire_len;
     check(hello_end <= size);
+    for (std::uint16_t g : whole.supported_groups) {
+      check(!linesman::tls::group_name(g).view().empty());
+    }
+    check(whole.ech_config_id >= -1 && whole.ech_config_id <= 255);
+    if (whole.format == linesman::tls::hello_format::tls) {
+      check(linesman::tls::server_name_arrived(in.first(hello_end), scratch) == whole.sni_present);
+    }
   }
 
   // Prefixes at a few cut points derived from the input.
   std::vector<std::uint8_t> holder;
   std::vector<std::uint8_t> scratch2(linesman::tls::kScratchLen);
   const std::size_t seed = size == 0 ? 0 : data[size / 2];
+  bool arrived_before = false;
+  std::size_t min_arrived_cut = 0;
   for (std::size_t cut : {size / 2, (size * seed) / 256, size > 0 ? size - 1 : 0, hello_end}) {
     if (cut > size) {
       continue;
+    }
+    holder.assign(in.begin(), in.begin() + static_cast<std::ptrdiff_t>(cut));
+    const bool arrived = linesman::tls::server_name_arrived(holder, scratch2);
+    if (arrived_before && cut >= min_arrived_cut) {
+      check(arrived);
+    }
+    if (arrived && (!arrived_before || cut < min_arrived_cut)) {
+      arrived_before = true;
+      min_arrived_cut = cut;
     }
     client_hello part;
     const hello_status ps = parse_copy(in.first(cut), holder, scratch2, part);
@@ -140,6 +162,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     client_hello split;
     const hello_status ss = parse_copy(framed, holder, scratch2, split);
     check(ss == hello_status::complete && split.records == 2 && signature(split) == whole_sig);
+    check(linesman::tls::server_name_arrived(framed, scratch2) == whole.sni_present);
   }
   return 0;
 }

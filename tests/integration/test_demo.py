@@ -28,6 +28,7 @@ EXPECTED = {
     "1-no-entrypoint": ("connect", {"upstream_refused"}),
     "2-router-rule": ("first_reply", {"upstream_closed_silently"}),
     "2b-default-cert": ("stream", {"completed", "client_closed"}),
+    "2c-pq-one-segment": ("stream", {"completed", "client_closed", "upstream_closed"}),
     "4-not-tls-backend": ("first_reply", {"upstream_not_tls"}),
     "4b-no-sni": ("first_reply", {"upstream_closed_silently"}),
     "4c-plain-to-tls": ("first_reply", {"upstream_closed_silently", "upstream_tls_alert"}),
@@ -120,6 +121,16 @@ def test_demo_json_every_scenario_as_expected(tmp_path):
     cert = recs["2b-default-cert"]["server_tls"]["certificate"]
     assert cert["subject"] == "CN=TRAEFIK DEFAULT CERT", cert
     assert recs["2b-default-cert"]["server_tls"]["version"] == "1.2"
+    # The Firefox hello in two segments; the one-segment router answered with its default
+    # certificate; the record names the cause (issue 14).
+    pq = recs["2c-pq-one-segment"]
+    assert pq["tls"]["sni"] == "www.firefox.test" and pq["tls"]["pq_key_share"] is True, pq
+    assert pq["tls"]["key_share_groups"][0] == "X25519MLKEM768", pq["tls"]
+    assert pq["tls"]["sni_read"] == 2 and pq["tls"]["hello_reads"] == 2, pq["tls"]
+    assert pq["server_tls"]["certificate"]["subject"] == "CN=TRAEFIK DEFAULT CERT", pq
+    assert {"sni_after_first_segment", "default_certificate"} <= set(pq["warnings"]), pq
+    assert "inspects only the first segment" in pq["hint"] and "-groups X25519" in pq["hint"]
+    assert pq["outcome"] == "ok", pq  # the stop keeps its meaning; the warnings say what is wrong
     first = recs["4-not-tls-backend"]["upstream_first"]
     assert first["protocol"] == "http1" and first["summary"].startswith("HTTP/1.1 400"), first
     assert "HTTP/1.1 400" in recs["4-not-tls-backend"]["hint"]

@@ -70,6 +70,7 @@ def test_haproxy_split_records_is_not_routed_and_the_record_says_why(reg):
     assert stop(rec) == ("first_reply", "upstream_closed_silently", "upstream"), lsm.brief(rec)
     assert rec["bytes"]["to_upstream"] == len(hello) + 5  # one more record header on the wire
     assert rec["tls"]["sni"] == kSni
+    assert rec["hint"].startswith("linesman injected the fault split_hello"), rec["hint"]
     # probability=0 never applies: routed, and no record carries `fault`.
     zero = lsm.Linesman(reg, ["--upstream", f"127.0.0.1:{hap.port}", "--fault",
                               "split_hello:records=2,first=3,probability=0"], name="zero")
@@ -398,3 +399,32 @@ def test_a_reload_adds_and_drops_yaml_faults(reg):
     write([])
     proc.signal(signal.SIGHUP)
     lsm.wait_until(echoed, 10, "the fault to be gone after the second reload")
+
+
+def splice_calls(reg, lm, name):
+    """splice_calls: splice(2) calls linesman made while 200 kB went through it and back (an echo
+    upstream), counted by strace attached to all its threads."""
+    trace = reg.tmp / f"{name}.strace"
+    st = reg.add(lsm.Proc(f"strace-{name}", [lsm.need("strace"), "-f", "-qq", "-e",
+                                            "trace=splice", "-o", str(trace), "-p", str(lm.pid)],
+                          reg.tmp, stderr_pipe=True))
+    time.sleep(0.5)  # attached to every thread before the first byte
+    data = lsm.peer_payload(200_000)
+    s = lsm.connect(lm.port)
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    assert lsm.recv_all(s, 20) == data
+    s.close()
+    lm.records(1)
+    st.stop()
+    return sum("splice(" in line for line in trace.read_text().splitlines())
+
+
+def test_a_faulted_connection_never_splices(reg):
+    echo = lsm.start_peer(reg, "echo")
+    plain = lsm.Linesman(reg, ["--upstream", f"127.0.0.1:{echo.port}", "--threads", "1"],
+                         name="plain")
+    faulted = lsm.Linesman(reg, ["--upstream", f"127.0.0.1:{echo.port}", "--threads", "1",
+                                 "--fault", "latency:ms=1"], name="faulted")
+    assert splice_calls(reg, plain, "plain") > 0  # the check can see splice at all
+    assert splice_calls(reg, faulted, "faulted") == 0

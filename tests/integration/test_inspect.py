@@ -11,6 +11,8 @@ import tempfile
 
 import pytest
 
+from test_modern_hello import group_name
+
 BIN = os.environ.get("LINESMAN_BIN", "linesman")
 DATA = pathlib.Path(os.environ.get("LINESMAN_TEST_DATA", pathlib.Path(__file__).parents[1] / "data"))
 CASES = DATA / "corpus" / "cases"
@@ -87,6 +89,12 @@ def test_inspect_agrees_with_ground_truth(lines, name):
     assert tls["hello_bytes"] == meta["tshark"]["client_hello"]["handshake_length"] + 4
     assert tls["ech"] == (65037 in gt["extensions"])
     assert tls["hello_reads"] == 0
+    assert "sni_read" not in tls  # read-based: meaningless for a file
+    ch = meta["tshark"]["client_hello"]
+    assert tls["supported_groups"] == [group_name(g) for g in ch["supported_groups"] or []]
+    assert tls["key_share_groups"] == [group_name(g) for g in ch["key_share_groups"] or []]
+    assert tls["pq_key_share"] == ("X25519MLKEM768" in tls["key_share_groups"])
+    assert (tls["ech_config_id"] is not None) == tls["ech"]
 
     hello = line["hello"]
     assert hello["wire_bytes"] == gt["hello_bytes"]

@@ -151,6 +151,9 @@ std::string render(const top_options& o, const nlohmann::json& conns, const std:
       break;
     }
     std::string t = c["sni"].is_string() ? c["sni"].get<std::string>() : "";
+    if (c.value("pq_key_share", false)) {
+      t = "[PQ] " + t;  // a post-quantum key share: a ~2 KB hello that spans segments
+    }
     if (c["upstream"].is_string()) {
       t += (t.empty() ? "" : " > ") + c["upstream"].get<std::string>();
     }

@@ -1,5 +1,6 @@
 #include "tools/cli/inspect.hpp"
 
+#include "proxy/hint.hpp"
 #include "proxy/inspect.hpp"
 #include "proxy/observation.hpp"
 #include "proxy/observe_client.hpp"
@@ -33,8 +34,15 @@ nlohmann::ordered_json inspect_json(const std::string& path, std::span<const std
   const tls::hello_status status =
       tls::parse_client_hello(bytes, scratch, hello, proxy::kHelloLimits);
   line["status"] = std::string(tls::hello_status_name(status));
+  nlohmann::json warnings = nlohmann::json::array();
   if (hello.too_many_records) {
-    line["warnings"] = nlohmann::json::array({proxy::kHelloManyRecords});
+    warnings.push_back(proxy::kHelloManyRecords);
+  }
+  if (status == tls::hello_status::complete && hello.records > 1) {
+    warnings.push_back(proxy::kWarnHelloMultiRecord);
+  }
+  if (!warnings.empty()) {
+    line["warnings"] = warnings;
   }
 
   const tls::detection det = tls::detect_first_flight(bytes, tls::direction::client_to_server);
@@ -47,6 +55,8 @@ nlohmann::ordered_json inspect_json(const std::string& path, std::span<const std
   if (status == tls::hello_status::complete || status == tls::hello_status::incomplete ||
       status == tls::hello_status::too_large) {
     line["tls"] = nlohmann::json(proxy::observe_client_hello(hello, status));
+    // Read-based fields mean nothing for a file (hello_reads stays 0, as it always has).
+    line["tls"].erase("sni_read");
   }
   if (status == tls::hello_status::complete) {
     nlohmann::ordered_json extra;
@@ -112,7 +122,10 @@ std::string inspect_text(const nlohmann::ordered_json& line) {
   out << "  ciphers: " << t["cipher_count"].get<int>()
       << ", records: " << t["hello_records"].get<int>()
       << ", hello: " << t["hello_bytes"].get<std::uint32_t>() << " bytes"
-      << (t["ech"].get<bool>() ? ", ECH" : "") << "\n";
+      << (t["ech"].get<bool>() ? ", ECH or GREASE ECH" : "") << "\n";
+  out << "  groups: " << join(t["supported_groups"]) << "\n";
+  out << "  key shares: " << join(t["key_share_groups"])
+      << (t["pq_key_share"].get<bool>() ? " (post-quantum)" : "") << "\n";
   out << "  ja3: " << t["ja3"].get<std::string>() << "\n";
   out << "  ja4: " << t["ja4"].get<std::string>() << "\n";
   return out.str();

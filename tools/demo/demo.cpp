@@ -1,5 +1,6 @@
 #include "tools/demo/demo.hpp"
 
+#include "tools/demo/firefox_hello.hpp"
 #include "tools/demo/peers.hpp"
 
 #include <fcntl.h>
@@ -119,6 +120,24 @@ std::string sni_is_null(const json& rec) {
          ", should be null";
 }
 
+// pq_and_split: the record shows a post-quantum key share and the SNI in read 2, warned as such.
+std::string pq_and_split(const json& rec) {
+  const json* pq = at(rec, {"tls", "pq_key_share"});
+  if (pq == nullptr || !pq->is_boolean() || !pq->get<bool>()) {
+    return "tls.pq_key_share is " + (pq == nullptr ? std::string("missing") : pq->dump()) +
+           ", should be true";
+  }
+  const json* read = at(rec, {"tls", "sni_read"});
+  if (read == nullptr || !read->is_number_integer() || read->get<int>() != 2) {
+    return "tls.sni_read is " + (read == nullptr ? std::string("missing") : read->dump()) +
+           ", should be 2";
+  }
+  const json* w = at(rec, {"warnings"});
+  const bool warned = w != nullptr && w->is_array() &&
+                      std::find(w->begin(), w->end(), json("sni_after_first_segment")) != w->end();
+  return warned ? "" : "warnings lack sni_after_first_segment";
+}
+
 std::vector<scenario> make_scenarios(const upstreams& up) {
   const std::string app = kAppHost;
   const std::string unknown = "shop.example.test";
@@ -145,6 +164,23 @@ std::vector<scenario> make_scenarios(const upstreams& up) {
                 all_of({expect_field({"tls", "sni"}, unknown),
                         expect_field({"server_tls", "certificate", "subject"}, kDefaultCertName,
                                      false, true)})},
+               ""});
+  // A browser's post-quantum hello (about 2 KB) crosses a real network in two segments; this
+  // router reads only the first, which ends before the SNI, and answers with its default
+  // certificate. The record names the cause: the SNI arrived in read 2.
+  s.push_back({"2c-pq-one-segment",
+               "post-quantum hello (Firefox, 1.9 KB) in two segments; the router reads only the "
+               "first and answers with its default certificate",
+               up.one_segment_router_port(),
+               {.port = 0,
+                .deadline = ms(1500),
+                .raw_hello = firefox_hello(),
+                .split_at = 100,
+                .split_gap = ms(100)},
+               {"stream",
+                {"completed", "client_closed", "upstream_closed"},
+                all_of({expect_field({"tls", "sni"}, kFirefoxSni), pq_and_split,
+                        expect_field({"hint"}, "inspects only the first segment", false, true)})},
                ""});
   s.push_back({"4-not-tls-backend",
                "TLS passthrough to a backend that speaks plain HTTP",

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
@@ -344,6 +345,9 @@ upstreams::upstreams() {
   default_router_ = std::make_unique<peer_server>("default-cert router", [this](unique_fd fd) {
     serve_router(std::move(fd), router_mode::default_cert);
   });
+  one_segment_router_ = std::make_unique<peer_server>("one-segment router", [this](unique_fd fd) {
+    serve_router(std::move(fd), router_mode::one_segment);
+  });
 }
 
 upstreams::~upstreams() {
@@ -354,7 +358,8 @@ upstreams::~upstreams() {
 
 void upstreams::stop() {
   // Routers first: they dial the TLS server.
-  for (auto* s : {router_.get(), default_router_.get(), plain_.get(), tls_.get()}) {
+  for (auto* s : {router_.get(), default_router_.get(), one_segment_router_.get(), plain_.get(),
+                  tls_.get()}) {
     if (s != nullptr) {
       s->stop();
     }
@@ -401,6 +406,9 @@ void upstreams::serve_router(unique_fd fd, router_mode mode) {
     }
     have = static_cast<std::size_t>(n);
     st = tls::parse_client_hello({in.data(), have}, scratch, hello);
+    if (mode == router_mode::one_segment) {
+      break;  // what the first segment holds is all this router ever looks at
+    }
   }
   std::string sni;
   if (st == tls::hello_status::complete && !hello.sni.empty()) {
@@ -416,7 +424,7 @@ void upstreams::serve_router(unique_fd fd, router_mode mode) {
     }
     return;
   }
-  if (mode == router_mode::default_cert) {
+  if (mode == router_mode::default_cert || mode == router_mode::one_segment) {
     // No TCP router matched: Traefik's TLS handling answers with its default certificate (TLS 1.2
     // here, so the certificate crosses the wire in clear) and the HTTP routers find nothing.
     serve_https(default_ctx_, std::move(fd),
@@ -431,6 +439,44 @@ void upstreams::serve_router(unique_fd fd, router_mode mode) {
   }
   fd.reset();
 }
+
+namespace {
+
+// send_raw_hello: opt.raw_hello in two segments (split_at, then the rest after split_gap), then
+// reads until the peer closes or the deadline; returns what the client saw.
+std::string send_raw_hello(int fd, const client_options& opt, clock::time_point deadline) {
+  const int one = 1;
+  (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  const auto bytes = opt.raw_hello;
+  const std::size_t split = std::min(opt.split_at, bytes.size());
+  const auto as_text = [](std::span<const std::uint8_t> b) {
+    return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
+  };
+  if (!send_all(fd, as_text(bytes.first(split)), deadline)) {
+    return "send failed";
+  }
+  std::this_thread::sleep_for(opt.split_gap);
+  if (!send_all(fd, as_text(bytes.subspan(split)), deadline)) {
+    return "send failed";
+  }
+  std::size_t got = 0;
+  std::array<char, 4096> buf{};
+  while (wait_fd(fd, POLLIN, deadline)) {
+    const ssize_t n = ::recv(fd, buf.data(), buf.size(), MSG_DONTWAIT);
+    if (n <= 0) {
+      break;
+    }
+    got += static_cast<std::size_t>(n);
+    // The server's first flight comes in one burst; after it the server waits for a key
+    // exchange this client cannot send, so stop soon after.
+    deadline = std::min(deadline, clock::now() + ms(200));
+  }
+  return got == 0 ? std::string("no reply")
+                  : "a TLS reply of " + std::to_string(got) +
+                        " bytes (a replayed hello cannot finish the handshake)";
+}
+
+}  // namespace
 
 client_result run_client(const client_options& opt) {
   client_result out;
@@ -448,7 +494,9 @@ client_result run_client(const client_options& opt) {
   }
   out.local_port = local_port(fd.get());
   std::string reply;
-  if (!opt.tls) {
+  if (!opt.raw_hello.empty()) {
+    out.saw = send_raw_hello(fd.get(), opt, deadline);
+  } else if (!opt.tls) {
     if (send_all(fd.get(), opt.request, deadline)) {
       std::array<char, 4096> buf{};
       while (reply.size() < 65536 && wait_fd(fd.get(), POLLIN, deadline)) {

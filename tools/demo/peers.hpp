@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -106,6 +107,10 @@ class peer_server {
 enum class router_mode {
   close_unknown,  // read the hello and close without a byte (Traefik dropping a TCP router)
   default_cert,   // terminate TLS 1.2 itself with CN=TRAEFIK DEFAULT CERT, answer HTTP 404
+  // one_segment: like default_cert, but the router looks at the first segment only (Traefik
+  // before v3.6.11, HAProxy without tcp-request inspect-delay): a hello whose SNI comes later is
+  // a hello without SNI, answered with the default certificate.
+  one_segment,
 };
 
 // upstreams: every in-process peer of the demo. Construction starts them all; the destructor
@@ -118,6 +123,7 @@ class upstreams {
   std::uint16_t plain_port() const { return plain_->port(); }
   std::uint16_t router_port() const { return router_->port(); }
   std::uint16_t default_cert_router_port() const { return default_router_->port(); }
+  std::uint16_t one_segment_router_port() const { return one_segment_router_->port(); }
   std::uint16_t closed() const { return closed_; }
   // app_cert: the TLS server's certificate, the trust anchor of the demo's clients.
   X509* app_cert() const { return app_.cert(); }
@@ -133,18 +139,24 @@ class upstreams {
   SSL_CTX* app_ctx_ = nullptr;
   SSL_CTX* default_ctx_ = nullptr;
   std::uint16_t closed_ = 0;
-  std::unique_ptr<peer_server> tls_, plain_, router_, default_router_;
+  std::unique_ptr<peer_server> tls_, plain_, router_, default_router_, one_segment_router_;
 };
 
 // client_options: one client connection through linesman to 127.0.0.1:port.
 struct client_options {
   std::uint16_t port = 0;
   bool tls = true;
-  std::optional<std::string> sni;  // nullopt: no server_name extension (an IP-literal client)
+  std::optional<std::string> sni{};  // nullopt: no server_name extension (an IP-literal client)
   std::vector<std::string> alpn{"http/1.1"};
   X509* trust = nullptr;  // the one certificate the client trusts (verifies the peer)
-  std::string request;    // sent after the handshake (or at once when !tls)
+  std::string request{};  // sent after the handshake (or at once when !tls)
   ms deadline{3000};      // the whole exchange
+  // raw_hello: when set, the client sends these bytes instead of doing a TLS handshake (a
+  // recorded browser hello): the first split_at bytes, then after split_gap the rest, as two
+  // TCP segments; then it reads what comes back until the peer closes or the deadline.
+  std::span<const std::uint8_t> raw_hello{};
+  std::size_t split_at = 0;
+  ms split_gap{0};
 };
 
 // client_result: what the client saw. local_port pairs it with linesman's record (client.port).

@@ -273,6 +273,19 @@ std::optional<access_record> parse_record(std::string_view line, std::string& er
         }
         r.sni = sni->get<std::string>();
       }
+      const auto complete = t->find("complete");
+      const auto pq = t->find("pq_key_share");
+      if (pq != t->end() && pq->is_boolean() && complete != t->end() && complete->is_boolean() &&
+          complete->get<bool>()) {
+        r.pq_key_share = pq->get<bool>();
+      }
+    }
+    if (auto w = j.find("warnings"); w != j.end() && w->is_array()) {
+      for (const auto& name : *w) {
+        if (name.is_string()) {
+          r.warnings.push_back(name.get<std::string>());
+        }
+      }
     }
     if (auto d = j.find("duration_ms"); d != j.end() && d->is_number()) {
       r.duration_ms = d->get<double>();

@@ -49,6 +49,10 @@ struct access_record {
   std::optional<log_endpoint> proxy_source;  // proxy_protocol.source, when a header was received
   bool has_tls = false;                      // a `tls` object is present
   std::optional<std::string> sni;            // tls.sni; nullopt when null or no tls object
+  // pq_key_share: tls.pq_key_share of a complete hello; nullopt without one (or in logs written
+  // before the field existed).
+  std::optional<bool> pq_key_share;
+  std::vector<std::string> warnings;  // `warnings`, in record order (non-strings skipped)
   double duration_ms = 0;
   std::optional<double> client_first_byte_ms;
   std::optional<double> hello_complete_ms;

@@ -198,6 +198,35 @@ funnel_stage furthest_stage(const access_record& r) {
 
 std::string sni_label(const std::optional<std::string>& sni) { return sni ? *sni : "(no SNI)"; }
 
+pq_split pq_split_of(const std::vector<access_record>& records) {
+  pq_split out;
+  for (const auto& r : records) {
+    if (!r.pq_key_share) {
+      continue;
+    }
+    pq_side& side = *r.pq_key_share ? out.pq : out.classic;
+    ++side.connections;
+    const bool default_cert =
+        std::find(r.warnings.begin(), r.warnings.end(), "default_certificate") != r.warnings.end();
+    if (r.outcome != "ok" || default_cert) {
+      ++side.failed;
+    }
+  }
+  const auto frac = [](const pq_side& s) {
+    return fmt::format("{} of {}", s.failed, s.connections);
+  };
+  if (out.pq.failed > 0 && out.classic.failed == 0 && out.classic.connections > 0) {
+    out.one_sided = "Failures fall only on connections with a post-quantum key share (" +
+                    frac(out.pq) + " failed, " + frac(out.classic) +
+                    " without): a router in front that reads only the first segment of a ~2 KB "
+                    "hello is the likely cause.";
+  } else if (out.classic.failed > 0 && out.pq.failed == 0 && out.pq.connections > 0) {
+    out.one_sided = "Failures fall only on connections without a post-quantum key share (" +
+                    frac(out.classic) + " failed, " + frac(out.pq) + " with one).";
+  }
+  return out;
+}
+
 summary summarize(const log_contents& logs) {
   summary s;
   s.files = logs.files;
@@ -235,6 +264,16 @@ summary summarize(const log_contents& logs) {
                             std::make_pair(!b.sni.has_value(), b.sni.value_or(""));
                    });
   s.total = total.finish();
+  std::map<std::string, std::size_t> warning_counts;
+  for (const auto& r : logs.records) {
+    for (const auto& w : r.warnings) {
+      ++warning_counts[w];
+    }
+  }
+  s.warnings.assign(warning_counts.begin(), warning_counts.end());
+  std::stable_sort(s.warnings.begin(), s.warnings.end(),
+                   [](const auto& a, const auto& b) { return a.second > b.second; });
+  s.pq = pq_split_of(logs.records);
 
   // The latest interim record of each connection that never got a final record.
   std::map<std::pair<std::string, std::string>, std::size_t> latest;
@@ -283,6 +322,17 @@ nlohmann::json to_json(const summary& s) {
                     {"at", o.at}});
   }
   j["still_open"] = open;
+  nlohmann::json warnings = nlohmann::json::object();
+  for (const auto& [name, count] : s.warnings) {
+    warnings[name] = count;
+  }
+  j["warnings"] = warnings;
+  j["pq_key_share"] = {
+      {"with", {{"connections", s.pq.pq.connections}, {"failed", s.pq.pq.failed}}},
+      {"without", {{"connections", s.pq.classic.connections}, {"failed", s.pq.classic.failed}}},
+      {"one_sided",
+       s.pq.one_sided.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.pq.one_sided)},
+  };
   return j;
 }
 
@@ -380,6 +430,27 @@ std::string render_text(const summary& s, std::size_t top) {
                          fit(example, 100 - 73));
       if (!r.example_hint.empty()) {
         out += wrap("hint: " + r.example_hint, "     ", kWidth);
+      }
+    }
+
+    if (!s.warnings.empty()) {
+      out += "\nWarnings (records may end ok and still carry them)\n";
+      for (const auto& [name, count] : s.warnings) {
+        out += fmt::format("     {:<44} {:>7} {:>6.1f}%\n", fit(name, 44), count,
+                           100.0 * static_cast<double>(count) / static_cast<double>(s.records));
+      }
+    }
+    if (s.pq.pq.connections + s.pq.classic.connections > 0) {
+      out +=
+          "\nPost-quantum key share (complete ClientHellos; failed: outcome not ok or a default "
+          "certificate)\n";
+      out += fmt::format("     {:<44} {:>7} {:>7}\n", "", "conns", "failed");
+      out += fmt::format("     {:<44} {:>7} {:>7}\n", "with (X25519MLKEM768, ...)",
+                         s.pq.pq.connections, s.pq.pq.failed);
+      out += fmt::format("     {:<44} {:>7} {:>7}\n", "without (classic groups)",
+                         s.pq.classic.connections, s.pq.classic.failed);
+      if (!s.pq.one_sided.empty()) {
+        out += wrap(s.pq.one_sided, "     ", kWidth);
       }
     }
 

@@ -88,6 +88,24 @@ struct still_open {
   std::string at;     // file:line
 };
 
+// pq_side: the complete ClientHellos on one side of the post-quantum split. `failed`: outcome not
+// ok, or a default certificate answered (warning default_certificate), which ends "ok".
+struct pq_side {
+  std::size_t connections = 0;
+  std::size_t failed = 0;
+};
+
+// pq_split: connections with and without a post-quantum key share side by side, and `one_sided`:
+// a sentence when the failures fall only on one side (empty otherwise).
+struct pq_split {
+  pq_side pq;
+  pq_side classic;
+  std::string one_sided;
+};
+
+// pq_split_of: the split over `records` (records without a complete hello are left out).
+pq_split pq_split_of(const std::vector<access_record>& records);
+
 struct summary {
   std::vector<std::string> files;
   std::size_t records = 0;  // final records
@@ -96,6 +114,9 @@ struct summary {
   std::vector<group_summary> groups;  // listener ascending, most connections first
   group_summary total;
   std::vector<still_open> open;
+  // warnings: record warnings -> how many final records carry each, most frequent first.
+  std::vector<std::pair<std::string, std::size_t>> warnings;
+  pq_split pq;
 };
 
 // summarize: computes the summary of everything in `logs`. Never throws for content.

@@ -462,5 +462,65 @@ TEST(SummaryRender, EmptyInputSaysSo) {
   EXPECT_TRUE(j["total"]["connect_ms"]["p50"].is_null());
 }
 
+// pq: a record whose hello carried (or not) a post-quantum key share, with its warnings.
+nlohmann::json pq_record(const std::string& id, bool pq, bool failed,
+                         std::vector<std::string> warnings = {}) {
+  auto j = make_record(id);
+  j["tls"]["pq_key_share"] = pq;
+  j["tls"]["key_share_groups"] = pq ? std::vector<std::string>{"X25519MLKEM768", "x25519"}
+                                    : std::vector<std::string>{"x25519"};
+  if (failed) {
+    set_stop(j, "first_reply", "upstream_closed_silently");
+  }
+  if (!warnings.empty()) {
+    j["warnings"] = warnings;
+  }
+  return j;
+}
+
+TEST(SummaryPq, FailuresOnlyOnThePostQuantumSideAreCalledOut) {
+  std::vector<nlohmann::json> recs = {
+      pq_record("a", true, true, {"sni_after_first_segment"}),
+      pq_record("b", true, false, {"sni_after_first_segment", "default_certificate"}),
+      pq_record("c", true, false),
+      pq_record("d", false, false),
+      pq_record("e", false, false),
+  };
+  auto old = make_record("f");  // a log written before the field: left out of the split
+  recs.push_back(old);
+  const auto s = summarize(read_records(recs));
+  EXPECT_EQ(s.pq.pq.connections, 3U);
+  EXPECT_EQ(s.pq.pq.failed, 2U);  // one closed, one "ok" with a default certificate
+  EXPECT_EQ(s.pq.classic.connections, 2U);
+  EXPECT_EQ(s.pq.classic.failed, 0U);
+  EXPECT_NE(s.pq.one_sided.find("only on connections with a post-quantum key share"),
+            std::string::npos)
+      << s.pq.one_sided;
+  ASSERT_EQ(s.warnings.size(), 2U);
+  EXPECT_EQ(s.warnings[0], (std::pair<std::string, std::size_t>{"sni_after_first_segment", 2}));
+  EXPECT_EQ(s.warnings[1], (std::pair<std::string, std::size_t>{"default_certificate", 1}));
+  const auto text = render_text(s);
+  EXPECT_NE(text.find("Warnings"), std::string::npos) << text;
+  EXPECT_NE(text.find("Post-quantum key share"), std::string::npos) << text;
+  for (std::size_t at = 0, end = 0; at < text.size(); at = end + 1) {
+    end = text.find('\n', at);
+    end = end == std::string::npos ? text.size() : end;
+    EXPECT_LE(end - at, 100U) << text.substr(at, end - at);
+  }
+  const auto j = to_json(s);
+  EXPECT_EQ(j["pq_key_share"]["with"]["failed"], 2);
+  EXPECT_EQ(j["warnings"]["default_certificate"], 1);
+}
+
+TEST(SummaryPq, FailuresOnBothSidesAreNotOneSided) {
+  const auto s = summarize(read_records({pq_record("a", true, true), pq_record("b", false, true)}));
+  EXPECT_TRUE(s.pq.one_sided.empty());
+  const auto none = summarize(read_records({pq_record("a", true, true)}));
+  EXPECT_TRUE(none.pq.one_sided.empty());  // nothing to compare with
+  const auto classic =
+      summarize(read_records({pq_record("a", true, false), pq_record("b", false, true)}));
+  EXPECT_NE(classic.pq.one_sided.find("without a post-quantum"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace linesman::tools

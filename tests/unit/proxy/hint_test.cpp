@@ -60,6 +60,16 @@ TEST(Hint, ClosedSilentlyNamesTheSniAndTheRouterRule) {
   printable_one_line(h);
 }
 
+TEST(Hint, AnInjectedFaultComesFirst) {
+  auto rec = stopped(stop_phase::first_reply, stop_reason::upstream_closed_silently);
+  tls_client(rec, "shop.example.test");
+  rec.fault = fault_value{"split_hello", {{"records", "2"}}};
+  const auto h = hint_for(rec);
+  EXPECT_EQ(h.rfind("linesman injected the fault split_hello on this connection", 0), 0U) << h;
+  EXPECT_TRUE(has(h, "no TCP router on this entrypoint matched")) << h;
+  printable_one_line(h);
+}
+
 TEST(Hint, TraefikDefaultCertificate) {
   auto rec = stopped(stop_phase::stream, stop_reason::completed, stop_by::client);
   tls_client(rec, "shop.example.test");
@@ -264,6 +274,139 @@ TEST(Hint, ClientClosedFirstIsNotBlamedOnTheRouter) {
     EXPECT_TRUE(has(h, "client closed first")) << h;
     printable_one_line(h);
   }
+}
+
+// A Firefox-like hello: X25519MLKEM768 first, GREASE ECH, SNI completed in read `sni_read`.
+void modern_client(access_record& rec, int sni_read, int records = 1, bool ech = true) {
+  tls_client(rec, "www.firefox.test");
+  rec.tls->key_share_groups.push(0x11ec);
+  rec.tls->key_share_groups.push(0x001d);
+  rec.tls->ech = ech;
+  rec.tls->ech_config_id = ech ? 7 : -1;
+  rec.tls->sni_read = sni_read;
+  rec.tls->hello_reads = 2;
+  rec.tls->hello_records = records;
+  rec.tls->hello_bytes = 1894;
+}
+
+bool warned(const access_record& r, const char* w) { return has_warning(r, w); }
+
+TEST(Warnings, SniInReadTwoThenSilentCloseNamesTheOneSegmentRouter) {
+  auto rec = stopped(stop_phase::first_reply, stop_reason::upstream_closed_silently);
+  rec.close.first = stop_by::upstream;
+  modern_client(rec, 2);
+  add_record_warnings(rec);
+  EXPECT_TRUE(warned(rec, kWarnSniAfterFirstSegment));
+  EXPECT_TRUE(warned(rec, kWarnEchOuterNameOnly));  // failed, with ECH: only the outer name
+  EXPECT_FALSE(warned(rec, kWarnHelloMultiRecord));
+  EXPECT_FALSE(warned(rec, kWarnDefaultCertificate));
+  const auto h = hint_for(rec);
+  EXPECT_TRUE(has(h, "arrived in read 2")) << h;
+  EXPECT_TRUE(has(h, "inspects only the first segment")) << h;
+  EXPECT_TRUE(has(h, "tcp-request inspect-delay")) << h;
+  EXPECT_TRUE(has(h, "v3.6.11")) << h;
+  EXPECT_TRUE(has(h, "-groups X25519")) << h;
+  EXPECT_TRUE(has(h, "--curves X25519")) << h;
+  EXPECT_TRUE(has(h, "post-quantum")) << h;
+  EXPECT_TRUE(has(h, "outer name 'www.firefox.test'")) << h;
+  printable_one_line(h);
+}
+
+TEST(Warnings, ResetAndDefaultCertificateCountAsTheSameFailure) {
+  auto reset = stopped(stop_phase::first_reply, stop_reason::upstream_reset);
+  modern_client(reset, 2, 1, false);
+  add_record_warnings(reset);
+  EXPECT_TRUE(has(hint_for(reset), "reset the connection after a ClientHello whose SNI"));
+
+  // The default certificate ends the record "ok": only the warnings (and hint) say otherwise.
+  auto cert = stopped(stop_phase::stream, stop_reason::completed, stop_by::client);
+  cert.ok = true;
+  modern_client(cert, 2);
+  certificate(cert, "CN=TRAEFIK DEFAULT CERT", {});
+  add_record_warnings(cert);
+  EXPECT_TRUE(warned(cert, kWarnDefaultCertificate));
+  EXPECT_TRUE(warned(cert, kWarnSniAfterFirstSegment));
+  EXPECT_TRUE(warned(cert, kWarnEchOuterNameOnly));
+  const auto h = hint_for(cert);
+  EXPECT_TRUE(has(h, "answered with a default or foreign certificate")) << h;
+
+  // A TLS 1.2 certificate whose names do not cover the SNI is a default certificate too.
+  auto foreign = stopped(stop_phase::stream, stop_reason::completed, stop_by::client);
+  foreign.ok = true;
+  tls_client(foreign, "app.example.test");
+  certificate(foreign, "CN=other.example.test", {"other.example.test"});
+  add_record_warnings(foreign);
+  EXPECT_TRUE(warned(foreign, kWarnDefaultCertificate));
+  EXPECT_FALSE(warned(foreign, kWarnSniAfterFirstSegment));
+}
+
+TEST(Warnings, MultiRecordHelloHint) {
+  auto rec = stopped(stop_phase::first_reply, stop_reason::upstream_closed_silently);
+  modern_client(rec, 1, 3, false);
+  add_record_warnings(rec);
+  EXPECT_TRUE(warned(rec, kWarnHelloMultiRecord));
+  EXPECT_FALSE(warned(rec, kWarnSniAfterFirstSegment));
+  const auto h = hint_for(rec);
+  EXPECT_TRUE(has(h, "in 3 TLS records")) << h;
+  EXPECT_TRUE(has(h, "-groups X25519")) << h;
+}
+
+TEST(Warnings, HealthyModernHelloGetsNoFailureWarnings) {
+  auto rec = stopped(stop_phase::stream, stop_reason::completed, stop_by::client);
+  rec.ok = true;
+  modern_client(rec, 1);
+  add_record_warnings(rec);
+  EXPECT_TRUE(rec.warnings.empty()) << rec.warnings.front();
+  // An interim record is not a failure either.
+  auto open = stopped(stop_phase::stream, stop_reason::completed, stop_by::client);
+  open.open_state = true;
+  modern_client(open, 1);
+  add_record_warnings(open);
+  EXPECT_TRUE(open.warnings.empty());
+  // Late SNI on a connection that worked: the warning stands (a one-segment router would fail),
+  // the hint does not blame a router.
+  auto late = stopped(stop_phase::stream, stop_reason::completed, stop_by::client);
+  late.ok = true;
+  modern_client(late, 2);
+  add_record_warnings(late);
+  EXPECT_EQ(late.warnings, std::vector<std::string>{kWarnSniAfterFirstSegment});
+  EXPECT_FALSE(has(hint_for(late), "inspects only the first segment"));
+}
+
+TEST(Warnings, AddedOnceWhenCalledAgain) {
+  auto rec = stopped(stop_phase::first_reply, stop_reason::upstream_closed_silently);
+  modern_client(rec, 2);
+  add_record_warnings(rec);
+  const auto first = rec.warnings;
+  add_record_warnings(rec);
+  EXPECT_EQ(rec.warnings, first);
+}
+
+TEST(Warnings, ProxyHeaderWithAnIpv4MappedAddress) {
+  auto rec = stopped(stop_phase::first_reply, stop_reason::upstream_closed_silently);
+  proxy_protocol_value pp;
+  pp.version = 2;
+  pp.command = "proxy";
+  pp.source = endpoint_value{"::ffff:192.0.2.7", 40000};
+  pp.destination = endpoint_value{"::ffff:192.0.2.8", 443};
+  pp.forwarded = true;
+  rec.proxy_protocol = pp;
+  add_record_warnings(rec);
+  EXPECT_TRUE(warned(rec, kWarnProxyV4Mapped));
+  const auto h = hint_for(rec);
+  EXPECT_TRUE(has(h, "IPv4-mapped")) << h;
+  EXPECT_TRUE(has(h, "Traefik drops such headers")) << h;
+
+  auto sent = stopped(stop_phase::stream, stop_reason::completed, stop_by::client);
+  sent.proxy_out = proxy_out_value{1, {"::FFFF:10.0.0.1", 1}, {"10.0.0.2", 2}, "", 40};
+  add_record_warnings(sent);
+  EXPECT_TRUE(warned(sent, kWarnProxyV4Mapped));
+
+  // Plain IPv6 and plain IPv4 are fine.
+  auto plain = stopped(stop_phase::stream, stop_reason::completed, stop_by::client);
+  plain.proxy_out = proxy_out_value{2, {"2001:db8::1", 1}, {"192.0.2.1", 2}, "", 52};
+  add_record_warnings(plain);
+  EXPECT_FALSE(warned(plain, kWarnProxyV4Mapped));
 }
 
 }  // namespace

@@ -81,6 +81,8 @@ TEST(Metrics, FamiliesHaveHelpTypeAndConventionalNames) {
   open[0].from_client = 7;
   open[1].listener = st.name;
   open[1].phase = live_phase::first_reply;
+  count_warnings(st, {"sni_after_first_segment", "default_certificate", "not_a_warning"});
+  count_warnings(st, {"sni_after_first_segment"});
   const std::string text = format_metrics(hub, open);
   const std::string l = "listener=\"web \\\"main\\\"\"";
   EXPECT_TRUE(has_line(text, "# TYPE linesman_open_connections gauge"));
@@ -92,6 +94,12 @@ TEST(Metrics, FamiliesHaveHelpTypeAndConventionalNames) {
   // Open connections' bytes are included so the counter moves during a long stream.
   EXPECT_TRUE(has_line(text, "linesman_received_bytes_total{" + l + ",from=\"client\"} 107"));
   EXPECT_TRUE(has_line(text, "linesman_peek_outcomes_total{" + l + ",outcome=\"complete\"} 2"));
+  EXPECT_TRUE(has_line(text, "# TYPE linesman_warnings_total counter"));
+  EXPECT_TRUE(
+      has_line(text, "linesman_warnings_total{" + l + ",warning=\"sni_after_first_segment\"} 2"));
+  EXPECT_TRUE(
+      has_line(text, "linesman_warnings_total{" + l + ",warning=\"default_certificate\"} 1"));
+  EXPECT_TRUE(has_line(text, "linesman_warnings_total{" + l + ",warning=\"proxy_v4_mapped\"} 0"));
   EXPECT_TRUE(has_line(text, "# TYPE linesman_first_reply_seconds histogram"));
   // Every sample's family was declared with HELP and TYPE before it, and counters end in _total.
   std::string family;

@@ -65,7 +65,19 @@ access_record full_record() {
                   340,
                   1,
                   1,
-                  true};
+                  true,
+                  -1,
+                  {},
+                  {},
+                  0};
+  // The issue-14 fields: named groups (GREASE, unknown), a PQ share, ECH and the SNI's read.
+  for (std::uint16_t g : {0x2a2a, 0x11ec, 0x001d, 0x0017, 0x1234}) {
+    r.tls->supported_groups.push(g);
+  }
+  r.tls->key_share_groups.push(0x11ec);
+  r.tls->key_share_groups.push(0x001d);
+  r.tls->ech_config_id = 0;
+  r.tls->sni_read = 2;
   r.server_tls =
       server_tls_obs{"1.3", "TLS_AES_256_GCM_SHA384", alert_obs{"fatal", "handshake_failure", 40},
                      certificate_obs{"CN=a", "CN=ca", {"a.test", "10.0.0.1"}}};
@@ -89,6 +101,27 @@ access_record full_record() {
   return r;
 }
 
+TEST(RecordFormat, GroupsAreNamedWhenWritten) {
+  const std::string line = linesman_line(full_record());
+  EXPECT_NE(
+      line.find(R"("supported_groups":["grease","X25519MLKEM768","x25519","secp256r1","0x1234"])"),
+      std::string::npos)
+      << line;
+  EXPECT_NE(line.find(R"("key_share_groups":["X25519MLKEM768","x25519"])"), std::string::npos);
+  EXPECT_NE(line.find(R"("pq_key_share":true)"), std::string::npos);
+  EXPECT_NE(line.find(R"("sni_read":2)"), std::string::npos);
+  EXPECT_NE(line.find(R"("ech_config_id":0)"), std::string::npos);
+  EXPECT_EQ(line.find("groups_truncated"), std::string::npos);
+  // More groups than a record keeps: the first group_list::kMax, and the flag.
+  access_record many = full_record();
+  for (int i = 0; i < 40; ++i) {
+    many.tls->supported_groups.push(0x0100);
+  }
+  const std::string m = linesman_line(many);
+  EXPECT_NE(m.find(R"("groups_truncated":true)"), std::string::npos) << m;
+  EXPECT_EQ(many.tls->supported_groups.count, group_list::kMax);
+}
+
 TEST(RecordFormat, LinesmanMatchesTheTreeByteForByte) {
   const access_record minimal = minimal_record();
   EXPECT_EQ(linesman_line(minimal), tree_dump(nlohmann::json(minimal)));
@@ -98,6 +131,12 @@ TEST(RecordFormat, LinesmanMatchesTheTreeByteForByte) {
   partial.upstream = upstream_value{"default", "nohost.invalid:80", "", 0, 0};
   partial.tls->sni.reset();
   partial.tls->alpn.clear();
+  partial.tls->ech_config_id = -1;
+  partial.tls->sni_read = 0;
+  partial.tls->key_share_groups = group_list{};
+  for (int i = 0; i < 40; ++i) {
+    partial.tls->supported_groups.push(static_cast<std::uint16_t>(0x0100 + i));
+  }
   partial.server_tls = server_tls_obs{};
   partial.proxy_protocol = proxy_protocol_value{};
   partial.proxy_out->authority.clear();

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -515,6 +516,90 @@ TEST(Fingerprint, Ja4WithoutSignatureAlgorithmsHasNoSecondUnderscore) {
   ASSERT_EQ(name_of(p->status), "complete");
   EXPECT_EQ(ja4(p->hello).ja4_r,
             "t13d0508h2_1301,1302,1303,c02b,c02f_000a,000b,0017,002b,0033,fe0d");
+}
+
+// An outer ECHClientHello: type 0, kdf 0x0001, aead 0x0001, config_id, enc, payload.
+bytes ech_outer(std::uint8_t config_id) {
+  bytes b = {0, 0x00, 0x01, 0x00, 0x01, config_id};
+  append(b, testing::u16_prefixed(bytes(32, 0x33)));
+  append(b, testing::u16_prefixed(bytes(200, 0x44)));
+  return b;
+}
+
+// typical_with_ech: testing::typical() with its ECH extension's body replaced (none when empty).
+hello_builder typical_with_ech(std::optional<bytes> body) {
+  hello_builder b = testing::typical();
+  std::erase_if(b.extensions, [](const auto& e) { return e.first == kExtEncryptedClientHello; });
+  if (body) {
+    b.ext(kExtEncryptedClientHello, *body);
+  }
+  return b;
+}
+
+TEST(ClientHello, EchConfigIdOfAnOuterEch) {
+  std::vector<std::uint8_t> scratch(kScratchLen);
+  client_hello h;
+  const bytes outer = typical_with_ech(ech_outer(0xa7)).wire();
+  ASSERT_EQ(parse_client_hello(outer, scratch, h), hello_status::complete);
+  EXPECT_TRUE(h.ech_present);
+  EXPECT_EQ(h.ech_config_id, 0xa7);
+  // An inner ECH (type 1) has no config_id; a body too short for one is not an error (a server
+  // without ECH ignores the extension), it just has none.
+  for (const bytes& body : {bytes{1}, bytes{0, 0, 1}, bytes{}, bytes(40, 0x01)}) {
+    const bytes w = typical_with_ech(body).wire();
+    ASSERT_EQ(parse_client_hello(w, scratch, h), hello_status::complete);
+    EXPECT_TRUE(h.ech_present);
+    EXPECT_EQ(h.ech_config_id, -1);
+  }
+  ASSERT_EQ(parse_client_hello(typical_with_ech(std::nullopt).wire(), scratch, h),
+            hello_status::complete);
+  EXPECT_FALSE(h.ech_present);
+  EXPECT_EQ(h.ech_config_id, -1);
+}
+
+// server_name_arrived on every prefix of a hello split into records at every point: the answer
+// turns true exactly when the last byte of the server_name extension is there, wherever the
+// record boundaries fall.
+TEST(ClientHello, ServerNameArrivesWithItsLastByteAcrossRecords) {
+  const hello_builder b = testing::typical();
+  const bytes msg = b.handshake();
+  std::vector<std::uint8_t> scratch(kScratchLen);
+  // In the message: 4 header + 2 + 32 + 33 + 2 + 12 ciphers + 2 compression + 2 extensions
+  // length + the GREASE extension (4) + server_name (4 + its body).
+  const std::size_t sni_end_in_msg =
+      4 + 2 + 32 + 33 + 2 + 12 + 2 + 2 + 4 + 4 + testing::sni_body({"www.example.test"}).size();
+  for (std::size_t split = 1; split < msg.size(); split += 7) {
+    const bytes wire = hello_builder::frame(msg, {split});
+    // The wire offset of the extension's end: one record header, two once past the split.
+    const std::size_t end = sni_end_in_msg + 5 + (sni_end_in_msg > split ? 5 : 0);
+    for (std::size_t k = 0; k <= wire.size(); ++k) {
+      const std::vector<std::uint8_t> prefix(wire.begin(),
+                                             wire.begin() + static_cast<std::ptrdiff_t>(k));
+      ASSERT_EQ(server_name_arrived(prefix, scratch), k >= end) << "split " << split << " k " << k;
+    }
+  }
+}
+
+TEST(ClientHello, ServerNameArrivedIsFalseForWhatIsNotATlsHello) {
+  std::vector<std::uint8_t> scratch(kScratchLen);
+  const std::string http = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+  EXPECT_FALSE(server_name_arrived(bytes(http.begin(), http.end()), scratch));
+  EXPECT_FALSE(server_name_arrived(bytes{}, scratch));
+  // No SNI at all.
+  hello_builder b;
+  b.ext(0x000a, testing::u16_list_body({0x001d}));
+  EXPECT_FALSE(server_name_arrived(b.wire(), scratch));
+  // A record that is not handshake, and a scratch too small to gather a split hello.
+  bytes alert = {21, 3, 3, 0, 2, 2, 40};
+  EXPECT_FALSE(server_name_arrived(alert, scratch));
+  const bytes split = hello_builder::frame(testing::typical().handshake(), {20});
+  std::vector<std::uint8_t> tiny(10);
+  EXPECT_FALSE(server_name_arrived(split, tiny));
+  EXPECT_TRUE(server_name_arrived(split, scratch));
+  // After a PostgreSQL SSLRequest.
+  bytes pg = {0x00, 0x00, 0x00, 0x08, 0x04, 0xd2, 0x16, 0x2f};
+  append(pg, testing::typical().wire());
+  EXPECT_TRUE(server_name_arrived(pg, scratch));
 }
 
 }  // namespace

@@ -200,6 +200,64 @@ TEST_P(CorpusTest, WholeMatchesGroundTruth) {
       gt["cipher_suites_count_excl_grease"].get<std::size_t>());
 }
 
+// groups_hex: a u16 list as the tshark section writes it ("0x001d"), or null when absent.
+json groups_hex(bool present, const u16_list& list) {
+  if (!present) {
+    return nullptr;
+  }
+  json out = json::array();
+  for (std::uint16_t g : list) {
+    out.push_back(hex16(g));
+  }
+  return out;
+}
+
+TEST_P(CorpusTest, GroupsMatchTshark) {
+  const corpus_case c = load(GetParam());
+  std::vector<std::uint8_t> scratch(kScratchLen);
+  client_hello h;
+  if (parse_client_hello(c.bytes, scratch, h) != hello_status::complete) {
+    return;
+  }
+  const json& ch = c.meta["tshark"]["client_hello"];
+  ASSERT_TRUE(ch.is_object()) << "a complete hello without tshark's dissection";
+  EXPECT_EQ(groups_hex(h.supported_groups_present, h.supported_groups), ch["supported_groups"]);
+  json shares = nullptr;
+  if (h.key_share_present) {
+    shares = json::array();
+    for (const key_share_entry& e : h.key_shares) {
+      shares.push_back(hex16(e.group));
+    }
+  }
+  EXPECT_EQ(shares, ch["key_share_groups"]);
+  // tshark 4.0 cannot dissect ECH (it lists the extension as unknown): only presence is checked.
+  EXPECT_EQ(h.ech_present, !ch["ech"].is_null());
+  EXPECT_EQ(h.ech_config_id >= 0, h.ech_present);
+}
+
+// The SNI arrives once, at one prefix length, and stays arrived: false before, true from there
+// on, and that length is inside the hello.
+TEST_P(CorpusTest, ServerNameArrivesAtOnePrefix) {
+  const corpus_case c = load(GetParam());
+  std::vector<std::uint8_t> scratch(kScratchLen);
+  client_hello whole;
+  const bool complete = parse_client_hello(c.bytes, scratch, whole) == hello_status::complete;
+  std::vector<std::uint8_t> holder;
+  std::size_t first = 0;
+  for (std::size_t k = 0; k <= c.bytes.size(); ++k) {
+    holder.assign(c.bytes.begin(), c.bytes.begin() + static_cast<std::ptrdiff_t>(k));
+    const bool arrived = server_name_arrived(holder, scratch);
+    if (first == 0 && arrived) {
+      first = k;
+    }
+    ASSERT_EQ(arrived, first != 0 && k >= first) << "prefix " << k;
+  }
+  if (complete && whole.format == hello_format::tls) {
+    EXPECT_EQ(first != 0, whole.sni_present);
+    EXPECT_LE(first, whole.tls_offset + whole.wire_len);
+  }
+}
+
 TEST_P(CorpusTest, ChunkedDeliveryParsesLikeWhole) {
   const corpus_case c = load(GetParam());
   std::vector<std::uint8_t> scratch(kScratchLen);
@@ -264,6 +322,29 @@ INSTANTIATE_TEST_SUITE_P(Corpus, CorpusTest, ::testing::ValuesIn(case_names()), 
 TEST(Corpus, HasTheCasesWeExpect) {
   // A missing corpus must fail loudly rather than run zero parameterized tests.
   EXPECT_GE(case_names().size(), 40U);
+}
+
+// Firefox's hello: X25519MLKEM768 first, GREASE ECH last; its server_name extension (the first,
+// 21 bytes of body) ends 139 bytes into the wire: 5 record + 4 handshake + 2 version + 32 random
+// + 33 session id + 34 cipher suites + 2 compression + 2 extensions length + 4 + 21.
+TEST(Corpus, FirefoxPostQuantumHello) {
+  const corpus_case c = load("firefox_sni");
+  std::vector<std::uint8_t> scratch(kScratchLen);
+  client_hello h;
+  ASSERT_EQ(parse_client_hello(c.bytes, scratch, h), hello_status::complete);
+  std::vector<std::string> shares;
+  for (const key_share_entry& e : h.key_shares) {
+    shares.emplace_back(group_name(e.group).view());
+  }
+  EXPECT_EQ(shares, (std::vector<std::string>{"X25519MLKEM768", "x25519", "secp256r1"}));
+  EXPECT_EQ(h.key_shares.begin()->key.size(), 1216U);
+  EXPECT_TRUE(is_post_quantum_group(h.key_shares.begin()->group));
+  EXPECT_TRUE(h.ech_present);
+  EXPECT_GE(h.ech_config_id, 0);
+  const std::span<const std::uint8_t> all(c.bytes);
+  EXPECT_FALSE(server_name_arrived(all.first(100), scratch));
+  EXPECT_FALSE(server_name_arrived(all.first(138), scratch));
+  EXPECT_TRUE(server_name_arrived(all.first(139), scratch));
 }
 
 }  // namespace

@@ -130,5 +130,40 @@ TEST(Names, AlertNamesAgreeWithOpenSsl) {
   EXPECT_GT(checked, 15);
 }
 
+TEST(Names, GroupsByIanaName) {
+  EXPECT_EQ(group_name(0x001d).view(), "x25519");
+  EXPECT_EQ(group_name(0x0017).view(), "secp256r1");
+  EXPECT_EQ(group_name(0x0018).view(), "secp384r1");
+  EXPECT_EQ(group_name(0x001e).view(), "x448");
+  EXPECT_EQ(group_name(0x0100).view(), "ffdhe2048");
+  EXPECT_EQ(group_name(0x11ec).view(), "X25519MLKEM768");
+  EXPECT_EQ(group_name(0x11eb).view(), "SecP256r1MLKEM768");
+  EXPECT_EQ(group_name(0x11ed).view(), "SecP384r1MLKEM1024");
+  EXPECT_EQ(group_name(0x6399).view(), "X25519Kyber768Draft00");
+  EXPECT_EQ(group_name(0x0201).view(), "MLKEM768");
+  EXPECT_TRUE(group_name(0x001d).known());
+}
+
+TEST(Names, GroupGreaseAndUnknown) {
+  for (unsigned hi = 0; hi < 16; ++hi) {
+    const auto g = static_cast<std::uint16_t>(((hi << 4U) | 0x0aU) * 0x0101U);
+    EXPECT_EQ(group_name(g).view(), "grease") << g;
+  }
+  EXPECT_EQ(group_name(0x1234).view(), "0x1234");
+  EXPECT_EQ(group_name(0xfe00).view(), "0xfe00");
+  EXPECT_FALSE(group_name(0x1234).known());
+  EXPECT_EQ(find_group_name(0x2a2a), "");
+}
+
+TEST(Names, PostQuantumGroups) {
+  for (std::uint16_t g : {0x11eb, 0x11ec, 0x11ed, 0x11ee, 0x6399, 0x639a, 0x0200, 0x0201, 0x0202}) {
+    EXPECT_TRUE(is_post_quantum_group(g)) << g;
+    EXPECT_FALSE(find_group_name(g).empty()) << g;
+  }
+  for (std::uint16_t g : {0x001d, 0x0017, 0x0018, 0x001e, 0x0100, 0x2a2a, 0x0000, 0xffff}) {
+    EXPECT_FALSE(is_post_quantum_group(g)) << g;
+  }
+}
+
 }  // namespace
 }  // namespace linesman::tls
