@@ -65,6 +65,10 @@ void add_fault(const httplib::Request& req, httplib::Response& res, fault_table&
     return;
   }
   const auto id = faults.add(std::move(spec), listener, "admin");
+  if (id == 0) {
+    reply(res, 409, {{"error", "the fault table is full (256 faults): delete some first"}});
+    return;
+  }
   for (const auto& e : faults.list()) {
     if (e.id == id) {
       reply(res, 201, entry_json(e));

@@ -299,6 +299,9 @@ bool glob_match(std::string_view pattern, std::string_view name) {
 
 std::uint64_t fault_table::add(fault_spec spec, std::string listener, std::string source) {
   std::lock_guard lock(mu_);
+  if (entries_.size() >= kMaxFaults) {
+    return 0;
+  }
   fault_entry e;
   e.id = next_id_++;
   e.listener = std::move(listener);

@@ -58,6 +58,7 @@ enum class reset_point : std::uint8_t { hello, first_reply, bytes };
 inline constexpr unsigned kMaxSplitPieces = 64;
 inline constexpr duration kMaxFaultDelay{std::chrono::minutes(10)};
 inline constexpr std::uint64_t kMaxKbps = 100'000'000;  // 100 Gbit/s
+inline constexpr std::size_t kMaxFaults = 256;          // in one table (POST /api/faults)
 
 // fault_spec: one parsed fault. Only the members of its kind are meaningful.
 struct fault_spec {
@@ -128,7 +129,8 @@ class fault_table {
   // fault_table: `seed` seeds the generator that rolls probabilities (--fault-seed).
   explicit fault_table(std::uint64_t seed) : rng_(seed) {}
 
-  // add: a fault for `listener` (empty: all); returns its id (1, 2, ...).
+  // add: a fault for `listener` (empty: all); returns its id (1, 2, ...), or 0 when the table
+  // already holds kMaxFaults (nothing added).
   std::uint64_t add(fault_spec spec, std::string listener, std::string source);
   // replace_config: the faults from flags and YAML (source "config") become `faults` (listener
   // name, spec), ahead of the admin's; on start and on each reload of the configuration.

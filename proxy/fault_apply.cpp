@@ -55,6 +55,9 @@ asio::awaitable<bool> connection::fault_pause(steady::duration d) {
   co_await asio::this_coro::throw_if_cancelled(false);
   asio::steady_timer t(client().get_executor());
   const auto until = steady::now() + d;
+  // Bytes (or a FIN) held by the fault are not idleness: the idle watchdog counts from the end
+  // of the pause.
+  last_activity_ = std::max(last_activity_, until);
   while (!aborting_ && steady::now() < until) {
     t.expires_at(std::min(until, steady::now() + kPauseSlice));
     co_await t.async_wait(kTuple);
@@ -122,6 +125,7 @@ asio::awaitable<bool> connection::fault_write(dir d, std::span<const std::uint8_
     to += n;
     fault_->moved += n;
     pace.sent += n;
+    last_activity_ = steady::now();  // a slow, shaped transfer is not an idle one
     if (aborting_) {
       co_return false;
     }

@@ -160,6 +160,25 @@ def test_bandwidth_limits_one_direction(reg):
     assert stop(rec)[:2] == ("stream", "completed"), lsm.brief(rec)
 
 
+def test_a_shaped_transfer_longer_than_the_idle_timeout_is_not_idle(reg):
+    # 15 kB back at 80 kbit/s (10 kB/s) takes 1.5 s, past a 1 s idle timeout, with no read
+    # in between: the held bytes count as activity, so the transfer completes.
+    echo = lsm.start_peer(reg, "echo")
+    lm = lsm.Linesman(reg, ["--upstream", f"127.0.0.1:{echo.port}", "--idle-timeout", "1s",
+                            "--fault", "bandwidth:kbps=80,direction=down"])
+    data = lsm.peer_payload(15_000)
+    s = lsm.connect(lm.port)
+    t0 = time.monotonic()
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    got = lsm.recv_all(s, 20)
+    took = time.monotonic() - t0
+    s.close()
+    assert got == data and took >= 1.2, (len(got), took)
+    rec = lm.record()
+    assert stop(rec)[:2] == ("stream", "completed"), lsm.brief(rec)
+
+
 def test_reset_after_hello_and_after_first_reply(reg):
     backend = lsm.start_s_server(reg, "tls1_3")
     hello = lsm.client_hello("app.example.test")
@@ -278,6 +297,10 @@ def test_admin_add_see_delete(reg):
     assert code == 400 and "key 'ms'" in body["error"], body
     code, body = admin(port, "POST", "/api/faults", {"spec": "blackhole", "colour": 1})
     assert code == 400 and "colour" in body["error"], body
+    code, body = admin(port, "POST", "/api/faults", {"spec": "blackhole", "listener": "nope"})
+    assert code == 400 and "listener" in body["error"], body
+    code, body = admin(port, "POST", "/api/faults", {"spec": 7})
+    assert code == 400 and "spec" in body["error"], body
     assert admin(port, "GET", "/api/faults") == (200, [])
     # Add: the next connection is reset after its first bytes.
     code, body = admin(port, "POST", "/api/faults", {"spec": "reset:after=bytes=1"})

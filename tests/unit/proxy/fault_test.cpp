@@ -179,6 +179,15 @@ TEST(FaultTable, FiltersAndRemoval) {
   EXPECT_EQ(t.decide("edge", "x.a.test", "", true), nullptr);
 }
 
+TEST(FaultTable, BoundedInSize) {
+  fault_table t(1);
+  for (std::size_t i = 0; i < kMaxFaults; ++i) {
+    ASSERT_NE(t.add(parse_fault("blackhole", "--fault"), "", "admin"), 0U);
+  }
+  EXPECT_EQ(t.add(parse_fault("blackhole", "--fault"), "", "admin"), 0U);
+  EXPECT_EQ(t.list().size(), kMaxFaults);
+}
+
 TEST(FaultTable, ReplaceConfigKeepsTheAdminsFaults) {
   fault_table t(1);
   t.add(parse_fault("blackhole", "--fault"), "", "admin");
