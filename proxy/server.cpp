@@ -198,8 +198,8 @@ struct server::impl {
   std::vector<std::unique_ptr<log_sink>> sinks;
   // captures: one per capture directory (listeners naming the same one share it: one budget).
   std::vector<std::unique_ptr<capture::capture_dir>> captures;
-  // stats: per listener key, for the server's lifetime (a listener that stays across reloads
-  // keeps its counters).
+  // stats: per stats_key, for the server's lifetime (a listener that stays across reloads keeps
+  // its counters).
   std::map<std::string, std::unique_ptr<listener_stats>> stats;
   std::map<std::string, std::size_t> loop_index;  // per listener key: its bit in loop_guard
   std::vector<std::unique_ptr<retired>> retirees;
@@ -318,6 +318,12 @@ struct server::impl {
     return lc.listen.port != 0 ? lc.listen.text : lc.name + "@" + lc.listen.text;
   }
 
+  // stats_key: a listener's counters stay across reloads while its name and address stay (a
+  // renamed listener starts new counters under its new name).
+  static std::string stats_key(const listener_config& lc) {
+    return lc.name + "\n" + lc.listen.text;
+  }
+
   // sink_for: the sink of `path` in `format`, shared by every listener naming that file with that
   // format (one writer, no interleaving). A reload that changes a file's format gets a new sink;
   // the old one writes the records of the connections accepted before.
@@ -382,7 +388,7 @@ struct server::impl {
         rt->capture = open_capture(lc.capture);
       }
       rt->index = loop_index.emplace(rt->key, loop_index.size()).first->second;
-      if (const auto it = stats.find(rt->key); it != stats.end()) {
+      if (const auto it = stats.find(stats_key(lc)); it != stats.end()) {
         rt->stats = it->second.get();
       } else {
         g.new_stats.push_back(std::make_unique<listener_stats>());
@@ -416,7 +422,7 @@ struct server::impl {
       auto* key_of = st.get();
       for (const auto& rt : g.runtimes) {
         if (rt->stats == key_of) {
-          stats.emplace(rt->key, std::move(st));
+          stats.emplace(stats_key(rt->cfg), std::move(st));
           break;
         }
       }

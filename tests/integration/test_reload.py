@@ -2,6 +2,7 @@
 provider reloads its routes: new connections get the new upstreams, routes, timeouts and
 listeners; open connections keep theirs; a bad file changes nothing and is counted. Upstreams are
 peer.py `banner` servers, so the first bytes a client reads say which upstream it reached."""
+import json
 import os
 import re
 import signal
@@ -264,3 +265,24 @@ def test_every_accepted_connection_has_one_record_through_reloads_and_drain(reg)
     assert set(range(1, 7)) <= gens <= set(range(1, 8)), gens
     for s in held:
         s.close()
+
+
+def test_renamed_listener_keeps_its_socket_and_shows_its_new_name(reg):
+    a = banner(reg, "AA")
+    port = lsm.free_port()
+    cfg = reg.tmp / "linesman.yaml"
+    write_config(cfg, [("before", port, a.port, [])])
+    lm = start(reg, cfg)
+    lsm.wait_until(lambda: port in lsm.listening_ports(lm.pid), 10, "listener before")
+    write_config(cfg, [("after", port, a.port, [])])
+    hup_and_wait(lm, "success", 0)
+    with urllib.request.urlopen(f"http://{lm.admin}/api/listeners", timeout=5) as r:
+        names = [x["name"] for x in json.loads(r.read())]
+    assert "after" in names and "before" not in names, names
+    s, got = banner_of(port)
+    s.close()
+    assert got == b"AA"
+    rec = lm.records(1)[0]
+    assert rec["listener"] == "after" and rec["config_generation"] == 2
+    lsm.wait_until(lambda: 'listener="after"' in urllib.request.urlopen(
+        f"http://{lm.admin}/metrics", timeout=5).read().decode(), 5, "metrics under the new name")
