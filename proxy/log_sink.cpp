@@ -23,6 +23,12 @@ namespace {
 // futex wake per batch instead of one per few connections (measured with strace -c).
 constexpr auto kBatchDelay = std::chrono::milliseconds(20);
 constexpr std::size_t kBatchRecords = 256;
+// kKeptRecords / kKeptBytes: what the writer keeps allocated between batches. The queue and the
+// batch swap every round, and a vector or string never gives capacity back by itself: without
+// this, one burst (a disk that stalled, a flood of short connections) left up to the queue's
+// whole capacity of records, and their text, resident for the life of the process.
+constexpr std::size_t kKeptRecords = 1024;
+constexpr std::size_t kKeptBytes = std::size_t{1} << 20;
 
 // kWriteErrorEvery: a failing disk (ENOSPC, EIO) is reported at most this often; the records
 // lost meanwhile are counted (dropped(), linesman_records_dropped_total).
@@ -227,6 +233,13 @@ void log_sink::run() {
       }
     }
     batch.clear();
+    if (batch.capacity() > kKeptRecords) {
+      std::vector<access_record>().swap(batch);
+      batch.reserve(kBatchRecords);
+    }
+    if (out.capacity() > kKeptBytes) {
+      std::string().swap(out);
+    }
     const auto now = std::chrono::steady_clock::now();
     const auto drops = dropped_.load();
     if (drops != reported_drops && now - last_report >= std::chrono::seconds(1)) {

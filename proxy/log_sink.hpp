@@ -20,7 +20,10 @@ namespace linesman::proxy {
 
 class log_sink {
  public:
-  static constexpr std::size_t kDefaultCapacity = 65536;
+  // kDefaultCapacity: records waiting for the writer before new ones are dropped (and counted).
+  // A record with its strings is 1-2 KB: the bound keeps a stuck disk under about 30 MB, and
+  // lets the writer fall behind by a second or two of a busy proxy's connections.
+  static constexpr std::size_t kDefaultCapacity = 16384;
 
   // log_sink: opens `path` for appending ("-" = stdout) and starts the writer thread. Throws
   // config_error naming the path when it cannot be opened. Records are written in `format`.
