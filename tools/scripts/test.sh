@@ -9,22 +9,22 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/scripts/build.sh
 
-echo "== format (clang-format-16, the repo's .clang-format)"
+echo "== [${SECONDS} s] format (clang-format-16, the repo's .clang-format)"
 bash tools/scripts/format.sh --check
 
-echo "== links (every relative link in README.md, docs/*.md, bench/README.md resolves)"
+echo "== [${SECONDS} s] links (every relative link in README.md, docs/*.md, bench/README.md resolves)"
 python3 tools/scripts/linkcheck.py
 
-echo "== unit tests (build/release)"
+echo "== [${SECONDS} s] unit tests (build/release)"
 ctest --test-dir build/release --output-on-failure -j "$(nproc)" --timeout 900 -L unit
 
 # Integration tests start real peers and some assert on timeouts and CPU use: one file at a time.
-echo "== integration tests with real peers (build/release)"
+echo "== [${SECONDS} s] integration tests with real peers (build/release)"
 ctest --test-dir build/release --output-on-failure --timeout 900 -L integration
 
 # The whole binary under ASan+UBSan, driven by the same integration suite: a sanitizer report
 # aborts linesman (the test fails) or lands in build/asan/reports (this stage fails).
-echo "== integration tests against an ASan+UBSan build of the whole binary (build/asan)"
+echo "== [${SECONDS} s] integration tests against an ASan+UBSan build of the whole binary (build/asan)"
 if [[ ! -f build/asan/build.ninja ]]; then
   cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLINESMAN_SANITIZE=ON \
     -DLINESMAN_TESTS=OFF -DLINESMAN_BENCH=OFF >/dev/null
@@ -47,7 +47,7 @@ fi
 # coroutines with libstdc++ under clang, and tools/doctor uses C++20 that clang 14 refuses).
 # -O1 -g1 keeps the build short; a report lands in build/tsan/reports (this stage fails). The
 # big-body test measures RSS, which TSan's shadow memory inflates; it has nothing threaded.
-echo "== multi-threaded integration tests against a ThreadSanitizer build (build/tsan)"
+echo "== [${SECONDS} s] multi-threaded integration tests against a ThreadSanitizer build (build/tsan)"
 if [[ ! -f build/tsan/build.ninja ]]; then
   cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DLINESMAN_TSAN=ON -DLINESMAN_TESTS=OFF \
@@ -67,13 +67,14 @@ if compgen -G "build/tsan/reports/*" >/dev/null; then
 fi
 
 # A bounded soak (tests/soak, docs/reload-and-soak.md): every load at once for 2 minutes.
-echo "== soak, 2 minutes (tools/soak.sh, build/soak)"
+echo "== [${SECONDS} s] soak, 2 minutes (tools/soak.sh, build/soak)"
 bash tools/soak.sh --minutes 2 --out build/soak
 
-echo "== tls/ and capture parsers under ASan+UBSan, fuzz smoke runs (build/fuzz, clang)"
+echo "== [${SECONDS} s] tls/ and capture parsers under ASan+UBSan, fuzz smoke runs (build/fuzz, clang)"
 if [[ ! -f build/fuzz/build.ninja ]]; then
   cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_COMPILER=clang++ -DLINESMAN_FUZZ=ON -DLINESMAN_TLS_ONLY=ON >/dev/null
 fi
 cmake --build build/fuzz -j "$(nproc)"
 ctest --test-dir build/fuzz --output-on-failure -j "$(nproc)" --timeout 900
+echo "== [${SECONDS} s] all stages passed in ${SECONDS} s"
