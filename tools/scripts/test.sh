@@ -77,4 +77,4 @@ if [[ ! -f build/fuzz/build.ninja ]]; then
 fi
 cmake --build build/fuzz -j "$(nproc)"
 ctest --test-dir build/fuzz --output-on-failure -j "$(nproc)" --timeout 900
-echo "== [${SECONDS} s] all stages passed in ${SECONDS} s"
+echo "== all stages passed in ${SECONDS} s"
