@@ -315,7 +315,7 @@ struct admin_server::impl {
     });
     if (cfg.faults && hub.faults != nullptr) {
       std::vector<std::string> names;
-      for (const auto* l : hub.listeners) {
+      for (const auto* l : hub.current_listeners()) {  // (under the hub's lock: reloads)
         names.push_back(l->name);
       }
       add_fault_routes(http, *hub.faults, std::move(names));

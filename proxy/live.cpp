@@ -335,7 +335,7 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
   family(out, "linesman_warnings_total", "counter",
          "Ended connections per record warning (a record may carry several, whatever its "
          "outcome).");
-  for (const auto* l : hub.listeners) {
+  for (const auto* l : listeners) {
     for (std::size_t i = 0; i < kWarningKinds; ++i) {
       sample(out, "linesman_warnings_total",
              lbl("listener", l->name) + "," + lbl("warning", kRecordWarnings[i]),
