@@ -1,6 +1,7 @@
 #include "proxy/connection.hpp"
 
 #include "proxy/connection_detail.hpp"
+#include "proxy/fresh_socket.hpp"
 #include "proxy/hint.hpp"
 #include "proxy/server.hpp"
 
@@ -117,14 +118,7 @@ std::pair<asio::ip::tcp::endpoint, asio::ip::tcp::endpoint> connection::start_re
       record_.capture = std::move(name);
     }
   }
-  std::error_code ignored;
-  if (!client().native_non_blocking()) {
-    // splice(2) needs O_NONBLOCK on both sockets; accept_fresh (proxy/fresh_socket.hpp) already
-    // set it, in accept4, so this costs no system call for an accepted connection.
-    client().non_blocking(true, ignored);
-  }
-  // No Nagle: a transparent proxy must not add latency to small writes the peers already timed.
-  client().set_option(asio::ip::tcp::no_delay(true), ignored);
+  tune_stream(client());  // (accept4 made it non-blocking: only TCP_NODELAY is set here)
   live_.client = format_endpoint(record_.client.ip, record_.client.port);
   live_.accepted_wall = record_.ts;
   live_.accepted_ns.store(steady_ns(), std::memory_order_relaxed);

@@ -32,12 +32,6 @@ connect_outcome outcome_of(const std::error_code& ec) {
   }
 }
 
-void tune(asio::ip::tcp::socket& s) {
-  std::error_code ignored;
-  s.non_blocking(true, ignored);
-  s.set_option(asio::ip::tcp::no_delay(true), ignored);
-}
-
 }  // namespace
 
 asio::awaitable<connection::connect_result> connection::connect_upstream(const host_port& target) {
@@ -64,7 +58,7 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
         cec == asio::error::operation_aborted ? connect_outcome::pending : outcome_of(cec);
     co_return connect_result{o, cec, {}};
   }
-  tune(up);  // (async_connect over a range opens the socket itself: tuned afterwards)
+  tune_stream(up);  // (async_connect over a range opens the socket itself: tuned afterwards)
   co_return connect_result{connect_outcome::connected, {}, ep};
 }
 
@@ -76,8 +70,7 @@ asio::awaitable<connection::connect_result> connection::connect_numeric(
   if (const auto ec = open_fresh(up, peer.protocol())) {
     co_return connect_result{outcome_of(ec), ec, {}};
   }
-  std::error_code ignored;
-  up.set_option(asio::ip::tcp::no_delay(true), ignored);
+  tune_stream(up);
   // connect(2) by hand rather than async_connect: the kernel picks our local port inside this
   // call, so the loop guard learns it before the listener we may be looping into can accept.
   const int fd = up.native_handle();

@@ -61,4 +61,12 @@ std::error_code open_fresh(asio::ip::tcp::socket& s, const asio::ip::tcp& protoc
   return adopt(s, protocol, fd);
 }
 
+void tune_stream(asio::ip::tcp::socket& s) {
+  std::error_code ignored;
+  if (!s.native_non_blocking()) {
+    s.non_blocking(true, ignored);
+  }
+  s.set_option(asio::ip::tcp::no_delay(true), ignored);
+}
+
 }  // namespace linesman::proxy

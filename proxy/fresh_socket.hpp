@@ -22,4 +22,9 @@ std::error_code accept_fresh(asio::ip::tcp::acceptor& acc, asio::ip::tcp::socket
 // open_fresh: a new non-blocking TCP socket of `protocol` in `s` (closed first if open).
 std::error_code open_fresh(asio::ip::tcp::socket& s, const asio::ip::tcp& protocol);
 
+// tune_stream: what every relayed socket needs: O_NONBLOCK (splice(2) needs it on both sockets;
+// set only when Asio does not already know it is, so a fresh or connected socket costs no ioctl)
+// and TCP_NODELAY (a transparent proxy must not add latency to writes the peers already timed).
+void tune_stream(asio::ip::tcp::socket& s);
+
 }  // namespace linesman::proxy

@@ -320,6 +320,9 @@ struct as_relay {
   std::uint64_t moved = 0;
   bool done = false;
   void step();
+  // wait: one async_wait, then step() again, or the end on an error (as linesman's relay does).
+  void wait(tcp::socket& s, tcp::socket::wait_type what);
+  void end();
 };
 struct as_conn {
   std::uint64_t id = 0;
@@ -342,30 +345,35 @@ struct as_conn {
   }
 };
 
+void as_relay::end() {
+  done = true;
+  c->relay_ended();
+}
+
+void as_relay::wait(tcp::socket& s, tcp::socket::wait_type what) {
+  s.async_wait(what, [this](std::error_code ec) {
+    if (ec) {
+      return end();
+    }
+    step();
+  });
+}
+
 void as_relay::step() {
   for (;;) {
     if (in_pipe == 0) {
       if (pipe[0] < 0 && ::pipe2(pipe.data(), O_NONBLOCK | O_CLOEXEC) != 0) {
-        done = true;
-        return c->relay_ended();
+        return end();
       }
       const ssize_t n = ::splice(src->native_handle(), nullptr, pipe[1], nullptr, kChunk,
                                  SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
       if (n < 0 && errno == EAGAIN) {
-        src->async_wait(tcp::socket::wait_read, [this](std::error_code ec) {
-          if (ec) {
-            done = true;
-            return c->relay_ended();
-          }
-          step();
-        });
-        return;
+        return wait(*src, tcp::socket::wait_read);
       }
       if (n <= 0) {
         std::error_code ignored;
         dst->shutdown(tcp::socket::shutdown_send, ignored);
-        done = true;
-        return c->relay_ended();
+        return end();
       }
       in_pipe = static_cast<std::size_t>(n);
       moved += static_cast<std::uint64_t>(n);
@@ -373,18 +381,10 @@ void as_relay::step() {
     const ssize_t m = ::splice(pipe[0], nullptr, dst->native_handle(), nullptr, in_pipe,
                                SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
     if (m < 0 && errno == EAGAIN) {
-      dst->async_wait(tcp::socket::wait_write, [this](std::error_code ec) {
-        if (ec) {
-          done = true;
-          return c->relay_ended();
-        }
-        step();
-      });
-      return;
+      return wait(*dst, tcp::socket::wait_write);
     }
     if (m < 0) {
-      done = true;
-      return c->relay_ended();
+      return end();
     }
     in_pipe -= static_cast<std::size_t>(m);
   }
