@@ -261,7 +261,7 @@ asio::awaitable<bool> connection::forward_held(dir d) {
   if (f.len == f.forwarded) {
     co_return true;
   }
-  std::uint64_t& to = d == dir::c2u ? record_.bytes.to_upstream : record_.bytes.to_client;
+  std::uint64_t& to = *counters(d).to;
   auto [ec, n] = co_await asio::async_write(
       dst(d).socket, asio::buffer(f.buf.get() + f.forwarded, f.len - f.forwarded), kTuple);
   to += n;
@@ -302,7 +302,7 @@ asio::awaitable<connection::inspect_step_end> connection::inspect_step(dir d, re
   ++f.reads;
   // The reply has started: whatever the client sent before it was its first flight.
   inspect_flight(d, f.len == kFlightBufferBytes || (d == dir::c2u && dst(d).first.len > 0));
-  std::uint64_t& to = d == dir::c2u ? record_.bytes.to_upstream : record_.bytes.to_client;
+  std::uint64_t& to = *counters(d).to;
   auto [wec, m] =
       co_await asio::async_write(dst(d).socket, asio::buffer(f.buf.get() + start, n), kTuple);
   to += m;

@@ -91,7 +91,7 @@ asio::awaitable<bool> connection::fault_write(dir d, std::span<const std::uint8_
   co_await asio::this_coro::throw_if_cancelled(false);
   const fault_spec& s = fault_->spec;
   const bool up = d == dir::c2u;
-  std::uint64_t& to = up ? record_.bytes.to_upstream : record_.bytes.to_client;
+  std::uint64_t& to = *counters(d).to;
   if (s.kind == fault_kind::latency && s.acts_on(up)) {
     thread_local std::minstd_rand jitter_rng{std::random_device{}()};
     auto wait = s.latency;
