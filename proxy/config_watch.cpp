@@ -3,6 +3,7 @@
 #include "proxy/config.hpp"
 
 #include <sys/inotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -12,8 +13,18 @@
 
 namespace linesman::proxy {
 
+std::optional<file_stamp> stamp_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return std::nullopt;
+  }
+  return file_stamp{
+      st.st_dev, st.st_ino, st.st_size,
+      static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec};
+}
+
 config_watch::config_watch(asio::io_context& io, const std::string& path,
-                           std::function<void()> on_change)
+                           std::function<void()> on_change, std::optional<file_stamp> loaded)
     : fd_(io), settle_(io), on_change_(std::move(on_change)) {
   const std::filesystem::path p(path);
   name_ = p.filename().string();
@@ -31,6 +42,9 @@ config_watch::config_watch(asio::io_context& io, const std::string& path,
   }
   fd_.assign(fd);
   arm();
+  if (loaded && stamp_file(path) != loaded) {
+    changed();  // changed between the read and the watch: no event will say so
+  }
 }
 
 void config_watch::stop() {
@@ -75,9 +89,12 @@ void config_watch::drain_events() {
       off += total;
     }
   }
-  if (!relevant) {
-    return;
+  if (relevant) {
+    changed();
   }
+}
+
+void config_watch::changed() {
   settle_.expires_after(kSettle);
   settle_.async_wait([this](const std::error_code& ec) {
     if (!ec && !stopped_) {

@@ -910,7 +910,8 @@ struct server::impl {
     sweep.async_wait(on_sweep);
     std::unique_ptr<config_watch> watch;
     if (reload_src.watch && reload_src.load) {
-      watch = std::make_unique<config_watch>(ctl, reload_src.path, [this] { reload("--watch"); });
+      watch = std::make_unique<config_watch>(
+          ctl, reload_src.path, [this] { reload("--watch"); }, reload_src.loaded);
     }
     std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec,
                                                                      int sig) {

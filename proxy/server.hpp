@@ -4,9 +4,11 @@
 #pragma once
 
 #include "proxy/config.hpp"
+#include "proxy/config_watch.hpp"
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -28,6 +30,9 @@ struct reload_source {
   std::function<run_config()> load;
   std::string path;    // the --config file (messages, --watch)
   bool watch = false;  // --watch: reload when the file changes (inotify)
+  // loaded: the file's stamp taken before the configuration the server starts with was read
+  // (proxy/config_watch.hpp), so a change made before the watch begins is not missed.
+  std::optional<file_stamp> loaded;
 };
 
 class server {

@@ -128,6 +128,8 @@ void add_run_command(CLI::App& app) {
     spdlog::set_default_logger(logger);
     spdlog::set_level(level);
 
+    // Stamped before it is read: a change from here on is seen by --watch (proxy/config_watch.hpp).
+    const auto loaded = o.config ? proxy::stamp_file(*o.config) : std::nullopt;
     proxy::run_config cfg = proxy::build_run_config(o.listener, o.config);
     cfg.threads = o.threads.value_or(0);
     cfg.max_connections = o.max_connections.value_or(0);
@@ -165,6 +167,7 @@ void add_run_command(CLI::App& app) {
       reload.load = [] { return proxy::build_run_config(o.listener, o.config); };
       reload.path = *o.config;
       reload.watch = o.watch;
+      reload.loaded = loaded;
     }
     try {
       proxy::server srv(std::move(cfg), std::move(reload));
