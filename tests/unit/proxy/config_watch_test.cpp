@@ -4,11 +4,11 @@
 
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+
+#include <gtest/gtest.h>
 
 namespace linesman::proxy {
 namespace {
@@ -39,7 +39,8 @@ struct temp_file {
 int changes_seen(const temp_file& f, std::optional<file_stamp> loaded) {
   asio::io_context io;
   int calls = 0;
-  config_watch w(io, f.path.string(), [&] { ++calls; }, loaded);
+  config_watch w(
+      io, f.path.string(), [&] { ++calls; }, loaded);
   io.run_for(config_watch::kSettle * 3);
   w.stop();
   return calls;
