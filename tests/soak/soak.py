@@ -43,6 +43,9 @@ kHere = pathlib.Path(__file__).resolve().parent
 kIdle, kSlow = 5000, 2000
 kPoolFds = 2 * 2 * 64  # per worker: pipe_pool::kMaxPooled pipes of two descriptors, both ways
 kThreads = 2
+# kLoads: the loads --loads can pick (all by default); switching some off tells which one drives a
+# figure (docs/reload-and-soak.md).
+kLoads = ("churn", "idle", "slow", "flap", "reload", "fill")
 
 
 def free_port() -> int:
@@ -182,7 +185,12 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--tmpfs", action="store_true",
                     help="mount a tmpfs for the log (needs a private mount namespace)")
+    ap.add_argument("--loads", default=",".join(kLoads),
+                    help="comma-separated loads to run (default: all of " + ",".join(kLoads) + ")")
     a = ap.parse_args()
+    on = set(a.loads.split(",")) if a.loads else set()
+    if not on <= set(kLoads):
+        ap.error(f"--loads: unknown {','.join(sorted(on - set(kLoads)))} (known: {','.join(kLoads)})")
     out = pathlib.Path(a.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     loads.raise_nofile()
@@ -200,6 +208,10 @@ def main() -> int:
         else:
             print(f"soak: cannot mount a tmpfs ({r.stderr.strip()}): using /dev/full", flush=True)
     log = logdir / "access.jsonl"
+    if "reload" not in on:
+        # Without the reloads nothing rotates the log: it goes to the output directory's disk,
+        # which it would fill no faster than a normal run, and the tmpfs (and "fill") is unused.
+        log = out / "access.jsonl"
     ports = {k: free_port() for k in ("idle", "churn", "slow", "extra", "stable", "flap")}
     children: list = []
     stable = start_echo(ports["stable"], out)
@@ -231,12 +243,15 @@ def main() -> int:
     failed = multiprocessing.Value("Q", 0)
     t0 = time.monotonic()
     end = t0 + duration
-    children += [loads.start(loads.churn, ports["churn"], opened, failed, stop, end)
-                 for _ in range(2)]
-    children.append(loads.start(loads.idle_and_slow, ports["idle"], kIdle, ports["slow"], kSlow,
-                                opened, stop, end))
+    if "churn" in on:
+        children += [loads.start(loads.churn, ports["churn"], opened, failed, stop, end)
+                     for _ in range(2)]
+    if "idle" in on or "slow" in on:
+        children.append(loads.start(loads.idle_and_slow, ports["idle"],
+                                    kIdle if "idle" in on else 0, ports["slow"],
+                                    kSlow if "slow" in on else 0, opened, stop, end))
     files = LogFiles(log)
-    filler = Filler(logdir) if mode == "tmpfs" else None
+    filler = Filler(logdir) if mode == "tmpfs" and {"fill", "reload"} <= on else None
     rows = []
     warm_rss = None
     flap_down_at = None
@@ -248,14 +263,14 @@ def main() -> int:
         second += 1
         if lm.poll() is not None:
             break
-        if second % 20 == 0:  # rotate, then reload with the other configuration
+        if "reload" in on and second % 20 == 0:  # rotate, then reload with the other configuration
             set_b = not set_b
             write_atomic(cfg, config_text(set_b, ports, log_of(set_b)))
             rotated = files.rotate()
             lm.send_signal(signal.SIGHUP)
             time.sleep(1.5)  # the writer reopens within its 1 s wait
             files.count(rotated)
-        if second % 15 == 0:
+        if "flap" in on and second % 15 == 0:
             flap.kill()
             flap.wait(5)
             flap_down_at = second
@@ -325,10 +340,10 @@ def main() -> int:
         "no proxy_error": settled.get("proxy_error") == 0 and files.proxy_errors == 0,
         "never restarted, exit 0": alive_throughout and rc == 0,
         "reloads all succeeded": settled.get("reload_failed") == 0 and
-            settled.get("reload_ok", 0) >= int(duration // 20) - 1,
+            settled.get("reload_ok", 0) >= (int(duration // 20) - 1 if "reload" in on else 0),
     }
     summary = {
-        "minutes": a.minutes, "log_mode": mode, "threads": kThreads, "cores": os.cpu_count(),
+        "minutes": a.minutes, "loads": sorted(on), "log_mode": mode, "threads": kThreads, "cores": os.cpu_count(),
         "load_average_at_end": os.getloadavg(),
         "clients_opened": opened.value, "client_connect_failures": failed.value,
         "accepted": settled.get("accepted"), "written": settled.get("written"),
