@@ -27,6 +27,7 @@
 #include "proxy/config.hpp"
 #include "proxy/facts.hpp"
 #include "proxy/fault.hpp"
+#include "proxy/flight_buffer.hpp"
 #include "proxy/inspect.hpp"
 #include "proxy/live.hpp"
 #include "proxy/log_sink.hpp"
@@ -119,7 +120,8 @@ class connection {
 
   // flight: one side's first flight as it passes through the bounded inspection buffer.
   struct flight {
-    std::unique_ptr<std::uint8_t[]> buf;  // allocated on first readability, freed after inspection
+    flight_buffer
+        buf;  // allocated on first readability, grown as bytes come, freed after inspection
     std::size_t len = 0;
     std::size_t forwarded = 0;
     int reads = 0;

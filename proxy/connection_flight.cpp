@@ -97,10 +97,7 @@ std::optional<connection::flight_end> connection::read_now() {
     return std::nullopt;
   }
   if (!f.buf) {
-    f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
-    if (n > 0) {
-      std::memcpy(f.buf.get(), scratch.data(), static_cast<std::size_t>(n));
-    }
+    f.buf.assign({scratch.data(), n > 0 ? static_cast<std::size_t>(n) : 0});
   }
   if (n > 0) {
     take_client_bytes(static_cast<std::size_t>(n));
@@ -132,10 +129,14 @@ asio::awaitable<connection::flight_end> connection::read_client_step() {
       (void)read_now();
       co_return flight_end::cancelled;
     }
-    f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
+    // Read what came as the first look does: its buffer is then the size of those bytes
+    // (proxy/flight_buffer.hpp), a client dribbling its hello holds 256 bytes, not 16.7 KB.
+    if (const auto e = read_now()) {
+      co_return (*e == flight_end::decided && co_await cancelled()) ? flight_end::cancelled : *e;
+    }
   }
-  auto [ec, n] = co_await client().async_read_some(
-      asio::buffer(f.buf.get() + f.len, kFlightBufferBytes - f.len), kTuple);
+  const auto room = f.buf.room(f.len);
+  auto [ec, n] = co_await client().async_read_some(asio::buffer(room.data(), room.size()), kTuple);
   if (ec == asio::error::operation_aborted) {
     co_return flight_end::cancelled;
   }

@@ -283,10 +283,10 @@ asio::awaitable<connection::inspect_step_end> connection::inspect_step(dir d, re
         co_return inspect_step_end::over;
       }
     }
-    f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
   }
-  auto [ec, n] = co_await src(d).socket.async_read_some(
-      asio::buffer(f.buf.get() + f.len, kFlightBufferBytes - f.len), kTuple);
+  const auto room = f.buf.room(f.len);
+  auto [ec, n] =
+      co_await src(d).socket.async_read_some(asio::buffer(room.data(), room.size()), kTuple);
   if (aborting_ || ec == asio::error::operation_aborted) {
     co_return inspect_step_end::over;
   }

@@ -225,11 +225,9 @@ asio::awaitable<std::optional<relay_result>> connection::fault_relay(dir d) {
     std::uint8_t* into = nullptr;
     std::size_t room = 0;
     if (!f.done) {
-      if (!f.buf) {
-        f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
-      }
-      into = f.buf.get() + f.len;
-      room = kFlightBufferBytes - f.len;
+      const auto free = f.buf.room(f.len);
+      into = free.data();
+      room = free.size();
     } else {
       f.buf.reset();
       if (!copy) {

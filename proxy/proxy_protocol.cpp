@@ -270,8 +270,7 @@ asio::awaitable<bool> connection::accept_proxy_header() {
     }
     // auto: no header; what was read is the start of the client's first flight.
     auto& f = src(dir::c2u).first;
-    f.buf = std::make_unique_for_overwrite<std::uint8_t[]>(kFlightBufferBytes);
-    std::memcpy(f.buf.get(), proxy_header_in_.data(), proxy_header_in_.size());
+    f.buf.assign(proxy_header_in_);
     f.len = proxy_header_in_.size();
     f.reads = 1;
     inspect_client(false);
