@@ -83,22 +83,20 @@ connection::flight_end connection::note_client_read_error(const std::error_code&
 
 std::optional<connection::flight_end> connection::read_now() {
   // MSG_DONTWAIT: whatever is there (bytes, FIN, reset) is taken and recorded now, never waited
-  // for. Before the flight has a buffer the read goes to the worker's scratch, so a client that
-  // has said nothing yet still costs no buffer.
+  // for. The read goes to the worker's scratch and only its bytes are kept, so the flight buffer
+  // is the size of what the client sent (proxy/flight_buffer.hpp): a client that has said
+  // nothing yet costs no buffer, one dribbling its hello 256 bytes, not 16.7 KB.
   auto& f = src(dir::c2u).first;
   if (f.done || f.len == kFlightBufferBytes) {
     return flight_end::decided;
   }
   thread_local std::array<std::uint8_t, kFlightBufferBytes> scratch;
-  std::uint8_t* into = f.buf ? f.buf.get() + f.len : scratch.data();
   const ssize_t n =
-      ::recv(client().native_handle(), into, kFlightBufferBytes - f.len, MSG_DONTWAIT);
+      ::recv(client().native_handle(), scratch.data(), kFlightBufferBytes - f.len, MSG_DONTWAIT);
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
     return std::nullopt;
   }
-  if (!f.buf) {
-    f.buf.assign({scratch.data(), n > 0 ? static_cast<std::size_t>(n) : 0});
-  }
+  f.buf.append(f.len, {scratch.data(), n > 0 ? static_cast<std::size_t>(n) : 0});
   if (n > 0) {
     take_client_bytes(static_cast<std::size_t>(n));
     return flight_end::decided;
@@ -119,8 +117,10 @@ asio::awaitable<connection::flight_end> connection::read_client_step() {
       co_return (*e == flight_end::decided && co_await cancelled()) ? flight_end::cancelled : *e;
     }
   }
-  if (!f.buf) {
-    // Allocate only once the client has something to say: an idle client costs no buffer.
+  // Wait for readability, then read what came (read_now): no buffer grows while the client keeps
+  // us waiting. A wake-up with nothing to read (EAGAIN) waits again; the race this step runs in
+  // (a watchdog) bounds it in time.
+  for (;;) {
     auto [ec] = co_await client().async_wait(asio::socket_base::wait_read, kTuple);
     if (ec) {
       co_return flight_end::cancelled;
@@ -129,22 +129,10 @@ asio::awaitable<connection::flight_end> connection::read_client_step() {
       (void)read_now();
       co_return flight_end::cancelled;
     }
-    // Read what came as the first look does: its buffer is then the size of those bytes
-    // (proxy/flight_buffer.hpp), a client dribbling its hello holds 256 bytes, not 16.7 KB.
     if (const auto e = read_now()) {
       co_return (*e == flight_end::decided && co_await cancelled()) ? flight_end::cancelled : *e;
     }
   }
-  const auto room = f.buf.room(f.len);
-  auto [ec, n] = co_await client().async_read_some(asio::buffer(room.data(), room.size()), kTuple);
-  if (ec == asio::error::operation_aborted) {
-    co_return flight_end::cancelled;
-  }
-  if (ec) {
-    co_return note_client_read_error(ec);
-  }
-  take_client_bytes(n);
-  co_return (co_await cancelled()) ? flight_end::cancelled : flight_end::decided;
 }
 
 asio::awaitable<connection::flight_end> connection::read_client_flight() {

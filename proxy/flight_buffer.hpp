@@ -2,13 +2,14 @@
 // (kSteps), never beyond kFlightBufferBytes (proxy/inspect.hpp).
 //
 // Why grown and not allocated whole: a connection used to take the full 16.7 KB on its first
-// readable byte and keep it until inspection ended. A client that dribbles its hello (the peek
-// timeout ends it, 5 s later) or sends 16 bytes and leaves then held 16.7 KB for a few bytes. In
-// the soak (tests/soak, 2,000 dribbling clients that all start again every 5 s) these blocks came
-// and went in waves of 33 MB between the small allocations of the other connections on the same
-// worker thread; the worker heaps fragmented and RSS kept rising for the whole run (bench/results/
-// 2026-12-03-soak20b/README.md has the figures). Now a buffer is the size of what it holds: 256
-// bytes for a few, 2 KB for a common hello, the full size only for a hello that needs it.
+// readable byte and keep it until inspection ended, waiting for more with it. A client that
+// dribbles its hello (the peek timeout ends it, 5 s later) or sends 16 bytes and leaves then
+// held 16.7 KB for a few bytes. In the soak (tests/soak, 2,000 dribbling clients that all start
+// again every 5 s) these blocks came and went in waves of 33 MB between the small allocations of
+// the other connections on the same worker thread; the worker heaps fragmented and RSS kept rising
+// for the whole run (bench/results/ 2026-12-03-soak20b/README.md has the figures). Now a buffer is
+// the size of what it holds: 256 bytes for a few, 2 KB for a common hello, the full size only for a
+// hello that needs it.
 //
 // Owned by its flight (one connection, one thread); get() is null until the first bytes. The
 // parts of std::unique_ptr<std::uint8_t[]>'s interface the connection uses are kept.
@@ -39,25 +40,36 @@ class flight_buffer {
     capacity_ = 0;
   }
 
-  // assign: a buffer holding a copy of `bytes` (a first read made into a scratch buffer), of the
-  // smallest step that holds them; allocated even for no bytes (get() is then non-null), as
-  // `bytes` must not be longer than kFlightBufferBytes.
-  void assign(std::span<const std::uint8_t> bytes) {
-    allocate(step_for(bytes.size()), {});
+  // append: `bytes` (read into a scratch buffer) copied after the `len` held, the buffer grown
+  // first to the smallest step that holds both (the `len` bytes kept). Allocates even for no
+  // bytes: get() is then non-null, as the connection tells "read once" from "never read" by it.
+  // len + bytes.size() must not exceed kFlightBufferBytes.
+  void append(std::size_t len, std::span<const std::uint8_t> bytes) {
+    const std::size_t need = step_for(len + bytes.size());
+    if (!data_ || capacity_ < need) {
+      allocate(need, data_ ? std::span<const std::uint8_t>(data_.get(), len)
+                           : std::span<const std::uint8_t>());
+    }
     if (!bytes.empty()) {
-      std::memcpy(data_.get(), bytes.data(), bytes.size());
+      std::memcpy(data_.get() + len, bytes.data(), bytes.size());
     }
   }
 
-  // room: where the next read goes after the `len` bytes held: the free end of the buffer,
-  // grown to the next step first (the `len` bytes kept) when it is full or not there yet. A new
-  // buffer starts at the middle step, since an asynchronous read cannot know how much will come
-  // and a whole hello should fit in one read. Empty only once len == kFlightBufferBytes.
+  // assign: a buffer holding a copy of `bytes` only (at most kFlightBufferBytes).
+  void assign(std::span<const std::uint8_t> bytes) {
+    reset();
+    append(0, bytes);
+  }
+
+  // room: where an asynchronous read goes after the `len` bytes held: the rest of the full
+  // kFlightBufferBytes, the buffer grown to it first (the `len` bytes kept). Such a read cannot
+  // know how much will come, and a read cut short by a small buffer would split one arrival into
+  // two reads (the record's tls.hello_reads and sni_read count arrivals). Empty only once
+  // len == kFlightBufferBytes.
   [[nodiscard]] std::span<std::uint8_t> room(std::size_t len) {
-    if (!data_) {
-      allocate(kSteps[1], {});
-    } else if (len >= capacity_ && capacity_ < kFlightBufferBytes) {
-      allocate(step_for(capacity_ + 1), {data_.get(), len});
+    if (!data_ || capacity_ < kFlightBufferBytes) {
+      allocate(kFlightBufferBytes, data_ ? std::span<const std::uint8_t>(data_.get(), len)
+                                         : std::span<const std::uint8_t>());
     }
     return {data_.get() + len, capacity_ - len};
   }
