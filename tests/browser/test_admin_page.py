@@ -255,6 +255,26 @@ def test_demo_funnel_matches_its_log_files_and_lists_each_bar(reg, page):
     assert not logs.exists()  # the demo cleaned up after its hold
 
 
+def test_the_page_says_when_the_window_is_longer_than_the_ring(reg, page):
+    driver = page
+    up = lsm.start_peer(reg, "close")
+    lm = start_lm(reg, up.port, "--admin-records", "3")
+    for i in range(5):
+        s = lm.connect()
+        s.sendall(lsm.client_hello(f"r{i}.example.test"))
+        lsm.recv_all(s)
+        s.close()
+    lm.records(5)
+    load(driver, f"http://{lm.admin}/")
+    note = wait(driver, lambda d: d.find_element(by().ID, "funnel-note").text, 3,
+                "the note on the funnel")
+    assert "longer than what the ring still holds" in note and "keeps the last 3 records" in note
+    assert "2 older records were evicted" in note
+    assert "Since start (metrics): 5 connections ended" in driver.find_element(
+        by().ID, "funnel-since").text
+    assert severe_console(driver) == []
+
+
 def test_token_from_the_url_fragment_is_sent_as_a_header(reg, page):
     driver = page
     up = lsm.start_peer(reg, "silent")
