@@ -436,7 +436,12 @@ function flightText(f) {
   return parts.join(': ');
 }
 
+// shownRecord: the record the detail panel shows (a record never changes: drawn once).
+let shownRecord = null;
+
 function showRecord(rec) {
+  if (shownRecord === rec.id && !$('detail').hidden) return;
+  shownRecord = rec.id;
   setText('d-id', rec.id);
   setText('d-state', 'ended ' + clock(endedAt(rec).toISOString()) + ', listener ' + rec.listener);
   setText('d-stop', 'Stopped in ' + rec.stop.phase + ' / ' + rec.stop.reason + ' by ' +
@@ -450,6 +455,7 @@ function showRecord(rec) {
 }
 
 function showOpen(c) {
+  shownRecord = null;
   setText('d-id', c.id);
   setText('d-state', 'open for ' + seconds(c.age_seconds) + ', listener ' + c.listener);
   setText('d-stop', 'Waiting in ' + c.phase + ' for ' + seconds(c.phase_seconds) +
