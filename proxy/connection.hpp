@@ -227,7 +227,7 @@ class connection {
   // ---- fault_apply.cpp: an injected fault (proxy/fault.hpp); only when fault_ is set
   void decide_fault(const route_config* route, bool held);
   // fault_relay: a faulted direction from its held bytes to its end, all through userspace (never
-  // splice): the first flight inspected as inspect_relay does, every write shaped by the fault.
+  // splice): the first flight inspected as inspect_next does, every write shaped by the fault.
   asio::awaitable<std::optional<relay_result>> fault_relay(dir d);
   struct fault_pace;
   asio::awaitable<bool> fault_forward(dir d, std::span<const std::uint8_t> bytes, fault_pace& pace);
@@ -256,22 +256,20 @@ class connection {
   void on_stream_watch();
   void end_stream_phase();
   void relay_done();
-  // The stream phase of one direction: start_relay (a bare wait until its first byte), then
-  // inspect_relay (forward the first-flight bytes held so far, inspect the rest of the flight;
-  // nullopt = this direction is over, else how its source ended or `cancelled` to stream on),
-  // then start_stream: splice (callback driven) or copy_relay (capture bound, --no-splice,
-  // fallback). Each path ends in relay_done() exactly once.
+  // The stream phase of one direction: start_relay (a bare wait until its first byte), then the
+  // inspection as a chain of handlers (no coroutine frame per direction): inspect_forward_held
+  // (the first-flight bytes held so far), inspect_next / on_inspect_read (read, inspect and
+  // forward the rest of the flight, a read at a time), inspect_end (how the source ended, or on
+  // to stream); then start_stream: splice (callback driven) or copy_relay (capture bound,
+  // --no-splice, fallback). A fault's direction runs fault_relay instead of the inspection. Each
+  // path ends in relay_done() exactly once.
   void start_relay(dir d);
   void spawn_inspect(dir d);
-  asio::awaitable<std::optional<relay_result>> inspect_relay(dir d);
-  // forward_held: writes the first-flight bytes of `d` read but not yet forwarded; false when
-  // the write failed (the end is noted).
-  asio::awaitable<bool> forward_held(dir d);
-  // inspect_step: one read of the rest of d's first flight, forwarded at once. `more`: read on;
-  // `source_ended`: the read ended the source, `res` says how; `over`: the connection is
-  // aborting or a write failed.
-  enum class inspect_step_end : std::uint8_t { more, source_ended, over };
-  asio::awaitable<inspect_step_end> inspect_step(dir d, relay_result& res);
+  void inspect_forward_held(dir d);
+  void inspect_after_held(dir d);
+  void inspect_next(dir d);
+  void on_inspect_read(dir d, const std::error_code& ec, std::size_t n);
+  void inspect_end(dir d, relay_result res);
   void inspect_flight(dir d, bool final);
   void start_stream(dir d);
   void start_splice(dir d);
