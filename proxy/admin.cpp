@@ -2,8 +2,11 @@
 
 #include "proxy/access_record.hpp"
 #include "proxy/admin_faults.hpp"
+#include "proxy/log_sink.hpp"
 #include "proxy/port_owner.hpp"
+#include "proxy/record_ring.hpp"
 #include "proxy/server.hpp"
+#include "proxy/web_assets.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -12,12 +15,16 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+#include <string_view>
 #include <thread>
+#include <variant>
 
 #include <httplib.h>
 
@@ -198,6 +205,152 @@ std::string query_error(const httplib::Request& req) {
   return {};
 }
 
+// page_asset: the embedded file served at `path` ("/" is index.html), or null. The page's files
+// hold no data (every figure comes from the API, behind the token), so they need no token: a
+// browser cannot send a header when it loads a page.
+const web_asset* page_asset(const std::string& path) {
+  const std::string_view want = path == "/" ? std::string_view("/index.html") : path;
+  for (const auto& a : web_assets()) {
+    if (a.path == want) {
+      return &a;
+    }
+  }
+  return nullptr;
+}
+
+// browser_host_ok: a request a browser made (it sends Sec-Fetch-* or Origin) must name the admin
+// port by an IP address or localhost. A web page elsewhere that rebinds its own DNS name to
+// 127.0.0.1 would otherwise read the API as same-origin; other clients (curl, linesman top,
+// Prometheus) are not affected.
+bool browser_host_ok(const httplib::Request& req) {
+  if (!req.has_header("Sec-Fetch-Mode") && !req.has_header("Sec-Fetch-Site") &&
+      !req.has_header("Origin")) {
+    return true;
+  }
+  std::string host = lower(req.get_header_value("Host"));
+  if (!host.empty() && host.front() == '[') {
+    const auto close = host.find(']');
+    if (close == std::string::npos) {
+      return false;
+    }
+    in6_addr a6{};
+    return ::inet_pton(AF_INET6, host.substr(1, close - 1).c_str(), &a6) == 1;
+  }
+  if (const auto colon = host.rfind(':'); colon != std::string::npos) {
+    host.resize(colon);
+  }
+  in_addr a4{};
+  return host == "localhost" || ::inet_pton(AF_INET, host.c_str(), &a4) == 1;
+}
+
+void send_asset(httplib::Response& res, const web_asset& a) {
+  // Only our own files run: a string from the wire that reached the DOM as markup would still
+  // find no inline script or handler allowed.
+  res.set_header("Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+                 "img-src 'self' data:; base-uri 'none'; form-action 'none'; "
+                 "frame-ancestors 'none'");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(std::string(a.body), std::string(a.content_type).c_str());
+}
+
+double round_ms(double seconds) { return std::round(seconds * 1000) / 1000; }
+
+nlohmann::json rfc3339_or_null(const std::optional<wall_clock::time_point>& t) {
+  return t ? nlohmann::json(format_rfc3339_us(*t)) : nlohmann::json(nullptr);
+}
+
+// ended_json: [{phase, reason, count}] of the non-zero cells of `ended`, in phase order.
+template <class Cells>
+nlohmann::json ended_json(const Cells& ended) {
+  auto arr = nlohmann::json::array();
+  for (std::size_t p = 0; p < kStopPhases; ++p) {
+    for (std::size_t r = 0; r < kStopReasons; ++r) {
+      const std::uint64_t n = ended[p][r];
+      if (n != 0) {
+        arr.push_back({{"phase", to_string(static_cast<stop_phase>(p))},
+                       {"reason", to_string(static_cast<stop_reason>(r))},
+                       {"count", n}});
+      }
+    }
+  }
+  return arr;
+}
+
+// funnel_json: the /api/funnel answer: the window's records from the ring by stop (and whether
+// the ring still holds the whole window), the open connections by phase, and the counters since
+// start from the metrics.
+nlohmann::json funnel_json(const live_hub& hub, const funnel_query& q) {
+  const auto now = wall_clock::now();
+  const auto in_listener = [&](const std::string& name) {
+    return !q.listener || name == *q.listener;
+  };
+  std::array<std::array<std::uint64_t, kStopReasons>, kStopPhases> since_start{};
+  std::uint64_t since_start_total = 0;
+  for (const auto* l : hub.current_listeners()) {
+    if (!in_listener(l->name)) {
+      continue;
+    }
+    for (std::size_t p = 0; p < kStopPhases; ++p) {
+      for (std::size_t r = 0; r < kStopReasons; ++r) {
+        const auto n = l->ended[p][r].load(std::memory_order_relaxed);
+        since_start[p][r] += n;
+        since_start_total += n;
+      }
+    }
+  }
+  std::array<std::uint64_t, kLivePhases> open{};
+  for (const auto& c : hub.snapshot()) {
+    if (in_listener(c.listener)) {
+      ++open[static_cast<std::size_t>(c.phase)];
+    }
+  }
+  auto open_json = nlohmann::json::object();
+  for (std::size_t i = 0; i < kLivePhases; ++i) {
+    open_json[std::string(to_string(static_cast<live_phase>(i)))] = open[i];
+  }
+  nlohmann::json j{
+      {"now", format_rfc3339_us(now)},
+      {"window_seconds", static_cast<double>(q.window.count()) / 1000.0},
+      {"listener", q.listener ? nlohmann::json(*q.listener) : nlohmann::json(nullptr)},
+      {"open", open_json},
+      {"since_start", {{"total", since_start_total}, {"ended", ended_json(since_start)}}},
+      {"records_dropped", log_sink::dropped_total()},
+  };
+  if (hub.ring == nullptr) {
+    j["window"] = nullptr;
+    j["ring"] = nullptr;
+    return j;
+  }
+  const auto f = hub.ring->funnel(q, now);
+  const auto cov = hub.ring->coverage();
+  j["window"] = {{"total", f.total}, {"complete", f.complete}, {"ended", ended_json(f.ended)}};
+  j["ring"] = {{"held", cov.held},
+               {"held_bytes", cov.held_bytes},
+               {"max_records", hub.ring->max_records()},
+               {"max_bytes", hub.ring->max_bytes()},
+               {"pushed", cov.pushed},
+               {"evicted", cov.evicted},
+               {"oldest_ended", rfc3339_or_null(cov.oldest_ended)},
+               {"newest_evicted", rfc3339_or_null(cov.newest_evicted)}};
+  return j;
+}
+
+// records_body: the /api/records answer; the records are the ring's JSON lines as they are.
+std::string records_body(const ring_view& v, const records_query& q) {
+  std::string out = "{\"limit\": " + std::to_string(q.limit) +
+                    ", \"matched\": " + std::to_string(v.matched) +
+                    ", \"returned\": " + std::to_string(v.lines.size()) + ", \"records\": [";
+  for (std::size_t i = 0; i < v.lines.size(); ++i) {
+    out += i == 0 ? "\n" : ",\n";
+    out += v.lines[i];
+  }
+  out += "\n]}\n";
+  return out;
+}
+
 }  // namespace
 
 nlohmann::json connections_json(std::vector<live_copy> open, const connection_filter& f) {
@@ -214,6 +367,13 @@ nlohmann::json connections_json(std::vector<live_copy> open, const connection_fi
     if (f.sni && !sni_matches(c.sni, *f.sni)) {
       continue;
     }
+    // phases: when each phase began, seconds since accept (null: not reached), for the timeline.
+    nlohmann::json phases = nlohmann::json::object();
+    for (std::size_t i = 0; i < kLivePhases; ++i) {
+      const double at = c.phase_at_seconds[i];
+      phases[std::string(to_string(static_cast<live_phase>(i)))] =
+          at < 0 ? nlohmann::json(nullptr) : nlohmann::json(round_ms(at));
+    }
     arr.push_back({
         {"id", c.id},
         {"listener", c.listener},
@@ -222,6 +382,7 @@ nlohmann::json connections_json(std::vector<live_copy> open, const connection_fi
         {"route", c.route.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.route)},
         {"upstream", c.upstream.empty() ? nlohmann::json(nullptr) : nlohmann::json(c.upstream)},
         {"phase", to_string(c.phase)},
+        {"phases", phases},
         {"pq_key_share", c.pq_key_share},
         {"phase_seconds", std::round(c.phase_seconds * 1000) / 1000},
         {"age_seconds", std::round(c.age_seconds * 1000) / 1000},
@@ -251,7 +412,13 @@ struct admin_server::impl {
     // Runs after the headers and before any body byte is read: the token first (every path but
     // /healthz), then the body, which no endpoint accepts.
     http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      if (req.path != "/healthz" && !authorized(req)) {
+      if (!browser_host_ok(req)) {
+        send_error(res, 421, "a browser must name the admin port by IP address or localhost");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      const bool page =
+          (req.method == "GET" || req.method == "HEAD") && page_asset(req.path) != nullptr;
+      if (req.path != "/healthz" && !page && !authorized(req)) {
         res.set_header("WWW-Authenticate", "Bearer realm=\"linesman\"");
         send_error(res, 401, "missing or wrong bearer token");
         return httplib::Server::HandlerResponse::Handled;
@@ -313,6 +480,36 @@ struct admin_server::impl {
       }
       send_json(res, 200, connections_json(hub.snapshot(), f));
     });
+    for (const auto& a : web_assets()) {
+      const auto serve = [&a](const httplib::Request&, httplib::Response& res) {
+        send_asset(res, a);
+      };
+      http.Get(std::string(a.path), serve);
+      if (a.path == "/index.html") {
+        http.Get("/", serve);
+      }
+    }
+    http.Get("/api/records", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto parsed = parse_records_query(req.params);
+      if (const auto* why = std::get_if<std::string>(&parsed)) {
+        send_error(res, 400, *why);
+        return;
+      }
+      if (hub.ring == nullptr) {
+        send_error(res, 503, "no record ring (it is kept only by linesman run --admin)");
+        return;
+      }
+      const auto& q = std::get<records_query>(parsed);
+      res.set_content(records_body(hub.ring->query(q, wall_clock::now()), q), "application/json");
+    });
+    http.Get("/api/funnel", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto parsed = parse_funnel_query(req.params);
+      if (const auto* why = std::get_if<std::string>(&parsed)) {
+        send_error(res, 400, *why);
+        return;
+      }
+      send_json(res, 200, funnel_json(hub, std::get<funnel_query>(parsed)));
+    });
     if (cfg.faults && hub.faults != nullptr) {
       std::vector<std::string> names;
       for (const auto* l : hub.current_listeners()) {  // (under the hub's lock: reloads)
@@ -325,7 +522,9 @@ struct admin_server::impl {
       res.set_header("Allow", "GET, HEAD");
       send_error(res, 405, "method not allowed (read-only: GET)");
     };
-    for (const char* p : {"/healthz", "/metrics", "/api/listeners", "/api/connections"}) {
+    for (const char* p :
+         {"/healthz", "/metrics", "/api/listeners", "/api/connections", "/api/records",
+          "/api/funnel", "/", "/index.html", "/app.js", "/app.css"}) {
       http.Post(p, not_allowed);
       http.Put(p, not_allowed);
       http.Delete(p, not_allowed);
@@ -335,7 +534,8 @@ struct admin_server::impl {
     http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
       if (res.status == 404 && res.body.empty()) {
         send_error(res, 404,
-                   "not found (try /api/connections, /api/listeners, /metrics, /healthz)");
+                   "not found (try /, /api/connections, /api/records, /api/funnel, "
+                   "/api/listeners, /metrics, /healthz)");
       }
     });
   }

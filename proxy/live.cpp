@@ -87,7 +87,14 @@ std::int64_t steady_ns() {
 }
 
 void set_phase(live_conn& c, live_phase p) {
-  c.phase_start_ns.store(steady_ns(), std::memory_order_relaxed);
+  const auto now = steady_ns();
+  if (p == live_phase::inspect) {
+    for (auto& at : c.phase_at_ns) {
+      at.store(0, std::memory_order_relaxed);
+    }
+  }
+  c.phase_at_ns[static_cast<std::size_t>(p)].store(now, std::memory_order_relaxed);
+  c.phase_start_ns.store(now, std::memory_order_relaxed);
   c.phase.store(static_cast<std::uint8_t>(p), std::memory_order_relaxed);
 }
 
@@ -154,6 +161,11 @@ void live_registry::copy_all(std::vector<live_copy>& out, std::int64_t now_ns) c
     const auto as = c->accepted_ns.load(std::memory_order_relaxed);
     v.phase_seconds = static_cast<double>(std::max<std::int64_t>(0, now_ns - ps)) / 1e9;
     v.age_seconds = static_cast<double>(std::max<std::int64_t>(0, now_ns - as)) / 1e9;
+    for (std::size_t i = 0; i < kLivePhases; ++i) {
+      const auto at = c->phase_at_ns[i].load(std::memory_order_relaxed);
+      v.phase_at_seconds[i] =
+          at == 0 ? -1.0 : static_cast<double>(std::max<std::int64_t>(0, at - as)) / 1e9;
+    }
     v.from_client = load(c->from_client);
     v.from_upstream = load(c->from_upstream);
     v.accepted_wall = c->accepted_wall;

@@ -106,6 +106,9 @@ struct live_conn {
   // pq_key_share: the client's hello carried a post-quantum key share (sits in phase's padding).
   std::atomic<bool> pq_key_share{false};
   std::atomic<std::int64_t> phase_start_ns{0};  // steady_clock, since its epoch
+  // phase_at_ns: when each phase began (steady ns, 0 = not reached), for the admin page's
+  // timeline of an open connection; set_phase writes it, entering inspect clears the rest.
+  std::array<std::atomic<std::int64_t>, kLivePhases> phase_at_ns{};
   std::atomic<std::int64_t> accepted_ns{0};
   // The connection's own record counters (record::bytes), written by its worker with
   // bump_counter and read here through std::atomic_ref; valid while linked.
@@ -130,6 +133,8 @@ struct live_copy {
   bool pq_key_share = false;
   double age_seconds = 0;    // since accept
   double phase_seconds = 0;  // time in the current phase
+  // phase_at_seconds: when each phase began, in seconds since accept (-1 = not reached).
+  std::array<double, kLivePhases> phase_at_seconds{-1, -1, -1, -1};
   std::uint64_t from_client = 0;
   std::uint64_t from_upstream = 0;
   std::chrono::system_clock::time_point accepted_wall{};
@@ -171,12 +176,14 @@ void set_phase(live_conn& c, live_phase p);
 
 // live_hub: everything the admin endpoint reads; owned by the server for its lifetime.
 class fault_table;  // proxy/fault.hpp
+class record_ring;  // proxy/record_ring.hpp
 
 struct live_hub {
   // listeners: the listeners of the current configuration; a reload replaces the list under
   // `mu` (the stats themselves live as long as the server), readers take current_listeners().
   std::vector<listener_stats*> listeners;
-  fault_table* faults = nullptr;  // the server's fault table (null in tests)
+  fault_table* faults = nullptr;      // the server's fault table (null in tests)
+  const record_ring* ring = nullptr;  // recent final records (null without --admin)
   std::vector<live_registry*> registries;
   std::size_t max_connections = 0;  // the accept limit (--max-connections or derived), a gauge
   std::chrono::system_clock::time_point started = std::chrono::system_clock::now();

@@ -70,10 +70,11 @@ int open_log(const std::string& path, std::string& why) {
 
 }  // namespace
 
-log_sink::log_sink(std::string path, std::size_t capacity, log_format format)
+log_sink::log_sink(std::string path, std::size_t capacity, log_format format, record_ring* ring)
     : path_(std::move(path)),
       capacity_(capacity),
-      style_{format, format == log_format::linesman ? std::string() : local_host_name()} {
+      style_{format, format == log_format::linesman ? std::string() : local_host_name()},
+      ring_(ring) {
   if (path_ == "-") {
     fd_ = STDOUT_FILENO;
   } else {
@@ -194,6 +195,7 @@ void log_sink::run() {
   std::vector<access_record> batch;
   batch.reserve(256);
   std::string out;
+  std::vector<ring_entry> for_ring;
   std::uint64_t reported_drops = 0;
   auto last_report = std::chrono::steady_clock::now();
   for (;;) {
@@ -219,7 +221,17 @@ void log_sink::run() {
     }
     out.clear();
     for (const auto& r : batch) {
+      const std::size_t from = out.size();
       append_record(out, r, style_);
+      if (ring_ != nullptr && !r.open_state) {
+        std::string line;
+        if (style_.format == log_format::linesman) {
+          line.assign(out, from, out.size() - from - 1);  // the bytes just written, no newline
+        } else {
+          append_linesman(line, r);
+        }
+        for_ring.push_back(make_ring_entry(r, std::move(line)));
+      }
     }
     if (!out.empty()) {
       if (write_all(out)) {
@@ -230,6 +242,13 @@ void log_sink::run() {
         // written line cannot be told apart anyway).
         count_dropped(batch.size(), drop_reason::write_error);
         reported_drops += batch.size();  // the write error message covers them
+      }
+    }
+    if (!for_ring.empty()) {
+      ring_->push(std::move(for_ring));
+      for_ring.clear();
+      if (for_ring.capacity() > kKeptRecords) {
+        std::vector<ring_entry>().swap(for_ring);
       }
     }
     batch.clear();

@@ -6,6 +6,7 @@
 
 #include "proxy/access_record.hpp"
 #include "proxy/record_format.hpp"
+#include "proxy/record_ring.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -27,8 +28,10 @@ class log_sink {
 
   // log_sink: opens `path` for appending ("-" = stdout) and starts the writer thread. Throws
   // config_error naming the path when it cannot be opened. Records are written in `format`.
+  // `ring` (the admin page's recent records, may be null; must outlive the sink) gets every final
+  // record once its batch is written, as linesman JSON whatever `format` is.
   explicit log_sink(std::string path, std::size_t capacity = kDefaultCapacity,
-                    log_format format = log_format::linesman);
+                    log_format format = log_format::linesman, record_ring* ring = nullptr);
   ~log_sink();
   log_sink(const log_sink&) = delete;
   log_sink& operator=(const log_sink&) = delete;
@@ -66,6 +69,7 @@ class log_sink {
   std::string path_;
   std::size_t capacity_;
   record_style style_;
+  record_ring* ring_ = nullptr;
   int fd_ = -1;
   bool owns_fd_ = false;
 

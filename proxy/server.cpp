@@ -195,6 +195,9 @@ struct server::impl {
 
   run_config cfg;
   reload_source reload_src;
+  // ring: the recent final records for the admin page (--admin only); before `sinks`, which
+  // push into it until they stop.
+  std::unique_ptr<record_ring> ring;
   std::vector<std::unique_ptr<log_sink>> sinks;
   // captures: one per capture directory (listeners naming the same one share it: one budget).
   std::vector<std::unique_ptr<capture::capture_dir>> captures;
@@ -226,6 +229,10 @@ struct server::impl {
       (void)default_max_connections(cfg.no_splice);  // still raise the descriptor limit
     }
     hub.max_connections = max_connections;
+    if (!cfg.admin.listen.empty()) {
+      ring = std::make_unique<record_ring>();
+      hub.ring = ring.get();
+    }
     std::random_device rd;
     char tag[16];
     std::snprintf(tag, sizeof tag, "%06x", rd() & 0xffffffU);
@@ -333,7 +340,8 @@ struct server::impl {
         return s.get();
       }
     }
-    sinks.push_back(std::make_unique<log_sink>(path, log_sink::kDefaultCapacity, format));
+    sinks.push_back(
+        std::make_unique<log_sink>(path, log_sink::kDefaultCapacity, format, ring.get()));
     return sinks.back().get();
   }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <condition_variable>
@@ -242,7 +243,7 @@ std::string make_config(const std::vector<scenario>& ss, const fs::path& dir) {
 // pipe) and kept for diagnostics; the "listening on" lines give each listener's port.
 class child {
  public:
-  child(const std::string& exe, const fs::path& config) {
+  child(const std::string& exe, const fs::path& config, const std::vector<std::string>& extra) {
     std::array<int, 2> p{};
     if (::pipe2(p.data(), O_CLOEXEC) != 0) {
       throw std::runtime_error(std::string("pipe2: ") + std::strerror(errno));
@@ -256,6 +257,7 @@ class child {
     const std::string cfg = config.string();
     std::vector<std::string> args{exe,         "run", "--config",    cfg,
                                   "--threads", "2",   "--log-level", "warn"};
+    args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) {
       argv.push_back(a.data());
@@ -356,6 +358,13 @@ class child {
     return status_;
   }
 
+  // wait_admin: the admin address linesman printed ("127.0.0.1:PORT"), "" if it did not in time.
+  std::string wait_admin() {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, kLinesmanStart, [&] { return eof_ || !admin_.empty(); });
+    return admin_;
+  }
+
   std::string stderr_text() {
     std::lock_guard lock(mu_);
     return err_;
@@ -389,6 +398,12 @@ class child {
 
   // parse_lines: "linesman: listening on 127.0.0.1:PORT (listener NAME)" (the shape tests rely on).
   void parse_lines() {
+    static constexpr std::string_view kAdmin = "linesman: admin on ";
+    if (const auto at = err_.find(kAdmin); admin_.empty() && at != std::string::npos) {
+      if (const auto eol = err_.find('\n', at); eol != std::string::npos) {
+        admin_ = err_.substr(at + kAdmin.size(), eol - at - kAdmin.size());
+      }
+    }
     static constexpr std::string_view kPrefix = "linesman: listening on ";
     std::size_t pos = 0;
     while ((pos = err_.find(kPrefix, pos)) != std::string::npos) {
@@ -421,6 +436,7 @@ class child {
   std::string err_;
   bool eof_ = false;
   std::map<std::string, std::uint16_t> ports_;
+  std::string admin_;
 };
 
 // temp_dir: a private directory for the config and the access logs, removed on destruction.
@@ -535,11 +551,62 @@ std::string render_table(const std::vector<outcome>& results, std::size_t width)
   return t.str();
 }
 
+namespace {
+
+// print_report: the records (one JSON line each) and, unless `json_only`, the table.
+void print_report(const std::vector<outcome>& results, bool json_only, std::ostream& out,
+                  clock::duration took) {
+  for (const auto& o : results) {
+    if (o.rec) {
+      out << o.rec->dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
+    }
+  }
+  int failed = 0;
+  for (const auto& o : results) {
+    failed += o.mismatch.empty() ? 0 : 1;
+  }
+  if (!json_only) {
+    out << "\n"
+        << render_table(results) << "\n"
+        << (failed == 0 ? "every scenario produced the record it should"
+                        : std::to_string(failed) + " of " + std::to_string(results.size()) +
+                              " scenarios did not")
+        << " (" << std::chrono::duration_cast<ms>(took).count()
+        << " ms; full hints in the JSON above)\n";
+  }
+  out.flush();
+}
+
+std::atomic<bool> hold_ended{false};
+
+extern "C" void end_hold(int) { hold_ended.store(true); }
+
+// hold_until_signal: returns after `limit`, or sooner on SIGINT or SIGTERM (their handlers are
+// put back on return).
+void hold_until_signal(std::chrono::seconds limit) {
+  hold_ended.store(false);
+  struct sigaction sa {};
+  sa.sa_handler = end_hold;
+  struct sigaction old_int {};
+  struct sigaction old_term {};
+  ::sigaction(SIGINT, &sa, &old_int);
+  ::sigaction(SIGTERM, &sa, &old_term);
+  const auto deadline = clock::now() + limit;
+  while (!hold_ended.load() && clock::now() < deadline) {
+    std::this_thread::sleep_for(ms(50));
+  }
+  ::sigaction(SIGINT, &old_int, nullptr);
+  ::sigaction(SIGTERM, &old_term, nullptr);
+}
+
+}  // namespace
+
 int run_demo(const demo_options& opt, std::ostream& out, std::ostream& err) {
   const auto started = clock::now();
   // The demo writes to sockets its peers may have closed: an error return, never a signal.
   ::signal(SIGPIPE, SIG_IGN);
   std::vector<outcome> results;
+  bool reported = false;
   std::string child_err;
   std::string child_status;
   try {
@@ -558,7 +625,11 @@ int run_demo(const demo_options& opt, std::ostream& out, std::ostream& err) {
     if (exe.empty()) {
       exe = fs::read_symlink("/proc/self/exe").string();
     }
-    child lm(exe, config);
+    std::vector<std::string> extra;
+    if (!opt.admin.empty()) {
+      extra = {"--admin", opt.admin};
+    }
+    child lm(exe, config, extra);
     std::vector<std::string> names;
     for (const auto& s : ss) {
       names.push_back(s.id);
@@ -601,43 +672,49 @@ int run_demo(const demo_options& opt, std::ostream& out, std::ostream& err) {
       }
       std::this_thread::sleep_for(ms(20));
     }
+    const auto make_outcomes = [&] {
+      for (std::size_t i = 0; i < ss.size(); ++i) {
+        if (!recs[i] && seen[i].local_port != 0) {  // written during the shutdown, if at all
+          recs[i] =
+              find_record(read_records(dir.path() / (ss[i].id + ".jsonl")), seen[i].local_port);
+        }
+        outcome o{ss[i].id, ss[i].title, ss[i].expect, seen[i].saw, recs[i], ""};
+        evaluate(o);
+        if (o.mismatch.empty() && !ss[i].client_prefix.empty() &&
+            o.client_saw.rfind(ss[i].client_prefix, 0) != 0) {
+          o.mismatch = "the client should have got '" + ss[i].client_prefix + "...'";
+        }
+        results.push_back(std::move(o));
+      }
+    };
+    if (!opt.admin.empty()) {
+      // The page shows this run's connections: report now, then keep linesman up.
+      make_outcomes();
+      print_report(results, opt.json, out, clock::now() - started);
+      reported = true;
+      const auto admin = lm.wait_admin();
+      out << "linesman demo: linesman's admin page is on http://"
+          << (admin.empty() ? opt.admin : admin) << "/ ; access logs in " << dir.path().string()
+          << "; holding for " << opt.hold_seconds << " s (Ctrl-C ends it)" << std::endl;
+      hold_until_signal(std::chrono::seconds(opt.hold_seconds));
+    }
     child_status = lm.stop();
     up.stop();
     child_err = lm.stderr_text();
-    for (std::size_t i = 0; i < ss.size(); ++i) {
-      if (!recs[i] && seen[i].local_port != 0) {  // written during the shutdown, if at all
-        recs[i] = find_record(read_records(dir.path() / (ss[i].id + ".jsonl")), seen[i].local_port);
-      }
-      outcome o{ss[i].id, ss[i].title, ss[i].expect, seen[i].saw, recs[i], ""};
-      evaluate(o);
-      if (o.mismatch.empty() && !ss[i].client_prefix.empty() &&
-          o.client_saw.rfind(ss[i].client_prefix, 0) != 0) {
-        o.mismatch = "the client should have got '" + ss[i].client_prefix + "...'";
-      }
-      results.push_back(std::move(o));
+    if (opt.admin.empty()) {
+      make_outcomes();
     }
   } catch (const std::exception& e) {
     err << "linesman demo: " << e.what() << "\n";
     return 1;
   }
 
-  for (const auto& o : results) {
-    if (o.rec) {
-      out << o.rec->dump(-1, ' ', false, json::error_handler_t::replace) << "\n";
-    }
+  if (!reported) {
+    print_report(results, opt.json, out, clock::now() - started);
   }
-  const auto took = std::chrono::duration_cast<ms>(clock::now() - started).count();
   int failed = 0;
   for (const auto& o : results) {
     failed += o.mismatch.empty() ? 0 : 1;
-  }
-  if (!opt.json) {
-    out << "\n"
-        << render_table(results) << "\n"
-        << (failed == 0 ? "every scenario produced the record it should"
-                        : std::to_string(failed) + " of " + std::to_string(results.size()) +
-                              " scenarios did not")
-        << " (" << took << " ms; full hints in the JSON above)\n";
   }
   for (const auto& o : results) {
     if (!o.mismatch.empty()) {

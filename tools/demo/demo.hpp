@@ -51,6 +51,11 @@ struct demo_options {
   bool json = false;     // print only the JSON records, one per line
   std::string linesman;  // the binary to run (default: /proc/self/exe)
   bool verbose = false;  // also print linesman's stderr
+  // admin: `--admin ADDR` for the linesman child (its admin page, docs/live-view.md). The demo
+  // then keeps linesman running after the scenarios, for hold_seconds or until SIGINT/SIGTERM,
+  // and prints the page's address and the access logs' directory first.
+  std::string admin;
+  unsigned hold_seconds = 600;
 };
 
 // run_demo: does the whole demo, printing to out/err. Returns 0 when every scenario produced the

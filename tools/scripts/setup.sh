@@ -14,6 +14,7 @@ packages=(
   iproute2 nftables procps psmisc python3 python3-pytest python3-jsonschema tmux
   prometheus  # server and promtool: admin endpoint, tests/integration/test_prometheus.py
   strace  # tests/integration/test_faults.py: a faulted connection never calls splice(2)
+  chromium chromium-driver python3-selenium  # tests/browser: the admin page, headless
   # the Debian package (tools/scripts/package.sh, tests/integration/test_package.py)
   help2man dpkg-dev file man-db systemd bash-completion logrotate
   # benchmarks

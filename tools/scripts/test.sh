@@ -22,6 +22,12 @@ ctest --test-dir build/release --output-on-failure -j "$(nproc)" --timeout 900 -
 echo "== [${SECONDS} s] integration tests with real peers (build/release)"
 ctest --test-dir build/release --output-on-failure --timeout 900 -L integration
 
+# The admin page in a headless Chromium (tests/browser, docs/live-view.md): once, against the
+# release build; one browser for the module. Screenshots land in build/release/browser-shots.
+# setup.sh installed Chromium, so a missing browser fails here instead of skipping.
+echo "== [${SECONDS} s] admin page in headless Chromium (build/release)"
+LINESMAN_REQUIRE_BROWSER=1 ctest --test-dir build/release --output-on-failure --timeout 300 -L browser
+
 # The whole binary under ASan+UBSan, driven by the same integration suite: a sanitizer report
 # aborts linesman (the test fails) or lands in build/asan/reports (this stage fails). -O1 -g1, as
 # for TSan below: the -O2 -g build was most of this stage's time (about 420 s of 600 on 2 cores).
