@@ -61,6 +61,9 @@ connection::connection(asio::ip::tcp::socket client, const asio::ip::tcp::endpoi
 }
 
 connection::~connection() {
+  if (watch_) {
+    ++watch_->round;  // (every round already ended; a handler still queued stays away from us)
+  }
   if (worker_.loops != nullptr) {
     worker_.loops->remove(loop_entry_);
   }
@@ -260,6 +263,61 @@ asio::awaitable<timer_fire> connection::watch(steady::time_point deadline) {
       co_return timer_fire::deadline;  // the race is over; the value is ignored
     }
   }
+}
+
+void connection::begin_watch() {
+  if (!watch_) {
+    watch_ = std::make_shared<phase_watch>();
+    watch_->conn = this;
+  }
+}
+
+void connection::watch_deadline(steady::time_point deadline) {
+  if (shutdown_requested_) {
+    watch_->fired = timer_fire::shutdown;  // the caller looks before it starts the operation
+    return;
+  }
+  watch_timer_.expires_at(deadline);
+  watch_timer_.async_wait([w = watch_, round = watch_->round](const std::error_code& ec) {
+    if (w->round != round) {
+      return;  // the awaited operation returned first
+    }
+    connection& c = *w->conn;
+    if (c.shutdown_requested_) {
+      w->fired = timer_fire::shutdown;
+    } else if (!ec) {
+      w->fired = timer_fire::deadline;
+    } else {
+      return;
+    }
+    c.cancel_watched();
+  });
+}
+
+void connection::cancel_watched() {
+  std::error_code ignored;
+  client().cancel(ignored);
+  if (watch_->close_upstream) {
+    upstream().close(ignored);
+  } else {
+    upstream().cancel(ignored);
+  }
+  if (watch_->resolver != nullptr) {
+    watch_->resolver->cancel();
+  }
+}
+
+connection::phase_watch connection::end_watch() {
+  const phase_watch seen = *watch_;
+  ++watch_->round;
+  watch_->fired = timer_fire::none;
+  watch_->client_left = false;
+  watch_->resolver = nullptr;
+  watch_->close_upstream = false;
+  std::error_code ignored;
+  watch_timer_.cancel();
+  client().cancel(ignored);  // the client watch beside a connect, if still waiting
+  return seen;
 }
 
 void connection::end_before_stream(stop_phase p) {

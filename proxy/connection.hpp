@@ -14,12 +14,15 @@
 // The stop is decided once, by classify(facts_) (proxy/facts.hpp), for the final record, the
 // interim records and the live view alike.
 //
-// Until the stream phase, the coroutine run() drives the connection (and its caller owns it);
-// timeouts are a steady_timer watchdog (watch) raced against each phase with awaitable operator
-// ||. The stream phase is callback driven (first-byte waits, splice_relay, a timer handler as
-// watchdog) and owns the connection, which deletes itself at the end: an idle connection keeps
-// no coroutine frame, only the object and its pending reactor operations.
-// Data-plane errors are error codes, never exceptions.
+// Until the stream phase, the coroutine run() drives the connection (and its caller owns it).
+// The route and connect phases await one operation each, with plain handlers beside it (the
+// phase's deadline, and the client while connecting) that cancel it (phase_watch); the rarer
+// steps (PROXY header, a failed connect's last look at the client) race a steady_timer watchdog
+// (watch) with awaitable operator ||, which spawns a coroutine per operand. The stream phase is
+// callback driven (first-byte waits, splice_relay, a timer handler as watchdog) and owns the
+// connection, which deletes itself at the end: an idle connection keeps no coroutine frame, only
+// the object and its pending reactor operations. Data-plane errors are error codes, never
+// exceptions.
 #pragma once
 
 #include "capture/pcapng_writer.hpp"
@@ -120,8 +123,8 @@ class connection {
 
   // flight: one side's first flight as it passes through the bounded inspection buffer.
   struct flight {
-    flight_buffer
-        buf;  // allocated on first readability, grown as bytes come, freed after inspection
+    // buf: allocated on first readability, grown as bytes come, freed after inspection
+    flight_buffer buf;
     std::size_t len = 0;
     std::size_t forwarded = 0;
     int reads = 0;
@@ -158,6 +161,31 @@ class connection {
   void publish_live_strings();
   void account_end();
   asio::awaitable<timer_fire> watch(std::chrono::steady_clock::time_point deadline);
+
+  // phase_watch: what the handlers beside an awaited operation saw: the phase's deadline or a
+  // shutdown fired, or the client left while we connected. Shared with those handlers because a
+  // cancelled wait still completes, possibly after the connection is gone: a handler of an
+  // earlier round (begin_watch .. end_watch) touches nothing but this.
+  struct phase_watch {
+    connection* conn = nullptr;
+    asio::ip::tcp::resolver* resolver = nullptr;  // while connect_upstream resolves
+    // while connect_upstream tries the resolved addresses: a cancel only moves asio's range
+    // connect on to the next address, a close ends it
+    bool close_upstream = false;
+    std::uint32_t round = 0;
+    timer_fire fired = timer_fire::none;
+    bool client_left = false;
+    [[nodiscard]] bool decided() const { return fired != timer_fire::none || client_left; }
+  };
+  void begin_watch();
+  // watch_deadline: arms watch_timer_; when it fires (or request_shutdown cancels it) the handler
+  // notes it and cancels the awaited operation.
+  void watch_deadline(std::chrono::steady_clock::time_point deadline);
+  void cancel_watched();
+  // end_watch: the awaited operation returned: this round's remaining handlers do nothing. Returns
+  // what they saw.
+  phase_watch end_watch();
+  [[nodiscard]] bool watch_decided() const { return watch_ && watch_->decided(); }
   side& src(dir d) { return sides_[static_cast<std::size_t>(d)]; }
   side& dst(dir d) { return sides_[1 - static_cast<std::size_t>(d)]; }
   side_end& end_of(dir d) { return d == dir::c2u ? facts_.client_end : facts_.upstream_end; }
@@ -169,7 +197,10 @@ class connection {
   std::optional<flight_end> read_now();
   asio::awaitable<flight_end> read_client_step();
   asio::awaitable<flight_end> read_client_flight();
-  asio::awaitable<flight_end> watch_client_while_connecting();
+  // watch_client_while_connecting: a handler chain beside the connect: takes the client's first
+  // flight as it arrives, then only peeks for the client leaving (which cancels the connect).
+  // `ready`: a wait just reported the client readable.
+  void watch_client_while_connecting(bool ready);
   asio::awaitable<flight_end> read_client_while_arriving();
   void take_client_bytes(std::size_t n);
   flight_end note_client_read_error(const std::error_code& ec);
@@ -198,7 +229,7 @@ class connection {
   // ---- fault_apply.cpp: an injected fault (proxy/fault.hpp); only when fault_ is set
   void decide_fault(const route_config* route, bool held);
   // fault_relay: a faulted direction from its held bytes to its end, all through userspace (never
-  // splice): the first flight inspected as inspect_relay does, every write shaped by the fault.
+  // splice): the first flight inspected as inspect_next does, every write shaped by the fault.
   asio::awaitable<std::optional<relay_result>> fault_relay(dir d);
   struct fault_pace;
   asio::awaitable<bool> fault_forward(dir d, std::span<const std::uint8_t> bytes, fault_pace& pace);
@@ -227,22 +258,20 @@ class connection {
   void on_stream_watch();
   void end_stream_phase();
   void relay_done();
-  // The stream phase of one direction: start_relay (a bare wait until its first byte), then
-  // inspect_relay (forward the first-flight bytes held so far, inspect the rest of the flight;
-  // nullopt = this direction is over, else how its source ended or `cancelled` to stream on),
-  // then start_stream: splice (callback driven) or copy_relay (capture bound, --no-splice,
-  // fallback). Each path ends in relay_done() exactly once.
+  // The stream phase of one direction: start_relay (a bare wait until its first byte), then the
+  // inspection as a chain of handlers (no coroutine frame per direction): inspect_forward_held
+  // (the first-flight bytes held so far), inspect_next / on_inspect_read (read, inspect and
+  // forward the rest of the flight, a read at a time), inspect_end (how the source ended, or on
+  // to stream); then start_stream: splice (callback driven) or copy_relay (capture bound,
+  // --no-splice, fallback). A fault's direction runs fault_relay instead of the inspection. Each
+  // path ends in relay_done() exactly once.
   void start_relay(dir d);
   void spawn_inspect(dir d);
-  asio::awaitable<std::optional<relay_result>> inspect_relay(dir d);
-  // forward_held: writes the first-flight bytes of `d` read but not yet forwarded; false when
-  // the write failed (the end is noted).
-  asio::awaitable<bool> forward_held(dir d);
-  // inspect_step: one read of the rest of d's first flight, forwarded at once. `more`: read on;
-  // `source_ended`: the read ended the source, `res` says how; `over`: the connection is
-  // aborting or a write failed.
-  enum class inspect_step_end : std::uint8_t { more, source_ended, over };
-  asio::awaitable<inspect_step_end> inspect_step(dir d, relay_result& res);
+  void inspect_forward_held(dir d);
+  void inspect_after_held(dir d);
+  void inspect_next(dir d);
+  void on_inspect_read(dir d, const std::error_code& ec, std::size_t n);
+  void inspect_end(dir d, relay_result res);
   void inspect_flight(dir d, bool final);
   void start_stream(dir d);
   void start_splice(dir d);
@@ -291,6 +320,7 @@ class connection {
   std::int64_t connect_start_us_ = -1;
   asio::ip::tcp::endpoint peer_;          // the client's address, as accept(2) reported it
   std::unique_ptr<applied_fault> fault_;  // null unless a fault applies to this connection
+  std::shared_ptr<phase_watch> watch_;    // made by the first begin_watch; shared with handlers
 };
 
 }  // namespace linesman::proxy

@@ -9,8 +9,6 @@
 
 #include <cerrno>
 
-#include <asio/experimental/awaitable_operators.hpp>
-
 namespace linesman::proxy {
 namespace {
 
@@ -43,16 +41,23 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
     co_return co_await connect_numeric({numeric, target.port});
   }
   asio::ip::tcp::resolver resolver(up.get_executor());
+  watch_->resolver = &resolver;  // so the phase's deadline or the client leaving can cancel it
   // Resolved at connect time, every time: a container address may change between connections.
   auto [rec, results] = co_await resolver.async_resolve(
       target.host, std::to_string(target.port), asio::ip::resolver_base::numeric_service, kTuple);
-  if (rec == asio::error::operation_aborted || co_await detail::cancelled()) {
+  watch_->resolver = nullptr;
+  if (rec == asio::error::operation_aborted || watch_decided()) {
     co_return connect_result{connect_outcome::pending, rec, {}};
   }
   if (rec || results.empty()) {
     co_return connect_result{connect_outcome::resolve_failed, rec, {}};
   }
+  watch_->close_upstream = true;
   auto [cec, ep] = co_await asio::async_connect(up, results, kTuple);
+  watch_->close_upstream = false;
+  if (!cec && watch_decided()) {
+    co_return connect_result{connect_outcome::pending, cec, {}};  // (the watch closed the socket)
+  }
   if (cec) {
     const auto o =
         cec == asio::error::operation_aborted ? connect_outcome::pending : outcome_of(cec);
@@ -165,7 +170,6 @@ void connection::end_if_client_left() {
 
 asio::awaitable<bool> connection::connect_phase(const host_port& target,
                                                 const route_config* route) {
-  using namespace asio::experimental::awaitable_operators;
   const auto& cfg = listener_.cfg;
   record_.upstream = upstream_value{
       route != nullptr ? route->name : (cfg.transparent ? "original_dst" : "default"),
@@ -178,14 +182,21 @@ asio::awaitable<bool> connection::connect_phase(const host_port& target,
   enter_phase(live_phase::connect);
   // With a single upstream, connect at once while the client's first flight is read: a
   // server-speaks-first protocol (SSH, SMTP, MySQL) must get its greeting through.
-  auto c = co_await (connect_upstream(target) || watch(steady::now() + cfg.limits.connect) ||
-                     watch_client_while_connecting());
-  if (c.index() == 1 && std::get<1>(c) == timer_fire::shutdown) {
+  begin_watch();
+  watch_deadline(steady::now() + cfg.limits.connect);
+  watch_client_while_connecting(false);
+  connect_result c;
+  if (!watch_decided()) {
+    c = co_await connect_upstream(target);
+  }
+  const auto seen = end_watch();
+  if (seen.fired == timer_fire::shutdown) {
     facts_.fired = timer_fire::shutdown;
     end_before_stream(stop_phase::connect);
     co_return false;
   }
-  if (c.index() == 2) {
+  const bool connected = c.outcome == connect_outcome::connected;
+  if (seen.client_left && !connected) {
     // The client closed or reset while we were connecting.
     facts_.first_close = stop_by::client;
     if (facts_.client_end == side_end::none) {
@@ -194,17 +205,17 @@ asio::awaitable<bool> connection::connect_phase(const host_port& target,
     end_before_stream(stop_phase::connect);
     co_return false;
   }
-  if (c.index() == 1) {
+  if (seen.fired == timer_fire::deadline && !connected) {
     facts_.connect = connect_outcome::timed_out;
     facts_.connect_err = ETIMEDOUT;
   } else {
-    note_connect_result(std::get<0>(c));
+    note_connect_result(c);
   }
   if (facts_.connect != connect_outcome::connected) {
     co_await end_failed_connect();
     co_return false;
   }
-  note_connected(std::get<0>(c));
+  note_connected(c);
   proxy_out_version_ = route != nullptr && route->proxy_out ? *route->proxy_out : cfg.pp.out;
   if (proxy_header_accepted_ || proxy_out_version_ != 0) {
     co_await send_proxy_header();

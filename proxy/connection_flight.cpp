@@ -29,12 +29,6 @@ using detail::steady;
 // LAN; a client waiting for a banner sends nothing at all).
 constexpr auto kArrivalPause = std::chrono::milliseconds(75);
 
-asio::awaitable<void> park_forever(asio::any_io_executor ex) {
-  co_await asio::this_coro::throw_if_cancelled(false);
-  asio::steady_timer t(ex, steady::time_point::max());
-  co_await t.async_wait(kTuple);
-}
-
 }  // namespace
 
 bool connection::client_spoke_tls() const {
@@ -118,14 +112,14 @@ asio::awaitable<connection::flight_end> connection::read_client_step() {
     }
   }
   // Wait for readability, then read what came (read_now): no buffer grows while the client keeps
-  // us waiting. A wake-up with nothing to read (EAGAIN) waits again; the race this step runs in
-  // (a watchdog) bounds it in time.
+  // us waiting. A wake-up with nothing to read (EAGAIN) waits again; the phase's deadline
+  // cancels the wait, which bounds the loop in time.
   for (;;) {
     auto [ec] = co_await client().async_wait(asio::socket_base::wait_read, kTuple);
     if (ec) {
       co_return flight_end::cancelled;
     }
-    if (co_await cancelled()) {
+    if (watch_decided() || co_await cancelled()) {
       (void)read_now();
       co_return flight_end::cancelled;
     }
@@ -139,6 +133,9 @@ asio::awaitable<connection::flight_end> connection::read_client_flight() {
   co_await asio::this_coro::throw_if_cancelled(false);
   // Each step reads at least one byte into a bounded buffer, or ends: the loop is bounded.
   while (!src(dir::c2u).first.done) {
+    if (watch_decided()) {
+      co_return flight_end::cancelled;  // the deadline fired while no read was pending
+    }
     const auto e = co_await read_client_step();
     if (e != flight_end::decided) {
       co_return e;
@@ -147,41 +144,44 @@ asio::awaitable<connection::flight_end> connection::read_client_flight() {
   co_return flight_end::decided;
 }
 
-asio::awaitable<connection::flight_end> connection::watch_client_while_connecting() {
-  co_await asio::this_coro::throw_if_cancelled(false);
+void connection::watch_client_while_connecting(bool ready) {
   auto& f = src(dir::c2u).first;
-  while (!f.done) {
-    const auto e = co_await read_client_step();
+  if (!f.done) {
+    // Take what arrived (the client's first bytes are often there before we look).
+    const auto e = read_now();
     if (e == flight_end::eof && f.len > 0) {
-      break;  // bytes then FIN while connecting: a half-close, the relay passes it on
+      return;  // bytes then FIN while connecting: a half-close, the relay passes it on
     }
-    if (e != flight_end::decided) {
-      co_return e;
+    if (e && *e != flight_end::decided) {
+      watch_->client_left = true;
+      cancel_watched();
+      return;
     }
-  }
-  // Watch for the client giving up while we connect, without consuming anything it sends.
-  while (facts_.client_end == side_end::none) {
-    auto [ec] = co_await client().async_wait(asio::socket_base::wait_read, kTuple);
-    if (ec) {
-      co_return flight_end::cancelled;
-    }
+  } else if (ready) {
+    // The flight is complete: watch for the client giving up, without consuming what it sends.
     std::uint8_t probe = 0;
     const ssize_t n = ::recv(client().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 && f.len == 0) {
-      co_return note_client_read_error(asio::error::eof);
+    const bool again = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
+    if (n >= 0 && !(n == 0 && f.len == 0)) {
+      return;  // more data (or a FIN after data): it stays queued until the relay reads it
     }
-    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      co_return note_client_read_error(std::error_code(errno, asio::error::get_system_category()));
-    }
-    if (n >= 0 || co_await cancelled()) {
-      break;  // more data (or a FIN after data): it stays queued until the relay reads it
+    if (!again) {
+      note_client_read_error(n == 0 ? std::error_code(asio::error::eof)
+                                    : std::error_code(errno, asio::error::get_system_category()));
+      watch_->client_left = true;
+      cancel_watched();
+      return;
     }
   }
-  if (co_await cancelled()) {
-    co_return flight_end::cancelled;
+  if (facts_.client_end != side_end::none) {
+    return;
   }
-  co_await park_forever(client().get_executor());
-  co_return flight_end::cancelled;
+  client().async_wait(asio::socket_base::wait_read,
+                      [w = watch_, round = watch_->round](const std::error_code& ec) {
+                        if (w->round == round && !ec) {
+                          w->conn->watch_client_while_connecting(true);
+                        }
+                      });
 }
 
 asio::awaitable<connection::flight_end> connection::read_client_while_arriving() {
@@ -203,10 +203,15 @@ asio::awaitable<connection::flight_end> connection::read_client_while_arriving()
 
 asio::awaitable<std::optional<const route_config*>> connection::route_on_hello(
     const host_port* fallback) {
-  using namespace asio::experimental::awaitable_operators;
-  auto r = co_await (read_client_flight() || watch(accepted_ + listener_.cfg.limits.peek));
-  if (r.index() == 1) {
-    facts_.fired = std::get<1>(r);
+  begin_watch();
+  watch_deadline(accepted_ + listener_.cfg.limits.peek);
+  auto e = flight_end::cancelled;
+  if (!watch_decided()) {  // (not in a ?: — GCC 12 miscompiles co_await inside one)
+    e = co_await read_client_flight();
+  }
+  const auto seen = end_watch();
+  if (e == flight_end::cancelled) {
+    facts_.fired = seen.fired;
     if (facts_.fired == timer_fire::deadline) {
       inspect_client(true);
       facts_.client_end = side_end::timeout;
@@ -215,7 +220,6 @@ asio::awaitable<std::optional<const route_config*>> connection::route_on_hello(
     end_before_stream(stop_phase::inspect);
     co_return std::nullopt;
   }
-  const auto e = std::get<0>(r);
   const bool unusable = client_check_.verdict == client_verdict::malformed ||
                         client_check_.verdict == client_verdict::too_large ||
                         (client_check_.tls && !client_check_.hello_complete);

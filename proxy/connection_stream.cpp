@@ -232,7 +232,11 @@ void connection::start_relay(dir d) {
 }
 
 void connection::spawn_inspect(dir d) {
-  asio::co_spawn(client().get_executor(), fault_ ? fault_relay(d) : inspect_relay(d),
+  if (!fault_) {
+    inspect_forward_held(d);
+    return;
+  }
+  asio::co_spawn(client().get_executor(), fault_relay(d),
                  [this, d](const std::exception_ptr&, std::optional<relay_result> r) {
                    if (!r || aborting_) {
                      relay_done();
@@ -255,45 +259,70 @@ void connection::inspect_flight(dir d, bool final) {
   f.done = final || facts_.reply != reply_verdict::need_more;
 }
 
-asio::awaitable<bool> connection::forward_held(dir d) {
-  co_await asio::this_coro::throw_if_cancelled(false);
+void connection::inspect_forward_held(dir d) {
+  // What the source sent while we were inspecting or connecting goes out first.
   flight& f = src(d).first;
   if (f.len == f.forwarded) {
-    co_return true;
+    inspect_after_held(d);
+    return;
   }
-  std::uint64_t& to = *counters(d).to;
-  auto [ec, n] = co_await asio::async_write(
-      dst(d).socket, asio::buffer(f.buf.get() + f.forwarded, f.len - f.forwarded), kTuple);
-  to += n;
-  f.forwarded += n;
-  if (ec) {
-    note_end(d, classify_write_error(ec));
-    co_return false;
-  }
-  co_return true;
+  asio::async_write(dst(d).socket, asio::buffer(f.buf.get() + f.forwarded, f.len - f.forwarded),
+                    [this, d](const std::error_code& ec, std::size_t n) {
+                      *counters(d).to += n;
+                      src(d).first.forwarded += n;
+                      if (ec) {
+                        note_end(d, classify_write_error(ec));
+                        relay_done();
+                        return;
+                      }
+                      inspect_after_held(d);
+                    });
 }
 
-asio::awaitable<connection::inspect_step_end> connection::inspect_step(dir d, relay_result& res) {
-  co_await asio::this_coro::throw_if_cancelled(false);
+void connection::inspect_after_held(dir d) {
+  if (d == dir::c2u && facts_.client_end == side_end::fin) {
+    inspect_end(d, {relay_end::src_eof, 0});  // the client's FIN came with its flight
+    return;
+  }
+  inspect_next(d);
+}
+
+void connection::inspect_next(dir d) {
+  // The rest of this direction's first flight passes through the bounded buffer, each read
+  // forwarded at once (never held back waiting for a complete hello). Each read takes at least
+  // one byte into the bounded buffer or ends the inspection.
   flight& f = src(d).first;
-  if (!f.buf) {
-    if (!src(d).readable) {
-      auto [ec] = co_await src(d).socket.async_wait(asio::socket_base::wait_read, kTuple);
+  if (f.done || aborting_) {
+    inspect_end(d, {relay_end::cancelled, 0});
+    return;
+  }
+  if (!f.buf && !src(d).readable) {
+    src(d).socket.async_wait(asio::socket_base::wait_read, [this, d](const std::error_code& ec) {
       if (ec || aborting_) {
-        co_return inspect_step_end::over;
+        relay_done();
+        return;
       }
-    }
+      src(d).readable = true;
+      inspect_next(d);
+    });
+    return;
   }
   const auto room = f.buf.room(f.len);
-  auto [ec, n] =
-      co_await src(d).socket.async_read_some(asio::buffer(room.data(), room.size()), kTuple);
+  src(d).socket.async_read_some(
+      asio::buffer(room.data(), room.size()),
+      [this, d](const std::error_code& ec, std::size_t n) { on_inspect_read(d, ec, n); });
+}
+
+void connection::on_inspect_read(dir d, const std::error_code& ec, std::size_t n) {
+  flight& f = src(d).first;
   if (aborting_ || ec == asio::error::operation_aborted) {
-    co_return inspect_step_end::over;
+    relay_done();
+    return;
   }
   if (ec) {
     inspect_flight(d, true);
-    res = classify_read_error(ec);
-    co_return inspect_step_end::source_ended;
+    inspect_end(d, classify_read_error(ec));
+    return;
   }
   const std::size_t start = f.len;
   record_bytes(d, f.buf.get() + start, n);
@@ -302,54 +331,36 @@ asio::awaitable<connection::inspect_step_end> connection::inspect_step(dir d, re
   ++f.reads;
   // The reply has started: whatever the client sent before it was its first flight.
   inspect_flight(d, f.len == kFlightBufferBytes || (d == dir::c2u && dst(d).first.len > 0));
-  std::uint64_t& to = *counters(d).to;
-  auto [wec, m] =
-      co_await asio::async_write(dst(d).socket, asio::buffer(f.buf.get() + start, n), kTuple);
-  to += m;
-  f.forwarded += m;
-  if (aborting_) {
-    co_return inspect_step_end::over;  // (a write failing as the connection aborts says nothing)
-  }
-  if (wec) {
-    note_end(d, classify_write_error(wec));
-    co_return inspect_step_end::over;
-  }
-  co_return inspect_step_end::more;
+  asio::async_write(dst(d).socket, asio::buffer(f.buf.get() + start, n),
+                    [this, d](const std::error_code& wec, std::size_t m) {
+                      *counters(d).to += m;
+                      src(d).first.forwarded += m;
+                      if (aborting_) {
+                        relay_done();  // (a write failing as the connection aborts says nothing)
+                      } else if (wec) {
+                        note_end(d, classify_write_error(wec));
+                        relay_done();
+                      } else {
+                        inspect_next(d);
+                      }
+                    });
 }
 
-asio::awaitable<std::optional<relay_result>> connection::inspect_relay(dir d) {
-  co_await asio::this_coro::throw_if_cancelled(false);
+void connection::inspect_end(dir d, relay_result res) {
   flight& f = src(d).first;
-  // 1. What the source sent while we were inspecting or connecting goes out first.
-  if (!co_await forward_held(d)) {
-    co_return std::nullopt;
-  }
-  const bool eof_seen = d == dir::c2u && facts_.client_end == side_end::fin;
-  // 2. Inspection: the rest of this direction's first flight passes through the bounded buffer,
-  // each read forwarded at once (never held back waiting for a complete hello). Each step reads
-  // at least one byte into the bounded buffer or ends the loop.
-  relay_result res{relay_end::cancelled, 0};
-  while (!f.done && !eof_seen && !aborting_) {
-    const auto step = co_await inspect_step(d, res);
-    if (step == inspect_step_end::over) {
-      co_return std::nullopt;
-    }
-    if (step == inspect_step_end::source_ended) {
-      break;
-    }
-  }
   if (d == dir::u2c && !f.done) {
     inspect_flight(d, true);
   }
   // Inspection is over for this direction: give its buffer back before the long stream phase.
   f.buf.reset();
-  if (eof_seen) {
-    res = {relay_end::src_eof, 0};
-  }
   if (aborting_) {
-    co_return std::nullopt;
+    relay_done();
+  } else if (res.end != relay_end::cancelled) {
+    note_end(d, res);  // the source ended during its first flight
+    relay_done();
+  } else {
+    start_stream(d);
   }
-  co_return res;
 }
 
 relay_counters connection::counters(dir d) {

@@ -2,9 +2,10 @@
 //
 // A fault is decided once, after routing and before the upstream connect (decide_fault); a
 // connection without one never reaches this file. A faulted direction runs fault_relay instead of
-// inspect_relay + splice: every byte passes through userspace so each write can be held, cut,
-// re-framed, paced or dropped. The facts are recorded as usual and the stop is still decided by
-// classify(facts) (proxy/stop.cpp); a reset fault sets facts.fault_reset so classify can say so.
+// the inspection (inspect_next) + splice: every byte passes through userspace so each write can be
+// held, cut, re-framed, paced or dropped. The facts are recorded as usual and the stop is still
+// decided by classify(facts) (proxy/stop.cpp); a reset fault sets facts.fault_reset so classify can
+// say so.
 #include "capture/hello_rewrite.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/connection_detail.hpp"
@@ -219,8 +220,8 @@ asio::awaitable<std::optional<relay_result>> connection::fault_relay(dir d) {
   relay_result res{relay_end::cancelled, 0};
   const bool eof_seen = up && facts_.client_end == side_end::fin;
   std::unique_ptr<std::uint8_t[]> copy;
-  // 2. The rest, read by read: the first flight through its bounded buffer (inspected as
-  // inspect_relay does), then a copy buffer. Each read is at least one byte or ends the loop.
+  // 2. The rest, read by read: the first flight through its bounded buffer (inspected like
+  // an unfaulted one), then a copy buffer. Each read is at least one byte or ends the loop.
   while (!eof_seen && !aborting_) {
     std::uint8_t* into = nullptr;
     std::size_t room = 0;

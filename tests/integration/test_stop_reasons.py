@@ -506,3 +506,29 @@ def test_zz_all_reasons_produced():
     """The union of (phase, reason) pairs seen in this file's validated records is the taxonomy."""
     missing = sorted(lsm.kAllPairs - lsm.produced_pairs)
     assert not missing, f"{len(missing)} of 28 pairs never produced: {missing}"
+
+
+@pytest.mark.parametrize("client_leaves", [False, True], ids=["timeout", "client_gave_up"])
+def test_connect_by_name_ends_on_time(reg, netns, client_leaves):
+    """An upstream given by name goes through the resolver and asio's connect over the resolved
+    addresses, where the connect phase's deadline and the client leaving must end the attempt
+    as they do for a numeric address (a plain cancel would only move on to the next address)."""
+    port = lsm.free_port()
+    netns.drop_syn(port)
+    timeout = "5s" if client_leaves else "500ms"
+    lm = lsm.Linesman(reg, ["--upstream", f"localhost:{port}", "--connect-timeout", timeout],
+                      netns=netns)
+    s = netns.connect(lm.port)
+    if client_leaves:
+        time.sleep(0.3)
+        s.close()
+    else:
+        s.sendall(kHello)
+    rec = lm.record(timeout=4)
+    s.close()
+    if client_leaves:
+        assert_stop(rec, "connect", "client_gave_up", "client", None)
+        assert rec["duration_ms"] < 2000, lsm.brief(rec)
+    else:
+        assert_stop(rec, "connect", "upstream_timeout", "upstream", None)
+        assert 400 <= rec["duration_ms"] < 2000, lsm.brief(rec)
