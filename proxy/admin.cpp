@@ -408,6 +408,41 @@ struct admin_server::impl {
     return req.get_header_value("Authorization") == "Bearer " + cfg.token;
   }
 
+  // page_routes: the admin page's files and the two endpoints only it needs (read-only, from the
+  // record ring and the live registry).
+  void page_routes() {
+    for (const auto& a : web_assets()) {
+      const auto serve = [&a](const httplib::Request&, httplib::Response& res) {
+        send_asset(res, a);
+      };
+      http.Get(std::string(a.path), serve);
+      if (a.path == "/index.html") {
+        http.Get("/", serve);
+      }
+    }
+    http.Get("/api/records", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto parsed = parse_records_query(req.params);
+      if (const auto* why = std::get_if<std::string>(&parsed)) {
+        send_error(res, 400, *why);
+        return;
+      }
+      if (hub.ring == nullptr) {
+        send_error(res, 503, "no record ring (it is kept only by linesman run --admin)");
+        return;
+      }
+      const auto& q = std::get<records_query>(parsed);
+      res.set_content(records_body(hub.ring->query(q, wall_clock::now()), q), "application/json");
+    });
+    http.Get("/api/funnel", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto parsed = parse_funnel_query(req.params);
+      if (const auto* why = std::get_if<std::string>(&parsed)) {
+        send_error(res, 400, *why);
+        return;
+      }
+      send_json(res, 200, funnel_json(hub, std::get<funnel_query>(parsed)));
+    });
+  }
+
   void routes() {
     // Runs after the headers and before any body byte is read: the token first (every path but
     // /healthz), then the body, which no endpoint accepts.
@@ -485,36 +520,7 @@ struct admin_server::impl {
       }
       send_json(res, 200, connections_json(hub.snapshot(), f));
     });
-    for (const auto& a : web_assets()) {
-      const auto serve = [&a](const httplib::Request&, httplib::Response& res) {
-        send_asset(res, a);
-      };
-      http.Get(std::string(a.path), serve);
-      if (a.path == "/index.html") {
-        http.Get("/", serve);
-      }
-    }
-    http.Get("/api/records", [this](const httplib::Request& req, httplib::Response& res) {
-      const auto parsed = parse_records_query(req.params);
-      if (const auto* why = std::get_if<std::string>(&parsed)) {
-        send_error(res, 400, *why);
-        return;
-      }
-      if (hub.ring == nullptr) {
-        send_error(res, 503, "no record ring (it is kept only by linesman run --admin)");
-        return;
-      }
-      const auto& q = std::get<records_query>(parsed);
-      res.set_content(records_body(hub.ring->query(q, wall_clock::now()), q), "application/json");
-    });
-    http.Get("/api/funnel", [this](const httplib::Request& req, httplib::Response& res) {
-      const auto parsed = parse_funnel_query(req.params);
-      if (const auto* why = std::get_if<std::string>(&parsed)) {
-        send_error(res, 400, *why);
-        return;
-      }
-      send_json(res, 200, funnel_json(hub, std::get<funnel_query>(parsed)));
-    });
+    page_routes();
     if (cfg.faults && hub.faults != nullptr) {
       std::vector<std::string> names;
       for (const auto* l : hub.current_listeners()) {  // (under the hub's lock: reloads)
