@@ -243,6 +243,23 @@ bool browser_host_ok(const httplib::Request& req) {
   return host == "localhost" || ::inet_pton(AF_INET, host.c_str(), &a4) == 1;
 }
 
+// cross_site_write: a request that would change something (POST, DELETE: /api/faults) sent by
+// a browser from another site. A form or no-cors fetch on any web page can POST a text/plain
+// body such as {"spec":"latency:ms=100"} to a loopback port without a preflight; the browser
+// says where it came from (Sec-Fetch-Site, Origin), so such a request is refused. Clients that
+// are not browsers send neither header.
+bool cross_site_write(const httplib::Request& req) {
+  if (req.method == "GET" || req.method == "HEAD") {
+    return false;
+  }
+  const auto site = req.get_header_value("Sec-Fetch-Site");
+  if (!site.empty() && site != "same-origin" && site != "none") {
+    return true;
+  }
+  const auto origin = req.get_header_value("Origin");
+  return req.has_header("Origin") && origin != "http://" + req.get_header_value("Host");
+}
+
 void send_asset(httplib::Response& res, const web_asset& a) {
   // Only our own files run: a string from the wire that reached the DOM as markup would still
   // find no inline script or handler allowed.
@@ -454,6 +471,10 @@ struct admin_server::impl {
       const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
       if (!browser_host_ok(req)) {
         send_error(res, 421, "a browser must name the admin port by IP address or localhost");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (cross_site_write(req)) {
+        send_error(res, 403, "a change requested by a page of another site is refused");
         return httplib::Server::HandlerResponse::Handled;
       }
       const bool page =
