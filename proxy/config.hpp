@@ -120,6 +120,9 @@ struct admin_config {
   std::string token;   // Bearer token; empty = no authentication
   bool allow_remote = false;
   bool faults = false;  // --admin-faults: GET/POST/DELETE /api/faults
+  // ring_records: --admin-records, the recent final records the admin page keeps (at most; the
+  // ring's byte bound, proxy/record_ring.hpp, applies too).
+  std::size_t ring_records = 10000;
 };
 
 struct run_config {

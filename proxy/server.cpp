@@ -230,7 +230,7 @@ struct server::impl {
     }
     hub.max_connections = max_connections;
     if (!cfg.admin.listen.empty()) {
-      ring = std::make_unique<record_ring>();
+      ring = std::make_unique<record_ring>(cfg.admin.ring_records);
       hub.ring = ring.get();
     }
     std::random_device rd;

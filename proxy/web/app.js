@@ -7,6 +7,8 @@
 'use strict';
 
 const kRefreshMs = 1000;
+// kMaxRows: open connections drawn at most (the oldest first); filters narrow the rest down.
+const kMaxRows = 500;
 const kPhases = ['inspect', 'connect', 'first_reply', 'stream'];
 // kSteps: the funnel, one row per stop phase: the step a connection had reached and the one it
 // was waiting for when it stopped in that phase.
@@ -165,7 +167,7 @@ function renderConns() {
   const shown = state.open.filter((c) =>
     (!f.listener || c.listener === f.listener) && (!f.phase || c.phase === f.phase) &&
     (!f.sni || (c.sni || '').toLowerCase().includes(f.sni)));
-  syncRows($('conns').tBodies[0], shown, (c) => c.id, (c) => [
+  syncRows($('conns').tBodies[0], shown.slice(0, kMaxRows), (c) => c.id, (c) => [
     [seconds(c.age_seconds), 'num'],
     [c.phase, '', 'phase ' + c.phase],
     [seconds(c.phase_seconds), 'num'],
@@ -178,8 +180,10 @@ function renderConns() {
     [c.listener],
     [c.id],
   ], (c) => openDetail({ kind: 'open', id: c.id }));
-  setText('open-count', shown.length === state.open.length ? String(state.open.length)
-    : shown.length + ' of ' + state.open.length);
+  let count = shown.length === state.open.length ? String(state.open.length)
+    : shown.length + ' of ' + state.open.length;
+  if (shown.length > kMaxRows) count += ', the oldest ' + kMaxRows + ' shown (filter to see others)';
+  setText('open-count', count);
   $('conns-empty').hidden = shown.length !== 0;
 }
 
@@ -432,7 +436,12 @@ function flightText(f) {
   return parts.join(': ');
 }
 
+// shownRecord: the record the detail panel shows (a record never changes: drawn once).
+let shownRecord = null;
+
 function showRecord(rec) {
+  if (shownRecord === rec.id && !$('detail').hidden) return;
+  shownRecord = rec.id;
   setText('d-id', rec.id);
   setText('d-state', 'ended ' + clock(endedAt(rec).toISOString()) + ', listener ' + rec.listener);
   setText('d-stop', 'Stopped in ' + rec.stop.phase + ' / ' + rec.stop.reason + ' by ' +
@@ -446,6 +455,7 @@ function showRecord(rec) {
 }
 
 function showOpen(c) {
+  shownRecord = null;
   setText('d-id', c.id);
   setText('d-state', 'open for ' + seconds(c.age_seconds) + ', listener ' + c.listener);
   setText('d-stop', 'Waiting in ' + c.phase + ' for ' + seconds(c.phase_seconds) +

@@ -84,8 +84,10 @@ def sni_cells(driver, table):
 
 def events(driver):
     """events: the timeline's events as (name, ms) in the order the page lists them."""
-    return [(li.get_attribute("data-name"), float(li.get_attribute("data-ms")))
-            for li in driver.find_elements(by().CSS_SELECTOR, "#events li")]
+    # One script reads them all at once: the page may redraw between two WebDriver calls.
+    return [(n, float(m)) for n, m in driver.execute_script(
+        "return Array.from(document.querySelectorAll('#events li'))"
+        ".map((li) => [li.getAttribute('data-name'), li.getAttribute('data-ms')])")]
 
 
 def hello_with_sni_bytes(sni: bytes) -> bytes:
@@ -242,8 +244,8 @@ def test_demo_funnel_matches_its_log_files_and_lists_each_bar(reg, page):
                              if pick["timing_ms"][k] is not None]
     assert [n for n in names if not n.startswith("ended")] == expect, names
     assert [m for _, m in ev] == sorted(m for _, m in ev), ev
-    spans = [e.get_attribute("data-phase")
-             for e in driver.find_elements(by().CSS_SELECTOR, "#timeline .span")]
+    spans = driver.execute_script("return Array.from(document.querySelectorAll("
+                                  "'#timeline .span')).map((e) => e.getAttribute('data-phase'))")
     assert spans == [p for p in ["inspect", "connect", "first_reply", "stream"]
                      if order.index(p) <= order.index(pick["stop"]["phase"])], spans
     assert driver.find_element(by().ID, "d-hint").text == pick["hint"]
@@ -253,6 +255,26 @@ def test_demo_funnel_matches_its_log_files_and_lists_each_bar(reg, page):
     demo.signal(signal.SIGTERM)
     assert demo.wait(15) == 0, demo.output()
     assert not logs.exists()  # the demo cleaned up after its hold
+
+
+def test_the_page_says_when_the_window_is_longer_than_the_ring(reg, page):
+    driver = page
+    up = lsm.start_peer(reg, "close")
+    lm = start_lm(reg, up.port, "--admin-records", "3")
+    for i in range(5):
+        s = lm.connect()
+        s.sendall(lsm.client_hello(f"r{i}.example.test"))
+        lsm.recv_all(s)
+        s.close()
+    lm.records(5)
+    load(driver, f"http://{lm.admin}/")
+    note = wait(driver, lambda d: d.find_element(by().ID, "funnel-note").text, 3,
+                "the note on the funnel")
+    assert "longer than what the ring still holds" in note and "keeps the last 3 records" in note
+    assert "2 older records were evicted" in note
+    assert "Since start (metrics): 5 connections ended" in driver.find_element(
+        by().ID, "funnel-since").text
+    assert severe_console(driver) == []
 
 
 def test_token_from_the_url_fragment_is_sent_as_a_header(reg, page):

@@ -138,3 +138,51 @@ def test_a_browser_must_name_the_port_by_address(reg):
     # Not a browser (curl, linesman top, Prometheus): no change.
     status, _ = raw(port, b"GET /api/connections HTTP/1.1\r\nHost: some.name\r\n\r\n")
     assert status == 200
+
+
+def test_admin_records_bounds_the_ring_and_the_funnel_says_it_is_incomplete(reg):
+    up = lsm.start_peer(reg, "close")
+    lm = start(reg, up.port, "--admin-records", "3")
+    for i in range(5):
+        s = lm.connect()
+        s.sendall(lsm.client_hello(f"r{i}.example.test"))
+        lsm.recv_all(s)
+        s.close()
+    lm.records(5)
+    lsm.wait_until(lambda: json.loads(http(lm, "/api/funnel")[2])["ring"]["pushed"] == 5, 5,
+                   "5 records pushed")
+    f = json.loads(http(lm, "/api/funnel?window=1m")[2])
+    assert f["ring"]["held"] == 3 and f["ring"]["evicted"] == 2 and f["ring"]["max_records"] == 3
+    assert f["window"]["total"] == 3 and f["window"]["complete"] is False
+    assert f["since_start"]["total"] == 5
+    assert records(lm)[0]["matched"] == 3
+    for bad in ("0", "-1", "1000001", "x"):
+        rc, _, err = lsm.run_linesman(["run", "--listen", "127.0.0.1:0", "--upstream",
+                                       "127.0.0.1:9", "--admin", "127.0.0.1:0",
+                                       "--admin-records", bad])
+        assert rc == 2 and "--admin-records" in err, (bad, rc, err)
+    rc, _, err = lsm.run_linesman(["run", "--listen", "127.0.0.1:0", "--upstream", "127.0.0.1:9",
+                                   "--admin-records", "5"])
+    assert rc == 2 and "--admin-records: needs --admin" in err, err
+
+
+def test_answers_are_not_compressed_for_a_browser(reg):
+    """A browser accepts br: httplib answered with brotli at quality 11, which took the page's
+    refresh from ~30 ms to over 10 s with 1,500 open connections (a 790 KB answer)."""
+    import urllib.request
+    up = lsm.start_peer(reg, "silent")
+    lm = start(reg, up.port)
+    socks = [lm.connect() for _ in range(200)]
+    for s in socks:
+        s.sendall(b"PING\r\n")
+    lsm.wait_until(lambda: len(json.loads(http(lm, "/api/connections")[2])) == 200, 10,
+                   "200 open connections")
+    for path in ("/", "/app.js", "/app.css", "/api/connections", "/api/records", "/api/funnel",
+                 "/metrics"):
+        req = urllib.request.Request(f"http://{lm.admin}{path}")
+        req.add_header("Accept-Encoding", "br, gzip, deflate")
+        with urllib.request.urlopen(req, timeout=5) as r:
+            assert r.headers.get("Content-Encoding") is None, path
+            body = r.read()
+        if path == "/api/connections":
+            assert len(json.loads(body)) == 200

@@ -31,6 +31,7 @@ struct run_options {
   bool admin_allow_remote = false;
   bool admin_faults = false;
   std::optional<std::string> fault_seed_text;
+  std::optional<std::string> admin_records_text;
   bool watch = false;
 };
 
@@ -97,6 +98,8 @@ void add_run_command(CLI::App& app) {
   opt(cmd, "--admin-token", o.admin_token, "Bearer token the admin endpoint requires");
   cmd->add_flag("--admin-allow-remote", o.admin_allow_remote,
                 "let --admin bind a non-loopback address (needs --admin-token)");
+  opt(cmd, "--admin-records", o.admin_records_text,
+      "N: recent records the admin page keeps in memory (default 10000, at most 8 MiB)");
   cmd->add_option("--fault", l.faults,
                   "NAME[:key=value,...]: inject a fault (repeatable; see docs/faults.md)");
   opt(cmd, "--fault-seed", o.fault_seed_text, "N: seed of the fault probability rolls");
@@ -144,7 +147,13 @@ void add_run_command(CLI::App& app) {
     if (o.admin_allow_remote) {
       cfg.admin.allow_remote = true;
     }
+    if (o.admin_records_text) {
+      cfg.admin.ring_records = positive(*o.admin_records_text, "--admin-records", 1'000'000);
+    }
     proxy::check_admin(cfg.admin, o.admin ? "--admin" : "admin.listen");
+    if (o.admin_records_text && cfg.admin.listen.empty()) {
+      throw proxy::config_error("--admin-records: needs --admin ADDR:PORT");
+    }
     if (o.admin_faults && cfg.admin.listen.empty()) {
       throw proxy::config_error("--admin-faults: needs --admin ADDR:PORT");
     }
