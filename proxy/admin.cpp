@@ -243,6 +243,23 @@ bool browser_host_ok(const httplib::Request& req) {
   return host == "localhost" || ::inet_pton(AF_INET, host.c_str(), &a4) == 1;
 }
 
+// cross_site_write: a request that would change something (POST, DELETE: /api/faults) sent by
+// a browser from another site. A form or no-cors fetch on any web page can POST a text/plain
+// body such as {"spec":"latency:ms=100"} to a loopback port without a preflight; the browser
+// says where it came from (Sec-Fetch-Site, Origin), so such a request is refused. Clients that
+// are not browsers send neither header.
+bool cross_site_write(const httplib::Request& req) {
+  if (req.method == "GET" || req.method == "HEAD") {
+    return false;
+  }
+  const auto site = req.get_header_value("Sec-Fetch-Site");
+  if (!site.empty() && site != "same-origin" && site != "none") {
+    return true;
+  }
+  const auto origin = req.get_header_value("Origin");
+  return req.has_header("Origin") && origin != "http://" + req.get_header_value("Host");
+}
+
 void send_asset(httplib::Response& res, const web_asset& a) {
   // Only our own files run: a string from the wire that reached the DOM as markup would still
   // find no inline script or handler allowed.
@@ -408,6 +425,41 @@ struct admin_server::impl {
     return req.get_header_value("Authorization") == "Bearer " + cfg.token;
   }
 
+  // page_routes: the admin page's files and the two endpoints only it needs (read-only, from the
+  // record ring and the live registry).
+  void page_routes() {
+    for (const auto& a : web_assets()) {
+      const auto serve = [&a](const httplib::Request&, httplib::Response& res) {
+        send_asset(res, a);
+      };
+      http.Get(std::string(a.path), serve);
+      if (a.path == "/index.html") {
+        http.Get("/", serve);
+      }
+    }
+    http.Get("/api/records", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto parsed = parse_records_query(req.params);
+      if (const auto* why = std::get_if<std::string>(&parsed)) {
+        send_error(res, 400, *why);
+        return;
+      }
+      if (hub.ring == nullptr) {
+        send_error(res, 503, "no record ring (it is kept only by linesman run --admin)");
+        return;
+      }
+      const auto& q = std::get<records_query>(parsed);
+      res.set_content(records_body(hub.ring->query(q, wall_clock::now()), q), "application/json");
+    });
+    http.Get("/api/funnel", [this](const httplib::Request& req, httplib::Response& res) {
+      const auto parsed = parse_funnel_query(req.params);
+      if (const auto* why = std::get_if<std::string>(&parsed)) {
+        send_error(res, 400, *why);
+        return;
+      }
+      send_json(res, 200, funnel_json(hub, std::get<funnel_query>(parsed)));
+    });
+  }
+
   void routes() {
     // Runs after the headers and before any body byte is read: the token first (every path but
     // /healthz), then the body, which no endpoint accepts.
@@ -419,6 +471,10 @@ struct admin_server::impl {
       const_cast<httplib::Request&>(req).headers.erase("Accept-Encoding");
       if (!browser_host_ok(req)) {
         send_error(res, 421, "a browser must name the admin port by IP address or localhost");
+        return httplib::Server::HandlerResponse::Handled;
+      }
+      if (cross_site_write(req)) {
+        send_error(res, 403, "a change requested by a page of another site is refused");
         return httplib::Server::HandlerResponse::Handled;
       }
       const bool page =
@@ -485,36 +541,7 @@ struct admin_server::impl {
       }
       send_json(res, 200, connections_json(hub.snapshot(), f));
     });
-    for (const auto& a : web_assets()) {
-      const auto serve = [&a](const httplib::Request&, httplib::Response& res) {
-        send_asset(res, a);
-      };
-      http.Get(std::string(a.path), serve);
-      if (a.path == "/index.html") {
-        http.Get("/", serve);
-      }
-    }
-    http.Get("/api/records", [this](const httplib::Request& req, httplib::Response& res) {
-      const auto parsed = parse_records_query(req.params);
-      if (const auto* why = std::get_if<std::string>(&parsed)) {
-        send_error(res, 400, *why);
-        return;
-      }
-      if (hub.ring == nullptr) {
-        send_error(res, 503, "no record ring (it is kept only by linesman run --admin)");
-        return;
-      }
-      const auto& q = std::get<records_query>(parsed);
-      res.set_content(records_body(hub.ring->query(q, wall_clock::now()), q), "application/json");
-    });
-    http.Get("/api/funnel", [this](const httplib::Request& req, httplib::Response& res) {
-      const auto parsed = parse_funnel_query(req.params);
-      if (const auto* why = std::get_if<std::string>(&parsed)) {
-        send_error(res, 400, *why);
-        return;
-      }
-      send_json(res, 200, funnel_json(hub, std::get<funnel_query>(parsed)));
-    });
+    page_routes();
     if (cfg.faults && hub.faults != nullptr) {
       std::vector<std::string> names;
       for (const auto* l : hub.current_listeners()) {  // (under the hub's lock: reloads)

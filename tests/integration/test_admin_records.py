@@ -186,3 +186,26 @@ def test_answers_are_not_compressed_for_a_browser(reg):
             body = r.read()
         if path == "/api/connections":
             assert len(json.loads(body)) == 200
+
+
+def test_a_page_of_another_site_cannot_add_a_fault(reg):
+    """CSRF: any web page can POST a text/plain body to a loopback port without a preflight; the
+    body below is a valid fault. With --admin-faults and no token it was applied (201)."""
+    up = lsm.start_peer(reg, "close")
+    lm = start(reg, up.port, "--admin-faults")
+    port = int(lm.admin.split(":")[1])
+    body = b'{"spec":"latency:ms=100"}'
+
+    def post(extra: bytes):
+        return raw(port, b"POST /api/faults HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n" % port + extra +
+                   b"Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+    for extra in (b"Origin: http://evil.example\r\nSec-Fetch-Site: cross-site\r\n",
+                  b"Origin: http://evil.example\r\n",
+                  b"Sec-Fetch-Site: same-site\r\n"):
+        status, answer = post(extra)
+        assert status == 403 and b"another site" in answer, (extra, status, answer)
+    assert json.loads(http(lm, "/api/faults")[2]) == []
+    # The same request from a client that is not a browser (curl) still works.
+    status, answer = post(b"")
+    assert status == 201, answer
+    assert len(json.loads(http(lm, "/api/faults")[2])) == 1
