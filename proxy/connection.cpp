@@ -56,8 +56,12 @@ connection::connection(asio::ip::tcp::socket client, const asio::ip::tcp::endpoi
   worker_.live.push_front(this);
   registration_ = worker_.live.begin();
   record_.id = std::move(id);
-  live_.id = record_.id;
-  live_.listener = listener_.stats;
+  if (worker_.registry != nullptr) {
+    // Only the admin's view reads it: without --admin a connection does not carry it.
+    live_ = std::make_unique<live_conn>();
+    live_->id = record_.id;
+    live_->listener = listener_.stats;
+  }
 }
 
 connection::~connection() {
@@ -67,8 +71,8 @@ connection::~connection() {
   if (worker_.loops != nullptr) {
     worker_.loops->remove(loop_entry_);
   }
-  if (worker_.registry != nullptr) {
-    worker_.registry->unlink(live_);
+  if (live_) {
+    worker_.registry->unlink(*live_);
   }
   worker_.live.erase(registration_);
   if (worker_.active != nullptr) {
@@ -122,14 +126,14 @@ std::pair<asio::ip::tcp::endpoint, asio::ip::tcp::endpoint> connection::start_re
     }
   }
   tune_stream(client());  // (accept4 made it non-blocking: only TCP_NODELAY is set here)
-  live_.client = format_endpoint(record_.client.ip, record_.client.port);
-  live_.accepted_wall = record_.ts;
-  live_.accepted_ns.store(steady_ns(), std::memory_order_relaxed);
-  live_.from_client = &record_.bytes.from_client;
-  live_.from_upstream = &record_.bytes.from_upstream;
-  set_phase(live_, live_phase::inspect);
-  if (worker_.registry != nullptr) {
-    worker_.registry->link(live_);
+  if (live_) {
+    live_->client = format_endpoint(record_.client.ip, record_.client.port);
+    live_->accepted_wall = record_.ts;
+    live_->accepted_ns.store(steady_ns(), std::memory_order_relaxed);
+    live_->from_client = &record_.bytes.from_client;
+    live_->from_upstream = &record_.bytes.from_upstream;
+    set_phase(*live_, live_phase::inspect);
+    worker_.registry->link(*live_);
   }
   record_started_ = true;
   return {remote, local};
@@ -146,7 +150,7 @@ bool connection::end_if_loop(const asio::ip::tcp::endpoint& peer,
     return false;
   }
   spdlog::warn("{} forwarding loop: the client {} is linesman's own upstream connection",
-               record_.id, live_.client);
+               record_.id, format_endpoint(record_.client.ip, record_.client.port));
   record_.warnings.emplace_back("forwarding_loop");
   facts_.client_end = side_end::proxy;
   facts_.first_close = stop_by::proxy;
@@ -157,23 +161,25 @@ bool connection::end_if_loop(const asio::ip::tcp::endpoint& peer,
 void connection::enter_phase(live_phase p) {
   facts_.phase = stop_phase_of(p);
   publish_live_strings();
-  set_phase(live_, p);
+  if (live_) {
+    set_phase(*live_, p);
+  }
 }
 
 void connection::publish_live_strings() {
-  if (worker_.registry == nullptr) {
+  if (!live_) {
     return;
   }
   // Strings are read on this thread (the only writer) and written under the registry lock.
   const std::string* sni = nullptr;
-  if (live_.sni.empty() && record_.tls && record_.tls->sni) {
+  if (live_->sni.empty() && record_.tls && record_.tls->sni) {
     sni = &*record_.tls->sni;
   }
-  const std::string* route = record_.route && live_.route.empty() ? &*record_.route : nullptr;
+  const std::string* route = record_.route && live_->route.empty() ? &*record_.route : nullptr;
   const std::string* up =
-      record_.upstream && live_.upstream.empty() ? &record_.upstream->address : nullptr;
+      record_.upstream && live_->upstream.empty() ? &record_.upstream->address : nullptr;
   if (sni != nullptr || route != nullptr || up != nullptr) {
-    worker_.registry->set_strings(live_, sni, route, up);
+    worker_.registry->set_strings(*live_, sni, route, up);
   }
 }
 
@@ -205,9 +211,9 @@ void connection::account_end() {
     st->flight[static_cast<std::size_t>(o)].fetch_add(1, std::memory_order_relaxed);
     count_warnings(*st, record_.warnings);
   };
-  if (worker_.registry != nullptr) {
+  if (live_) {
     // Counted and unlinked in one step: a scrape sees this connection either open or ended.
-    worker_.registry->unlink(live_, account);
+    worker_.registry->unlink(*live_, account);
   } else {
     account();
   }
@@ -225,7 +231,7 @@ void connection::sync_facts() {
 }
 
 void connection::publish_open_record() {
-  if (!record_started_ || !live_.linked) {
+  if (!record_started_ || !live_ || !live_->linked) {
     return;
   }
   sync_facts();

@@ -316,7 +316,7 @@ class connection {
   loop_guard::chain chain_;                      // the listeners this connection came through
   int relays_running_ = 0;
   bool record_started_ = false;
-  live_conn live_;
+  std::unique_ptr<live_conn> live_;  // the admin's view of it; null without a live registry
   std::int64_t connect_start_us_ = -1;
   asio::ip::tcp::endpoint peer_;          // the client's address, as accept(2) reported it
   std::unique_ptr<applied_fault> fault_;  // null unless a fault applies to this connection

@@ -44,7 +44,10 @@ void connection::inspect_client(bool final) {
   client_check_ = inspect_client_flight({f.buf.get(), f.len}, f.reads, final, record_);
   if (client_check_.hello_complete && !was_complete) {
     record_.timing.hello_complete = since_accept_us();
-    live_.pq_key_share.store(record_.tls && record_.tls->pq_key_share(), std::memory_order_relaxed);
+    if (live_) {
+      live_->pq_key_share.store(record_.tls && record_.tls->pq_key_share(),
+                                std::memory_order_relaxed);
+    }
     publish_live_strings();  // the SNI shows in the live view as soon as it is known
   }
   f.done = final || client_check_.verdict != client_verdict::need_more;

@@ -65,6 +65,9 @@ void append_escaped_ascii(std::string& out, unsigned char c) {
   }
 }
 
+// plain: an ASCII byte JSON takes as it is.
+bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
+
 }  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
@@ -72,6 +75,16 @@ void append_json_string(std::string& out, std::string_view s) {
   std::size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
+    if (plain(c)) {
+      // A run that needs no escape goes in at once: most of a record is plain ASCII.
+      std::size_t j = i + 1;
+      while (j < s.size() && plain(static_cast<unsigned char>(s[j]))) {
+        ++j;
+      }
+      out.append(s.data() + i, j - i);
+      i = j;
+      continue;
+    }
     if (c < 0x80) {
       append_escaped_ascii(out, c);
       ++i;

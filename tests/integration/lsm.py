@@ -186,6 +186,28 @@ def recv_all(sock: socket.socket, timeout: float = 10.0, limit: int = 1 << 28) -
     return bytes(out)
 
 
+def read_until_end(sock: socket.socket, wait: float = 3.0, first_only: bool = False,
+                   limit: int = 65536) -> tuple[bytes, str]:
+    """read_until_end: what comes back until the peer closes ("fin") or resets ("rst"), or until
+    `wait` s pass or `limit` bytes came ("open"); with `first_only`, the first bytes are enough."""
+    got = b""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and len(got) < limit:
+        sock.settimeout(max(0.05, deadline - time.monotonic()))
+        try:
+            chunk = sock.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            return got, "rst"
+        if not chunk:
+            return got, "fin"
+        got += chunk
+        if first_only:
+            break
+    return got, "open"
+
+
 def recv_some(sock: socket.socket, timeout: float = 5.0) -> bytes:
     """recv_some: one read (b'' on EOF, reset or timeout)."""
     sock.settimeout(timeout)

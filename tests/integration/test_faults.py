@@ -22,22 +22,7 @@ def send_hello(port: int, hello: bytes, wait: float = 3.0):
     """send_hello: send `hello`, read until close/reset or `wait`; (bytes got, how it ended)."""
     s = lsm.connect(port)
     s.sendall(hello)
-    got = b""
-    end = "open"
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        s.settimeout(max(0.05, deadline - time.monotonic()))
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            break
-        except ConnectionResetError:
-            end = "rst"
-            break
-        if not chunk:
-            end = "fin"
-            break
-        got += chunk
+    got, end = lsm.read_until_end(s, wait, limit=1 << 24)
     s.close()
     return got, end
 

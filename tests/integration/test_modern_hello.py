@@ -72,22 +72,8 @@ def send_hello(port: int, hello: bytes, split: int = 0, gap: float = 0.0,
             s.sendall(hello[split:])
         else:
             s.sendall(hello)
-        got = b""
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and len(got) < 65536:
-            s.settimeout(max(0.05, deadline - time.monotonic()))
-            try:
-                chunk = s.recv(65536)
-            except socket.timeout:
-                break
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            got += chunk
-            if got:
-                break  # the server's first flight is enough: the replayed hello cannot go on
-        return got
+        # The server's first flight is enough: the replayed hello cannot go on.
+        return lsm.read_until_end(s, wait, first_only=True)[0]
     finally:
         s.close()
 
