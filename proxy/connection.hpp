@@ -233,6 +233,12 @@ class connection {
   asio::awaitable<std::optional<relay_result>> fault_relay(dir d);
   struct fault_pace;
   asio::awaitable<bool> fault_forward(dir d, std::span<const std::uint8_t> bytes, fault_pace& pace);
+  // fault_step: one read of d's source, forwarded shaped. `more`: read on; `source_ended`: the
+  // read ended the source, `res` says how; `over`: the connection is aborting or a write failed.
+  enum class fault_step_end : std::uint8_t { more, source_ended, over };
+  asio::awaitable<fault_step_end> fault_step(dir d, fault_pace& pace,
+                                             std::unique_ptr<std::uint8_t[]>& copy,
+                                             relay_result& res);
   asio::awaitable<bool> fault_write(dir d, std::span<const std::uint8_t> bytes, fault_pace& pace);
   asio::awaitable<bool> fault_pause(std::chrono::steady_clock::duration d);
   void fire_fault_reset();

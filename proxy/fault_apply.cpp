@@ -203,6 +203,46 @@ asio::awaitable<bool> connection::fault_forward(dir d, std::span<const std::uint
   co_return true;
 }
 
+asio::awaitable<connection::fault_step_end> connection::fault_step(
+    dir d, fault_pace& pace, std::unique_ptr<std::uint8_t[]>& copy, relay_result& res) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  flight& f = src(d).first;
+  // The first flight goes through its bounded buffer (inspected like an unfaulted one), the rest
+  // through the copy buffer.
+  std::span<std::uint8_t> into;
+  if (!f.done) {
+    into = f.buf.room(f.len);
+  } else {
+    f.buf.reset();
+    if (!copy) {
+      copy = std::make_unique_for_overwrite<std::uint8_t[]>(kFaultCopyBytes);
+    }
+    into = {copy.get(), kFaultCopyBytes};
+  }
+  auto [ec, n] =
+      co_await src(d).socket.async_read_some(asio::buffer(into.data(), into.size()), kTuple);
+  if (aborting_ || ec == asio::error::operation_aborted) {
+    co_return fault_step_end::over;
+  }
+  if (ec) {
+    if (!f.done) {
+      inspect_flight(d, true);
+    }
+    res = classify_read_error(ec);
+    co_return fault_step_end::source_ended;
+  }
+  record_bytes(d, into.data(), n);
+  on_bytes(d, n);
+  if (!f.done) {
+    f.len += n;
+    f.forwarded += n;
+    ++f.reads;
+    inspect_flight(d, f.len == kFlightBufferBytes || (d == dir::c2u && dst(d).first.len > 0));
+  }
+  const bool forwarded = co_await fault_forward(d, into.first(n), pace);
+  co_return forwarded ? fault_step_end::more : fault_step_end::over;
+}
+
 asio::awaitable<std::optional<relay_result>> connection::fault_relay(dir d) {
   co_await asio::this_coro::throw_if_cancelled(false);
   const bool up = d == dir::c2u;
@@ -220,44 +260,14 @@ asio::awaitable<std::optional<relay_result>> connection::fault_relay(dir d) {
   relay_result res{relay_end::cancelled, 0};
   const bool eof_seen = up && facts_.client_end == side_end::fin;
   std::unique_ptr<std::uint8_t[]> copy;
-  // 2. The rest, read by read: the first flight through its bounded buffer (inspected like
-  // an unfaulted one), then a copy buffer. Each read is at least one byte or ends the loop.
+  // 2. The rest, read by read. Each step reads at least one byte or ends the loop.
   while (!eof_seen && !aborting_) {
-    std::uint8_t* into = nullptr;
-    std::size_t room = 0;
-    if (!f.done) {
-      const auto free = f.buf.room(f.len);
-      into = free.data();
-      room = free.size();
-    } else {
-      f.buf.reset();
-      if (!copy) {
-        copy = std::make_unique_for_overwrite<std::uint8_t[]>(kFaultCopyBytes);
-      }
-      into = copy.get();
-      room = kFaultCopyBytes;
-    }
-    auto [ec, n] = co_await src(d).socket.async_read_some(asio::buffer(into, room), kTuple);
-    if (aborting_ || ec == asio::error::operation_aborted) {
+    const auto step = co_await fault_step(d, pace, copy, res);
+    if (step == fault_step_end::over) {
       co_return std::nullopt;
     }
-    if (ec) {
-      if (!f.done) {
-        inspect_flight(d, true);
-      }
-      res = classify_read_error(ec);
+    if (step == fault_step_end::source_ended) {
       break;
-    }
-    record_bytes(d, into, n);
-    on_bytes(d, n);
-    if (!f.done) {
-      f.len += n;
-      f.forwarded += n;
-      ++f.reads;
-      inspect_flight(d, f.len == kFlightBufferBytes || (up && dst(d).first.len > 0));
-    }
-    if (!co_await fault_forward(d, {into, n}, pace)) {
-      co_return std::nullopt;
     }
   }
   if (!up && !f.done) {

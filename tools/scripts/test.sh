@@ -50,7 +50,8 @@ fi
 
 # The whole binary under ThreadSanitizer, driven by the integration files whose linesman runs
 # several threads at once: 2 worker threads (LINESMAN_THREADS), the log sink's writer, the live
-# registry read by the admin API's thread, and reloads from the signal thread. GCC's TSan (the
+# registry and the ring of recent records read by the admin API's thread, and reloads from the
+# signal thread. GCC's TSan (the
 # same runtime as clang's): Debian's clang 14 cannot build the whole binary (Asio 1.22 finds no
 # coroutines with libstdc++ under clang, and tools/doctor uses C++20 that clang 14 refuses).
 # -O1 -g1 keeps the build short; a report lands in build/tsan/reports (this stage fails). The
@@ -69,6 +70,7 @@ TSAN_OPTIONS="log_path=$PWD/build/tsan/reports/tsan:second_deadlock_stack=1:supp
   /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration/test_reload.py \
   tests/integration/test_admin.py tests/integration/test_lifecycle.py \
   tests/integration/test_hostile_admin.py tests/integration/test_forwarding.py \
+  tests/integration/test_admin_records.py \
   --deselect tests/integration/test_hostile_admin.py::test_admin_big_body_is_refused_without_buffering
 if compgen -G "build/tsan/reports/*" >/dev/null; then
   echo "ThreadSanitizer reports:" && cat build/tsan/reports/* && exit 1
