@@ -43,6 +43,16 @@ constexpr auto kTuple = as_tuple(asio::use_awaitable);
 // incoming connections across them.
 using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 
+// control_signals: blocks or unblocks, in the calling thread, the signals run() handles.
+void control_signals(int how) {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  ::pthread_sigmask(how, &set, nullptr);
+}
+
 std::string in_use_message(const std::string& addr, std::uint16_t port, const std::string& why) {
   std::string msg = "cannot listen on " + addr + ": " + why;
   if (port != 0) {
@@ -221,6 +231,11 @@ struct server::impl {
   std::unique_ptr<admin_server> admin;  // last: stopped before what it reads goes away
 
   explicit impl(run_config c, reload_source r) : cfg(std::move(c)), reload_src(std::move(r)) {
+    // SIGINT, SIGTERM and SIGHUP go to the thread that calls run() only: every thread started
+    // from here on (log writers, the admin's pool, the workers) inherits them blocked. A SIGHUP
+    // delivered to an admin thread interrupted its poll (EINTR) and httplib closed that request's
+    // socket unread, which the client saw as a reset (tests/integration/test_hostile_control.py).
+    control_signals(SIG_BLOCK);
     unsigned threads = cfg.threads != 0 ? cfg.threads : std::thread::hardware_concurrency();
     threads = threads == 0 ? 1 : threads;
     max_connections =
@@ -969,6 +984,7 @@ struct server::impl {
       sigs.async_wait(on_signal);
     };
     sigs.async_wait(on_signal);
+    control_signals(SIG_UNBLOCK);  // (one held back meanwhile is delivered now)
     ctl.run();
     for (auto& w : workers) {
       if (w->thread.joinable()) {

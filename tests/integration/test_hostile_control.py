@@ -2,9 +2,11 @@
 --config files reloaded into a running linesman. Each gets a clear 4xx or a named, counted
 error; linesman neither crashes nor hangs and keeps forwarding. (test_hostile_admin.py covers
 bodies, tokens and slow clients; tests/unit/proxy/config_test.cpp the parser on its own.)"""
+import http.client
 import random
 import re
 import signal
+import threading
 import time
 import urllib.request
 
@@ -171,3 +173,43 @@ def test_bad_config_reloads_are_named_counted_and_change_nothing(reg):
     s = lsm.connect(port)
     assert lsm.recv_some(s, 5) == b"AA"
     s.close()
+
+
+def test_sighup_storm_resets_no_admin_request(reg):
+    """SIGHUPs while the admin API answers: no request is cut. A signal delivered to an admin
+    thread interrupted its poll, and httplib closed that request's socket unread (a reset)."""
+    up = lsm.start_peer(reg, "echo", name="storm-upstream")
+    port = lsm.free_port()
+    cfg = reg.tmp / "linesman.yaml"
+    cfg.write_text(f"listeners:\n  - name: web\n    listen: 127.0.0.1:{port}\n"
+                   f"    upstream: 127.0.0.1:{up.port}\n")
+    lm = lsm.Linesman(reg, ["--upstream", f"127.0.0.1:{up.port}", "--config", str(cfg),
+                            "--admin", "127.0.0.1:0"], wait=False)
+    admin = lm.proc.wait_line(kAdminRx, 10, stream="err").group(2)
+    stop = threading.Event()
+
+    def storm():
+        for _ in range(400):  # bounded: 400 signals, 2 ms apart
+            if stop.is_set():
+                return
+            lm.proc.signal(signal.SIGHUP)
+            time.sleep(0.002)
+
+    t = threading.Thread(target=storm)
+    t.start()
+    errors = []
+    deadline = time.monotonic() + 20
+    try:
+        for _ in range(300):
+            if time.monotonic() > deadline:
+                break
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
+                    r.read()
+            except (OSError, http.client.HTTPException) as e:
+                errors.append(repr(e))
+    finally:
+        stop.set()
+        t.join(10)
+    assert lm.proc.alive()
+    assert not errors, f"{len(errors)} of 300 admin requests failed during SIGHUPs: {errors[:3]}"
