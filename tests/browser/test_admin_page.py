@@ -261,12 +261,7 @@ def test_the_page_says_when_the_window_is_longer_than_the_ring(reg, page):
     driver = page
     up = lsm.start_peer(reg, "close")
     lm = start_lm(reg, up.port, "--admin-records", "3")
-    for i in range(5):
-        s = lm.connect()
-        s.sendall(lsm.client_hello(f"r{i}.example.test"))
-        lsm.recv_all(s)
-        s.close()
-    lm.records(5)
+    lsm.hellos_through(lm, 5)
     load(driver, f"http://{lm.admin}/")
     note = wait(driver, lambda d: d.find_element(by().ID, "funnel-note").text, 3,
                 "the note on the funnel")

@@ -208,6 +208,17 @@ def read_until_end(sock: socket.socket, wait: float = 3.0, first_only: bool = Fa
     return got, "open"
 
 
+def hellos_through(lm, count: int) -> None:
+    """hellos_through: `count` connections through `lm`, each sending a ClientHello for
+    r<i>.example.test and reading until the upstream closes; waits for their records."""
+    for i in range(count):
+        s = lm.connect()
+        s.sendall(client_hello(f"r{i}.example.test"))
+        recv_all(s)
+        s.close()
+    lm.records(count)
+
+
 def recv_some(sock: socket.socket, timeout: float = 5.0) -> bytes:
     """recv_some: one read (b'' on EOF, reset or timeout)."""
     sock.settimeout(timeout)

@@ -143,12 +143,7 @@ def test_a_browser_must_name_the_port_by_address(reg):
 def test_admin_records_bounds_the_ring_and_the_funnel_says_it_is_incomplete(reg):
     up = lsm.start_peer(reg, "close")
     lm = start(reg, up.port, "--admin-records", "3")
-    for i in range(5):
-        s = lm.connect()
-        s.sendall(lsm.client_hello(f"r{i}.example.test"))
-        lsm.recv_all(s)
-        s.close()
-    lm.records(5)
+    lsm.hellos_through(lm, 5)
     lsm.wait_until(lambda: json.loads(http(lm, "/api/funnel")[2])["ring"]["pushed"] == 5, 5,
                    "5 records pushed")
     f = json.loads(http(lm, "/api/funnel?window=1m")[2])
