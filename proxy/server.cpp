@@ -257,9 +257,13 @@ struct server::impl {
       auto w = std::make_unique<worker>();
       w->state.no_splice = cfg.no_splice;
       w->state.active = &active;
-      w->state.registry = &w->registry;
       w->state.loops = &loops;
-      hub.registries.push_back(&w->registry);
+      if (!cfg.admin.listen.empty()) {
+        // Only the admin endpoint reads the live view, and it is fixed at start: without it a
+        // connection carries no live_conn (272 bytes and its strings).
+        w->state.registry = &w->registry;
+        hub.registries.push_back(&w->registry);
+      }
       workers.push_back(std::move(w));
     }
     open_faults(rd);

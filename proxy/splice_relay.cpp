@@ -1,5 +1,6 @@
 #include "proxy/splice_relay.hpp"
 
+#include "proxy/exact_alloc.hpp"
 #include "proxy/live.hpp"
 
 #include <fcntl.h>
@@ -138,12 +139,12 @@ void splice_relay::end(const relay_result& r) {
 }
 
 void splice_relay::wait(tcp_socket& s, asio::socket_base::wait_type what) {
-  s.async_wait(what, [this](const std::error_code& ec) {
-    if (ec || aborted(c_)) {
-      return end({relay_end::cancelled, 0});
-    }
-    step();
-  });
+  s.async_wait(what, exact([this](const std::error_code& ec) {
+                 if (ec || aborted(c_)) {
+                   return end({relay_end::cancelled, 0});
+                 }
+                 step();
+               }));
 }
 
 void splice_relay::step() {
