@@ -272,6 +272,9 @@ class connection {
   // --no-splice, fallback). A fault's direction runs fault_relay instead of the inspection. Each
   // path ends in relay_done() exactly once.
   void start_relay(dir d);
+  // wait_readable: a bare reactor wait for d's source to be readable (no buffer, no frame while
+  // it waits), then `then`; the relay is done if cancelled or aborting.
+  void wait_readable(dir d, void (connection::*then)(dir));
   void spawn_inspect(dir d);
   void inspect_forward_held(dir d);
   void inspect_after_held(dir d);

@@ -219,21 +219,25 @@ void connection::note_end(dir d, const relay_result& r) {
   }
 }
 
+void connection::wait_readable(dir d, void (connection::*then)(dir)) {
+  src(d).socket.async_wait(asio::socket_base::wait_read,
+                           exact([this, d, then](const std::error_code& ec) {
+                             if (ec || aborting_) {
+                               relay_done();
+                               return;
+                             }
+                             src(d).readable = true;
+                             (this->*then)(d);
+                           }));
+}
+
 void connection::start_relay(dir d) {
   const flight& f = src(d).first;
   const bool eof_seen = d == dir::c2u && facts_.client_end == side_end::fin;
   if (!f.buf && !f.done && !eof_seen && f.len == f.forwarded) {
     // Nothing of this direction read yet: wait for its first byte with a bare reactor wait, not
     // a suspended coroutine (an idle connection then holds no coroutine frame for it).
-    src(d).socket.async_wait(asio::socket_base::wait_read,
-                             exact([this, d](const std::error_code& ec) {
-                               if (ec || aborting_) {
-                                 relay_done();
-                                 return;
-                               }
-                               src(d).readable = true;
-                               spawn_inspect(d);
-                             }));
+    wait_readable(d, &connection::spawn_inspect);
     return;
   }
   spawn_inspect(d);
@@ -305,15 +309,7 @@ void connection::inspect_next(dir d) {
     return;
   }
   if (!f.buf && !src(d).readable) {
-    src(d).socket.async_wait(asio::socket_base::wait_read,
-                             exact([this, d](const std::error_code& ec) {
-                               if (ec || aborting_) {
-                                 relay_done();
-                                 return;
-                               }
-                               src(d).readable = true;
-                               inspect_next(d);
-                             }));
+    wait_readable(d, &connection::inspect_next);
     return;
   }
   const auto room = f.buf.room(f.len);

@@ -48,16 +48,41 @@ def churn(port: int, opened, failed, stop, deadline: float) -> None:
         failed.value += bad
 
 
+async def open_counted(port: int, opened: list, timeout: float = 5.0):
+    """open_counted: a connection to PORT as (reader, writer), or None. Counted in opened[0] as
+    soon as the kernel completed its handshake, even when this event loop (starved by the loads
+    beside it) only looks after its timeout: linesman accepted that connection all the same, and
+    the soak compares the two counts. Counting only when open_connection returned in time made
+    the soak report fewer clients than linesman accepted (bench/results/2026-12-03-soak20b)."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setblocking(False)
+    try:
+        await asyncio.wait_for(loop.sock_connect(sock, ("127.0.0.1", port)), timeout)
+    except (OSError, asyncio.TimeoutError):
+        try:
+            sock.getpeername()  # connected after all: the wait only timed out late
+            opened[0] += 1
+        except OSError:
+            pass
+        sock.close()
+        return None
+    opened[0] += 1
+    try:
+        return await asyncio.open_connection(sock=sock)
+    except OSError:
+        sock.close()
+        return None
+
+
 async def _hold_one(port: int, opened, stop, deadline: float, held: list) -> None:
     """_hold_one: one idle connection, opened again whenever it is closed."""
     while not stop.is_set() and time.monotonic() < deadline:
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", port), 5)
-        except (OSError, asyncio.TimeoutError):
+        conn = await open_counted(port, opened)
+        if conn is None:
             await asyncio.sleep(0.5)
             continue
-        opened[0] += 1
+        reader, writer = conn
         held.append(writer)
         try:
             while not stop.is_set() and time.monotonic() < deadline:
@@ -77,13 +102,11 @@ async def _slow_one(port: int, opened, stop, deadline: float) -> None:
     """_slow_one: a client that sends one byte of its hello every 2 s until linesman ends it
     (the listener's peek timeout), then starts again."""
     while not stop.is_set() and time.monotonic() < deadline:
-        try:
-            reader, writer = await asyncio.wait_for(
-                asyncio.open_connection("127.0.0.1", port), 5)
-        except (OSError, asyncio.TimeoutError):
+        conn = await open_counted(port, opened)
+        if conn is None:
             await asyncio.sleep(0.5)
             continue
-        opened[0] += 1
+        reader, writer = conn
         try:
             for i in range(len(kHelloStart)):
                 if stop.is_set() or time.monotonic() >= deadline:
