@@ -44,10 +44,9 @@ void apply(const stop_decision& d, access_record& r) {
 
 }  // namespace
 
-connection::connection(asio::ip::tcp::socket client, const asio::ip::tcp::endpoint& peer,
+connection::connection(tcp_socket client, const asio::ip::tcp::endpoint& peer,
                        const listener_runtime& l, worker_state& w, std::string id)
-    : sides_{side(asio::ip::tcp::socket(client.get_executor())),
-             side(asio::ip::tcp::socket(client.get_executor()))},
+    : sides_{side(tcp_socket(client.get_executor())), side(tcp_socket(client.get_executor()))},
       listener_(l),
       worker_(w),
       watch_timer_(client.get_executor()) {

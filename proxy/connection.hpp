@@ -90,8 +90,8 @@ class connection {
  public:
   // connection: takes ownership of the accepted socket (whose peer accept(2) reported as `peer`);
   // registers itself with `w` until destroyed.
-  connection(asio::ip::tcp::socket client, const asio::ip::tcp::endpoint& peer,
-             const listener_runtime& l, worker_state& w, std::string id);
+  connection(tcp_socket client, const asio::ip::tcp::endpoint& peer, const listener_runtime& l,
+             worker_state& w, std::string id);
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -134,8 +134,8 @@ class connection {
   // side: one end of the connection: its socket, the first flight it sent, and the relay that
   // moves its bytes to the other side.
   struct side {
-    explicit side(asio::ip::tcp::socket s) : socket(std::move(s)) {}
-    asio::ip::tcp::socket socket;
+    explicit side(tcp_socket s) : socket(std::move(s)) {}
+    tcp_socket socket;
     flight first;
     splice_relay relay;
     // bytes read when the stage the capture does not see (splice, copy) began; unset while the
@@ -189,8 +189,8 @@ class connection {
   side& src(dir d) { return sides_[static_cast<std::size_t>(d)]; }
   side& dst(dir d) { return sides_[1 - static_cast<std::size_t>(d)]; }
   side_end& end_of(dir d) { return d == dir::c2u ? facts_.client_end : facts_.upstream_end; }
-  asio::ip::tcp::socket& client() { return sides_[0].socket; }
-  asio::ip::tcp::socket& upstream() { return sides_[1].socket; }
+  tcp_socket& client() { return sides_[0].socket; }
+  tcp_socket& upstream() { return sides_[1].socket; }
 
   // ---- connection_flight.cpp: the client's first flight, and routing on it
   // read_now: one non-blocking read of what is already there; nullopt when nothing was.
@@ -302,7 +302,7 @@ class connection {
   const listener_runtime& listener_;
   worker_state& worker_;
   std::list<connection*>::iterator registration_;
-  asio::steady_timer watch_timer_;
+  steady_timer watch_timer_;
 
   access_record record_;
   connection_facts facts_;

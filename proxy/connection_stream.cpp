@@ -5,6 +5,7 @@
 // here and deletes itself when both directions are done.
 #include "proxy/connection.hpp"
 #include "proxy/connection_detail.hpp"
+#include "proxy/exact_alloc.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -74,6 +75,12 @@ void connection::stop_relays() {
 
 void connection::start_stream_phase() {
   last_activity_ = steady::now();
+  if (watch_) {
+    // No phase awaits an operation any more: a handler of an earlier round still queued keeps
+    // its own reference and sees the round ended; the connection no longer holds the block.
+    ++watch_->round;
+    watch_.reset();
+  }
   // The two directions run as their own state machines and the timer below is their watchdog.
   // (Not `(relay && relay) || watchdog`: the operators' frames would stay allocated for the
   // whole stream, several KB per idle connection.)
@@ -82,7 +89,7 @@ void connection::start_stream_phase() {
   start_relay(dir::u2c);
   watch_timer_.expires_at(relays_running_ == 0 ? steady::time_point::min()
                                                : last_activity_ + listener_.cfg.limits.idle);
-  watch_timer_.async_wait([this](const std::error_code&) { on_stream_watch(); });
+  watch_timer_.async_wait(exact([this](const std::error_code&) { on_stream_watch(); }));
 }
 
 void connection::relay_done() {
@@ -111,7 +118,7 @@ void connection::on_stream_watch() {
   } else {
     watch_timer_.expires_at(steady::time_point::max());
   }
-  watch_timer_.async_wait([this](const std::error_code&) { on_stream_watch(); });
+  watch_timer_.async_wait(exact([this](const std::error_code&) { on_stream_watch(); }));
 }
 
 void connection::note_timer_end() {
@@ -218,14 +225,15 @@ void connection::start_relay(dir d) {
   if (!f.buf && !f.done && !eof_seen && f.len == f.forwarded) {
     // Nothing of this direction read yet: wait for its first byte with a bare reactor wait, not
     // a suspended coroutine (an idle connection then holds no coroutine frame for it).
-    src(d).socket.async_wait(asio::socket_base::wait_read, [this, d](const std::error_code& ec) {
-      if (ec || aborting_) {
-        relay_done();
-        return;
-      }
-      src(d).readable = true;
-      spawn_inspect(d);
-    });
+    src(d).socket.async_wait(asio::socket_base::wait_read,
+                             exact([this, d](const std::error_code& ec) {
+                               if (ec || aborting_) {
+                                 relay_done();
+                                 return;
+                               }
+                               src(d).readable = true;
+                               spawn_inspect(d);
+                             }));
     return;
   }
   spawn_inspect(d);
@@ -297,14 +305,15 @@ void connection::inspect_next(dir d) {
     return;
   }
   if (!f.buf && !src(d).readable) {
-    src(d).socket.async_wait(asio::socket_base::wait_read, [this, d](const std::error_code& ec) {
-      if (ec || aborting_) {
-        relay_done();
-        return;
-      }
-      src(d).readable = true;
-      inspect_next(d);
-    });
+    src(d).socket.async_wait(asio::socket_base::wait_read,
+                             exact([this, d](const std::error_code& ec) {
+                               if (ec || aborting_) {
+                                 relay_done();
+                                 return;
+                               }
+                               src(d).readable = true;
+                               inspect_next(d);
+                             }));
     return;
   }
   const auto room = f.buf.room(f.len);

@@ -11,13 +11,11 @@ namespace {
 // socket_state: the flags Asio keeps beside a socket's descriptor (asio/detail/socket_ops.hpp).
 // basic_socket::impl_ is protected; a pointer to that member, taken in a derived class, reads it
 // on any socket without casting the socket to a type it is not.
-struct socket_state : asio::ip::tcp::socket {
-  static auto& of(asio::ip::tcp::socket& s) {
-    return (s.*(&socket_state::impl_)).get_implementation().state_;
-  }
+struct socket_state : tcp_socket {
+  static auto& of(tcp_socket& s) { return (s.*(&socket_state::impl_)).get_implementation().state_; }
 };
 
-std::error_code adopt(asio::ip::tcp::socket& s, const asio::ip::tcp& protocol, int fd) {
+std::error_code adopt(tcp_socket& s, const asio::ip::tcp& protocol, int fd) {
   std::error_code ec;
   s.assign(protocol, fd, ec);
   if (ec) {
@@ -37,7 +35,7 @@ std::error_code last_error() { return {errno, asio::error::get_system_category()
 
 }  // namespace
 
-std::error_code accept_fresh(asio::ip::tcp::acceptor& acc, asio::ip::tcp::socket& s,
+std::error_code accept_fresh(asio::ip::tcp::acceptor& acc, tcp_socket& s,
                              asio::ip::tcp::endpoint& peer) {
   socklen_t len = static_cast<socklen_t>(peer.capacity());
   const int fd = ::accept4(acc.native_handle(), peer.data(), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -48,7 +46,7 @@ std::error_code accept_fresh(asio::ip::tcp::acceptor& acc, asio::ip::tcp::socket
   return adopt(s, peer.protocol(), fd);
 }
 
-std::error_code open_fresh(asio::ip::tcp::socket& s, const asio::ip::tcp& protocol) {
+std::error_code open_fresh(tcp_socket& s, const asio::ip::tcp& protocol) {
   if (s.is_open()) {
     std::error_code ignored;
     s.close(ignored);
@@ -61,7 +59,7 @@ std::error_code open_fresh(asio::ip::tcp::socket& s, const asio::ip::tcp& protoc
   return adopt(s, protocol, fd);
 }
 
-void tune_stream(asio::ip::tcp::socket& s) {
+void tune_stream(tcp_socket& s) {
   std::error_code ignored;
   if (!s.native_non_blocking()) {
     s.non_blocking(true, ignored);

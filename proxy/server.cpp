@@ -257,9 +257,13 @@ struct server::impl {
       auto w = std::make_unique<worker>();
       w->state.no_splice = cfg.no_splice;
       w->state.active = &active;
-      w->state.registry = &w->registry;
       w->state.loops = &loops;
-      hub.registries.push_back(&w->registry);
+      if (!cfg.admin.listen.empty()) {
+        // Only the admin endpoint reads the live view, and it is fixed at start: without it a
+        // connection carries no live_conn (272 bytes and its strings).
+        w->state.registry = &w->registry;
+        hub.registries.push_back(&w->registry);
+      }
       workers.push_back(std::move(w));
     }
     open_faults(rd);
@@ -597,7 +601,7 @@ struct server::impl {
     return last_limit_log.compare_exchange_strong(last, now);
   }
 
-  asio::awaitable<void> serve(asio::ip::tcp::socket sock, asio::ip::tcp::endpoint peer,
+  asio::awaitable<void> serve(tcp_socket sock, asio::ip::tcp::endpoint peer,
                               const listener_runtime& l, worker& w, std::string id) {
     auto c = std::make_unique<connection>(std::move(sock), peer, l, w.state, std::move(id));
     const bool streaming = co_await c->run();
@@ -636,7 +640,7 @@ struct server::impl {
         continue;
       }
       std::error_code ec;
-      asio::ip::tcp::socket sock(w.io);
+      tcp_socket sock(w.io);
       asio::ip::tcp::endpoint peer;  // accept4(2) fills it in: no getpeername per connection
       ec = accept_fresh(acc, sock, peer);
       if (ec) {

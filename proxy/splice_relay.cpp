@@ -1,5 +1,6 @@
 #include "proxy/splice_relay.hpp"
 
+#include "proxy/exact_alloc.hpp"
 #include "proxy/live.hpp"
 
 #include <fcntl.h>
@@ -113,8 +114,8 @@ relay_result classify_write_error(const std::error_code& ec) {
           ec.category() == asio::error::get_system_category() ? ec.value() : EIO};
 }
 
-void splice_relay::start(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst, pipe_pool& pool,
-                         relay_counters c, end_fn on_end, void* owner, int tag) {
+void splice_relay::start(tcp_socket& src, tcp_socket& dst, pipe_pool& pool, relay_counters c,
+                         end_fn on_end, void* owner, int tag) {
   src_ = &src;
   dst_ = &dst;
   pool_ = &pool;
@@ -137,13 +138,13 @@ void splice_relay::end(const relay_result& r) {
   on_end_(owner_, tag_, r);
 }
 
-void splice_relay::wait(asio::ip::tcp::socket& s, asio::socket_base::wait_type what) {
-  s.async_wait(what, [this](const std::error_code& ec) {
-    if (ec || aborted(c_)) {
-      return end({relay_end::cancelled, 0});
-    }
-    step();
-  });
+void splice_relay::wait(tcp_socket& s, asio::socket_base::wait_type what) {
+  s.async_wait(what, exact([this](const std::error_code& ec) {
+                 if (ec || aborted(c_)) {
+                   return end({relay_end::cancelled, 0});
+                 }
+                 step();
+               }));
 }
 
 void splice_relay::step() {
@@ -233,7 +234,7 @@ bool splice_relay::drain() {
   return true;
 }
 
-asio::awaitable<relay_result> copy_stream(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
+asio::awaitable<relay_result> copy_stream(tcp_socket& src, tcp_socket& dst,
                                           std::span<std::uint8_t> buf, relay_counters c) {
   co_await asio::this_coro::throw_if_cancelled(false);
   for (;;) {

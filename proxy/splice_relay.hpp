@@ -7,6 +7,8 @@
 // it: it takes one from the per-worker pipe_pool per fill and gives it back once drained.
 #pragma once
 
+#include "proxy/fresh_socket.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -99,8 +101,8 @@ class splice_relay {
   // thread); a burst ends after the chunk that crosses it.
   static constexpr std::size_t kBurstBytes = std::size_t{1} << 20;
 
-  void start(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst, pipe_pool& pool,
-             relay_counters c, end_fn on_end, void* owner, int tag);
+  void start(tcp_socket& src, tcp_socket& dst, pipe_pool& pool, relay_counters c, end_fn on_end,
+             void* owner, int tag);
 
  private:
   void step();
@@ -110,11 +112,11 @@ class splice_relay {
   bool drain();
   // wait: one async_wait on `s` (the source's readability, or the destination's writability
   // while bytes sit in the pipe), then step() again, or end() if cancelled or aborted.
-  void wait(asio::ip::tcp::socket& s, asio::socket_base::wait_type what);
+  void wait(tcp_socket& s, asio::socket_base::wait_type what);
   void end(const relay_result& r);
 
-  asio::ip::tcp::socket* src_ = nullptr;
-  asio::ip::tcp::socket* dst_ = nullptr;
+  tcp_socket* src_ = nullptr;
+  tcp_socket* dst_ = nullptr;
   pipe_pool* pool_ = nullptr;
   relay_counters c_;
   end_fn on_end_ = nullptr;
@@ -126,7 +128,7 @@ class splice_relay {
 };
 
 // copy_stream: the read/write fallback through `buf` (owned by the caller for the relay's life).
-asio::awaitable<relay_result> copy_stream(asio::ip::tcp::socket& src, asio::ip::tcp::socket& dst,
+asio::awaitable<relay_result> copy_stream(tcp_socket& src, tcp_socket& dst,
                                           std::span<std::uint8_t> buf, relay_counters c);
 
 // classify_read_error / classify_write_error: map an error from the source / destination.

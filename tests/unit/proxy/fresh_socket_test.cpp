@@ -18,14 +18,14 @@ TEST(FreshSocket, AcceptedAndOpenedSocketsAreNonBlockingAndCloseOnExec) {
   asio::io_context io;
   asio::ip::tcp::acceptor acc(io, {asio::ip::make_address("127.0.0.1"), 0});
   acc.non_blocking(true);
-  asio::ip::tcp::socket up(io);
+  tcp_socket up(io);
   ASSERT_FALSE(open_fresh(up, asio::ip::tcp::v4()));
   EXPECT_TRUE(fd_flag(up.native_handle(), F_GETFL, O_NONBLOCK));
   EXPECT_TRUE(fd_flag(up.native_handle(), F_GETFD, FD_CLOEXEC));
   // Asio knows the mode: an async operation will not set it again.
   EXPECT_TRUE(up.native_non_blocking());
 
-  asio::ip::tcp::socket accepted(io);
+  tcp_socket accepted(io);
   asio::ip::tcp::endpoint peer;
   EXPECT_EQ(accept_fresh(acc, accepted, peer), asio::error::would_block);  // empty backlog
   up.non_blocking(false);
@@ -53,7 +53,7 @@ TEST(FreshSocket, AcceptedAndOpenedSocketsAreNonBlockingAndCloseOnExec) {
 
 TEST(FreshSocket, OpenFreshReplacesAnOpenSocket) {
   asio::io_context io;
-  asio::ip::tcp::socket s(io);
+  tcp_socket s(io);
   ASSERT_FALSE(open_fresh(s, asio::ip::tcp::v4()));
   const int first = s.native_handle();
   ASSERT_FALSE(open_fresh(s, asio::ip::tcp::v6()));

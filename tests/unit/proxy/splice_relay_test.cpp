@@ -22,15 +22,16 @@ using tcp = asio::ip::tcp;
 
 // loopback_pair: two connected loopback sockets (a, b), both non-blocking.
 struct loopback_pair {
-  tcp::socket a;
-  tcp::socket b;
+  tcp_socket a;
+  tcp_socket b;
 };
 
 loopback_pair make_pair(asio::io_context& io) {
   tcp::acceptor acc(io, tcp::endpoint(asio::ip::address_v4::loopback(), 0));
-  tcp::socket a(io);
+  tcp_socket a(io);
   a.connect(acc.local_endpoint());
-  tcp::socket b = acc.accept();
+  tcp_socket b(io);
+  acc.accept(b);
   a.non_blocking(true);
   b.non_blocking(true);
   return {std::move(a), std::move(b)};
