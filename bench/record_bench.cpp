@@ -28,19 +28,20 @@ access_record typical_tls_record() {
   r.upstream = upstream_value{"default", "127.0.0.1:9443", "127.0.0.1", 9443, 51234};
   r.client_first = first_flight_obs{"tls", "TLS handshake ClientHello, record version 1.0", 340};
   r.upstream_first = first_flight_obs{"tls", "TLS handshake ServerHello, record version 1.2", 1460};
-  r.tls = tls_obs{"app.example.test",
-                  {"h2", "http/1.1"},
-                  "1.2",
-                  {"1.3", "1.2"},
-                  31,
-                  "cd08e31494f9531f560d64c695473da9",
-                  "t13d3112h2_e8f1e7e78f70_6bebaf5329ac",
-                  false,
-                  340,
-                  1,
-                  1,
-                  true};
-  r.server_tls = server_tls_obs{"1.3", "TLS_AES_256_GCM_SHA384", std::nullopt, std::nullopt};
+  r.tls = tls_obs{};
+  r.tls->sni = "app.example.test";
+  r.tls->alpn = {"h2", "http/1.1"};
+  r.tls->legacy_version = 0x0303;
+  r.tls->supported_versions.push(0x0304);
+  r.tls->supported_versions.push(0x0303);
+  r.tls->cipher_count = 31;
+  r.tls->ja3.assign("cd08e31494f9531f560d64c695473da9");
+  r.tls->ja4.assign("t13d3112h2_e8f1e7e78f70_6bebaf5329ac");
+  r.tls->hello_bytes = 340;
+  r.tls->hello_records = 1;
+  r.tls->hello_reads = 1;
+  r.tls->complete = true;
+  r.server_tls = server_tls_obs{0x0304, 0x1302, std::nullopt, std::nullopt};
   return r;
 }
 

@@ -273,7 +273,8 @@ std::string specific_hint(const access_record& r) {
         "use TLS (it sent plaintext " +
         r.client_first->protocol + ")";
     if (r.server_tls && r.server_tls->alert) {
-      out += " and got the alert " + r.server_tls->alert->description;
+      out += " and got the alert ";
+      out += r.server_tls->alert->description().view();
     }
     return out + ".";
   }
@@ -333,7 +334,7 @@ std::string with_facts(const access_record& r) {
       break;
     case stop_reason::upstream_tls_alert:
       if (r.server_tls && r.server_tls->alert) {
-        add("alert " + r.server_tls->alert->description +
+        add("alert " + std::string(r.server_tls->alert->description().view()) +
             (has_sni ? ", SNI '" + bounded(*r.tls->sni) + "'" : std::string()));
       }
       break;

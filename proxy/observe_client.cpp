@@ -36,17 +36,17 @@ tls_obs observe_client_hello(const tls::client_hello& hello, tls::hello_status s
   for (std::span<const std::uint8_t> name : hello.alpn) {
     obs.alpn.push_back(escape_bytes(name));
   }
-  obs.legacy_version = std::string(tls::version_name(hello.legacy_version).view());
+  obs.legacy_version = hello.legacy_version;
   for (std::uint16_t v : hello.supported_versions) {
     if (!tls::is_grease(v)) {
-      obs.supported_versions.emplace_back(tls::version_name(v).view());
+      obs.supported_versions.push(v);
     }
   }
   obs.cipher_count =
       static_cast<int>(hello.format == tls::hello_format::sslv2 ? hello.sslv2_cipher_specs.size()
                                                                 : hello.cipher_suites.size());
-  obs.ja3 = std::move(tls::ja3(hello).md5);
-  obs.ja4 = tls::ja4(hello).ja4;
+  obs.ja3.assign(tls::ja3(hello).md5);
+  obs.ja4.assign(tls::ja4(hello).ja4);
   obs.ech = hello.ech_present;
   obs.ech_config_id = hello.ech_config_id;
   for (std::uint16_t g : hello.supported_groups) {

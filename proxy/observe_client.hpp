@@ -16,8 +16,8 @@ namespace linesman::proxy {
 std::string escape_bytes(std::span<const std::uint8_t> bytes);
 
 // observe_client_hello: the `tls` observation of `hello`, as returned with `status` by
-// tls::parse_client_hello. On `complete` every field is filled (SNI and ALPN escaped, versions as
-// "1.3"-style names with GREASE removed, cipher_count counting GREASE like the wire does, JA3 and
+// tls::parse_client_hello. On `complete` every field is filled (SNI and ALPN escaped, version codes
+// with GREASE removed, cipher_count counting GREASE like the wire does, JA3 and
 // JA4); otherwise only `complete` (false) and `hello_records` (records seen so far) are.
 // `hello_reads` is the number of socket reads it took (0 when read from a file). Copies
 // everything it needs: the result does not borrow `hello`.

@@ -1,6 +1,5 @@
 #include "proxy/observe_server.hpp"
 
-#include "tls/names.hpp"
 #include "tls/x509.hpp"
 
 #include <string>
@@ -14,15 +13,11 @@ server_tls_obs observe_server_flight(const tls::server_flight& flight, tls::serv
   (void)status;
   server_tls_obs out;
   if (flight.has_server_hello) {
-    out.version = std::string(tls::version_name(flight.version()).view());
-    out.cipher = std::string(tls::cipher_suite_name(flight.cipher_suite).view());
+    out.version = flight.version();
+    out.cipher = flight.cipher_suite;
   }
   if (flight.alert) {
-    alert_obs a;
-    a.level = std::string(tls::alert_level_name(flight.alert->level).view());
-    a.description = std::string(tls::alert_description_name(flight.alert->description).view());
-    a.code = flight.alert->description;
-    out.alert = std::move(a);
+    out.alert = alert_obs{flight.alert->level, flight.alert->description};
   }
   if (!flight.leaf_certificate.empty()) {
     tls::certificate_names names;

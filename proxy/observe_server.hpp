@@ -12,11 +12,11 @@
 namespace linesman::proxy {
 
 // observe_server_flight: the `server_tls` observation of `flight`, as returned with `status` by
-// tls::parse_server_flight. Filled as far as the flight was read, whatever the status: `version`
-// (negotiated: supported_versions, else legacy, as "1.3"-style names) and `cipher` (IANA name, or
-// "0x%04x") once a ServerHello was read; `alert` when a plaintext alert was; `certificate`
-// (subject, issuer, DNS/IP SANs, via OpenSSL) when a TLS <= 1.2 leaf certificate was read and is
-// a well-formed X.509 certificate. Copies everything: the result does not borrow `flight`.
+// tls::parse_server_flight. Filled as far as the flight was read, whatever the status: the
+// `version` (negotiated: supported_versions, else legacy) and `cipher` codes once a ServerHello
+// was read; `alert` (its codes) when a plaintext alert was; `certificate` (subject, issuer, DNS/IP
+// SANs, via OpenSSL) when a TLS <= 1.2 leaf certificate was read and is a well-formed X.509
+// certificate. Copies everything: the result does not borrow `flight`.
 server_tls_obs observe_server_flight(const tls::server_flight& flight, tls::server_status status);
 
 // observe_first_flight: the `first_flight` observation of a detection over `bytes` bytes.

@@ -64,10 +64,13 @@ void timing(Out& o, const timing_value& t) {
 template <class Out>
 void tls(Out& o, const tls_obs& t) {
   o.begin("tls");
-  o.str("ja4", t.ja4);
+  o.str("ja4", t.ja4.view());
   o.list("alpn", t.alpn);
-  o.str("legacy_version", t.legacy_version);
-  o.list("supported_versions", t.supported_versions);
+  o.str("legacy_version", t.legacy_version_name().view());
+  o.list("supported_versions", version_names(t.supported_versions));
+  if (t.versions_truncated()) {
+    o.flag("versions_truncated", true);
+  }
   o.num("cipher_count", t.cipher_count);
   o.flag("ech", t.ech);
   if (t.ech_config_id >= 0) {
@@ -76,7 +79,7 @@ void tls(Out& o, const tls_obs& t) {
   o.list("supported_groups", group_names(t.supported_groups));
   o.list("key_share_groups", group_names(t.key_share_groups));
   o.flag("pq_key_share", t.pq_key_share());
-  if (t.supported_groups.overflow || t.key_share_groups.overflow) {
+  if (t.groups_truncated()) {
     o.flag("groups_truncated", true);
   }
   if (t.sni_read > 0) {
@@ -98,9 +101,9 @@ void server_tls(Out& o, const server_tls_obs& s) {
   o.begin("server_tls");
   if (s.alert) {
     o.begin("alert");
-    o.str("level", s.alert->level);
-    o.str("description", s.alert->description);
-    o.num("code", s.alert->code);
+    o.str("level", s.alert->level_name().view());
+    o.str("description", s.alert->description().view());
+    o.num("code", static_cast<int>(s.alert->code));
     o.end();
   }
   if (s.certificate) {

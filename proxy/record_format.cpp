@@ -73,7 +73,7 @@ std::string_view ecs_protocol(const std::string& p) {
 // cipher, no alert) and the connection went on to relay bytes. linesman does not terminate TLS,
 // so this is what the first flights show, not a finished handshake.
 bool tls_established(const access_record& r) {
-  return r.server_tls && !r.server_tls->cipher.empty() && !r.server_tls->alert &&
+  return r.server_tls && r.server_tls->cipher && !r.server_tls->alert &&
          r.stop.phase == stop_phase::stream;
 }
 
@@ -156,15 +156,15 @@ void ecs_tls(json_writer& w, const access_record& r) {
     if (r.tls->sni) {
       w.member("server_name", *r.tls->sni);
     }
-    w.member("ja3", r.tls->ja3);
+    w.member("ja3", r.tls->ja3.view());
     w.end_object();
   }
-  if (r.server_tls && !r.server_tls->version.empty()) {
-    w.member("version", r.server_tls->version);
+  if (r.server_tls && r.server_tls->version) {
+    w.member("version", r.server_tls->version_name().view());
     w.member("version_protocol", "tls");
   }
-  if (r.server_tls && !r.server_tls->cipher.empty()) {
-    w.member("cipher", r.server_tls->cipher);
+  if (r.server_tls && r.server_tls->cipher) {
+    w.member("cipher", r.server_tls->cipher_name().view());
   }
   w.member_bool("established", tls_established(r));
   w.end_object();

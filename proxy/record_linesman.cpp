@@ -115,8 +115,8 @@ void server_tls(json_writer& w, const server_tls_obs& s) {
     w.key("alert");
     w.begin_object();
     w.member_int("code", s.alert->code);
-    w.member("description", s.alert->description);
-    w.member("level", s.alert->level);
+    w.member("description", s.alert->description().view());
+    w.member("level", s.alert->level_name().view());
     w.end_object();
   }
   if (s.certificate) {
@@ -129,11 +129,11 @@ void server_tls(json_writer& w, const server_tls_obs& s) {
     w.member("subject", s.certificate->subject);
     w.end_object();
   }
-  if (!s.cipher.empty()) {
-    w.member("cipher", s.cipher);
+  if (s.cipher) {
+    w.member("cipher", s.cipher_name().view());
   }
-  if (!s.version.empty()) {
-    w.member("version", s.version);
+  if (s.version) {
+    w.member("version", s.version_name().view());
   }
   w.end_object();
 }
@@ -160,12 +160,14 @@ void timing(json_writer& w, const timing_value& t) {
   w.end_object();
 }
 
-// groups: named only here, as the record is written (the record keeps the codes).
-void groups(json_writer& w, std::string_view k, const group_list& g) {
+// codes: a list named only here, as the record is written (the record keeps the codes).
+template <std::size_t N>
+void codes(json_writer& w, std::string_view k, const code_list<N>& list,
+           tls::code_name (*name)(std::uint16_t)) {
   w.key(k);
   w.begin_array();
-  for (std::uint16_t code : g.view()) {
-    w.string(tls::group_name(code).view());
+  for (std::uint16_t code : list.view()) {
+    w.string(name(code).view());
   }
   w.end_array();
 }
@@ -187,16 +189,16 @@ void tls(json_writer& w, const tls_obs& t) {
   w.member_bool("complete", t.complete);
   w.member_bool("ech", t.ech);
   int_or_null(w, "ech_config_id", t.ech_config_id, t.ech_config_id >= 0);
-  if (t.supported_groups.overflow || t.key_share_groups.overflow) {
+  if (t.groups_truncated()) {
     w.member_bool("groups_truncated", true);
   }
   w.member_uint("hello_bytes", t.hello_bytes);
   w.member_int("hello_reads", t.hello_reads);
   w.member_int("hello_records", t.hello_records);
-  w.member("ja3", t.ja3);
-  w.member("ja4", t.ja4);
-  groups(w, "key_share_groups", t.key_share_groups);
-  w.member("legacy_version", t.legacy_version);
+  w.member("ja3", t.ja3.view());
+  w.member("ja4", t.ja4.view());
+  codes(w, "key_share_groups", t.key_share_groups, tls::group_name);
+  w.member("legacy_version", t.legacy_version_name().view());
   w.member_bool("pq_key_share", t.pq_key_share());
   w.key("sni");
   if (t.sni) {
@@ -205,8 +207,11 @@ void tls(json_writer& w, const tls_obs& t) {
     w.null();
   }
   int_or_null(w, "sni_read", t.sni_read, t.sni_read > 0);
-  groups(w, "supported_groups", t.supported_groups);
-  strings(w, "supported_versions", t.supported_versions);
+  codes(w, "supported_groups", t.supported_groups, tls::group_name);
+  codes(w, "supported_versions", t.supported_versions, tls::version_name);
+  if (t.versions_truncated()) {
+    w.member_bool("versions_truncated", true);
+  }
   w.end_object();
 }
 

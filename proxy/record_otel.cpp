@@ -135,18 +135,18 @@ void semconv_attributes(otlp_attributes& a, const access_record& r) {
     a.num("destination.port", r.upstream->port);
   }
   if (r.tls) {
-    a.str("tls.client.ja3", r.tls->ja3);
+    a.str("tls.client.ja3", r.tls->ja3.view());
   }
-  if (r.server_tls && !r.server_tls->version.empty()) {
+  if (r.server_tls && r.server_tls->version) {
     a.str("tls.protocol.name", "tls");
-    a.str("tls.protocol.version", r.server_tls->version);
+    a.str("tls.protocol.version", r.server_tls->version_name().view());
   }
-  if (r.server_tls && !r.server_tls->cipher.empty()) {
-    a.str("tls.cipher", r.server_tls->cipher);
+  if (r.server_tls && r.server_tls->cipher) {
+    a.str("tls.cipher", r.server_tls->cipher_name().view());
   }
   if (r.tls || r.server_tls) {
-    a.flag("tls.established", r.server_tls && !r.server_tls->cipher.empty() &&
-                                  !r.server_tls->alert && r.stop.phase == stop_phase::stream);
+    a.flag("tls.established", r.server_tls && r.server_tls->cipher && !r.server_tls->alert &&
+                                  r.stop.phase == stop_phase::stream);
   }
 }
 

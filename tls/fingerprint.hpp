@@ -11,9 +11,16 @@
 
 #include "tls/client_hello.hpp"
 
+#include <cstddef>
 #include <string>
 
 namespace linesman::tls {
+
+// kJa3Size / kJa4Size: the most characters ja3().md5 and ja4().ja4 hold: MD5 in hex, and
+// "t13d1516h2" + '_' + 12 + '_' + 12 hex; fewer only when libcrypto refuses a digest (an empty md5,
+// empty JA4 hash parts). A record keeps them inline at these sizes (proxy/observation.hpp).
+inline constexpr std::size_t kJa3Size = 32;
+inline constexpr std::size_t kJa4Size = 36;
 
 struct ja3_fingerprint {
   std::string full;  // the JA3 string

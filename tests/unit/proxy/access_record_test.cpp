@@ -67,7 +67,7 @@ TEST(RecordJson, FullRecord) {
   r.tls = tls_obs{};
   r.tls->sni = "app.example.com";
   r.server_tls = server_tls_obs{};
-  r.server_tls->alert = alert_obs{"fatal", "unrecognized_name", 112};
+  r.server_tls->alert = alert_obs{tls::kAlertFatal, 112};
   const nlohmann::json j = r;
   EXPECT_DOUBLE_EQ(j["duration_ms"].get<double>(), 12.345);
   EXPECT_DOUBLE_EQ(j["timing_ms"]["client_first_byte"].get<double>(), 0.1);
@@ -110,7 +110,7 @@ TEST(Hint, AddsWhatTheRecordShows) {
   r.tls = tls_obs{};
   r.tls->sni = "app.example.com";
   r.server_tls = server_tls_obs{};
-  r.server_tls->alert = alert_obs{"fatal", "handshake_failure", 40};
+  r.server_tls->alert = alert_obs{tls::kAlertFatal, 40};
   const std::string h = hint_for(r);
   EXPECT_EQ(h.find(std::string(default_hint(r.stop.phase, r.stop.reason))), 0U);
   EXPECT_NE(h.find("handshake_failure"), std::string::npos);

@@ -35,8 +35,8 @@ void plain_client(access_record& rec, const std::string& proto, const std::strin
 
 void certificate(access_record& rec, const std::string& subject, std::vector<std::string> san) {
   server_tls_obs s;
-  s.version = "1.2";
-  s.cipher = "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384";
+  s.version = tls::kTls12;
+  s.cipher = 0xc02c;  // TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
   s.certificate = certificate_obs{subject, subject, std::move(san)};
   rec.server_tls = s;
   rec.upstream_first = first_flight_obs{"tls", "TLS ServerHello 1.2", 900};
@@ -189,7 +189,7 @@ TEST(Hint, PlaintextClientGetsAnAlertFromATlsBackend) {
   auto rec = stopped(stop_phase::first_reply, stop_reason::upstream_tls_alert);
   plain_client(rec, "http1", "GET / HTTP/1.1");
   server_tls_obs s;
-  s.alert = alert_obs{"fatal", "protocol_version", 70};
+  s.alert = alert_obs{tls::kAlertFatal, 70};
   rec.server_tls = s;
   rec.upstream_first = first_flight_obs{"tls", "TLS alert fatal protocol_version", 7};
   const auto h = hint_for(rec);

@@ -54,8 +54,8 @@ TEST(ObserveServer, Tls12FlightWithCertificate) {
   f.cipher_suite = 0xc02f;
   f.leaf_certificate = der;
   const server_tls_obs obs = observe_server_flight(f, tls::server_status::complete);
-  EXPECT_EQ(obs.version, "1.2");
-  EXPECT_EQ(obs.cipher, "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+  EXPECT_EQ(obs.version_name().view(), "1.2");
+  EXPECT_EQ(obs.cipher_name().view(), "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
   EXPECT_FALSE(obs.alert.has_value());
   ASSERT_TRUE(obs.certificate.has_value());
   EXPECT_EQ(obs.certificate->subject, "CN=app.example.test,O=Example\\, Inc.");
@@ -73,27 +73,47 @@ TEST(ObserveServer, Tls13AndAlertAndUnknownCodes) {
   f.selected_version = 0x0304;
   f.cipher_suite = 0x1302;
   server_tls_obs obs = observe_server_flight(f, tls::server_status::complete);
-  EXPECT_EQ(obs.version, "1.3");
-  EXPECT_EQ(obs.cipher, "TLS_AES_256_GCM_SHA384");
+  EXPECT_EQ(obs.version, tls::kTls13);
+  EXPECT_EQ(obs.version_name().view(), "1.3");
+  EXPECT_EQ(obs.cipher, 0x1302);
+  EXPECT_EQ(obs.cipher_name().view(), "TLS_AES_256_GCM_SHA384");
   EXPECT_FALSE(obs.certificate.has_value());
 
   tls::server_flight a;
   a.alert = tls::server_alert{2, 112};
   obs = observe_server_flight(a, tls::server_status::complete);
-  EXPECT_TRUE(obs.version.empty());
+  EXPECT_FALSE(obs.version.has_value());
+  EXPECT_FALSE(obs.cipher.has_value());
+  EXPECT_EQ(obs.version_name().view(), "");
   ASSERT_TRUE(obs.alert.has_value());
-  EXPECT_EQ(obs.alert->level, "fatal");
-  EXPECT_EQ(obs.alert->description, "unrecognized_name");
+  EXPECT_EQ(obs.alert->level_name().view(), "fatal");
+  EXPECT_EQ(obs.alert->description().view(), "unrecognized_name");
   EXPECT_EQ(obs.alert->code, 112);
-  const nlohmann::json j = obs;
+  nlohmann::json j = obs;
   EXPECT_FALSE(j.contains("version"));
-  EXPECT_EQ(j["alert"]["description"], "unrecognized_name");
+  EXPECT_FALSE(j.contains("cipher"));
+  EXPECT_EQ(
+      j["alert"],
+      nlohmann::json({{"level", "fatal"}, {"description", "unrecognized_name"}, {"code", 112}}));
 
+  // Codes no table names are written in hex, as they were when the record kept names.
+  a.alert = tls::server_alert{7, 0xee};
+  obs = observe_server_flight(a, tls::server_status::complete);
+  j = obs;
+  EXPECT_EQ(j["alert"],
+            nlohmann::json({{"level", "0x07"}, {"description", "0xee"}, {"code", 238}}));
   f.cipher_suite = 0xeeee;
   f.selected_version = 0x7f17;
   obs = observe_server_flight(f, tls::server_status::complete);
-  EXPECT_EQ(obs.cipher, "0xeeee");
-  EXPECT_EQ(obs.version, "0x7f17");
+  EXPECT_EQ(obs.cipher_name().view(), "0xeeee");
+  EXPECT_EQ(obs.version_name().view(), "0x7f17");
+  j = obs;
+  EXPECT_EQ(j["cipher"], "0xeeee");
+  EXPECT_EQ(j["version"], "0x7f17");
+  // A ServerHello choosing TLS_NULL_WITH_NULL_NULL (code 0) still has a cipher.
+  f.cipher_suite = 0x0000;
+  j = observe_server_flight(f, tls::server_status::complete);
+  EXPECT_EQ(j["cipher"], "TLS_NULL_WITH_NULL_NULL");
 
   // A leaf that is not a certificate is left out, not guessed at.
   const std::array<std::uint8_t, 3> junk = {0x30, 0x01, 0x00};

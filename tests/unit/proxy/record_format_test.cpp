@@ -54,22 +54,20 @@ access_record full_record() {
   r.upstream = upstream_value{"app", "backend:443", "10.0.0.1", 443, 40000};
   r.client_first = first_flight_obs{"tls", "TLS handshake ClientHello, record version 1.0", 340};
   r.upstream_first = first_flight_obs{"tls", "", 6564};
-  r.tls = tls_obs{"app.example.test",
-                  {"h2", "http/1.1"},
-                  "1.2",
-                  {"1.3", "1.2"},
-                  31,
-                  "0123456789abcdef0123456789abcdef",
-                  "t13d3112h2_e8f1e7e78f70_6bebaf5329ac",
-                  true,
-                  340,
-                  1,
-                  1,
-                  true,
-                  -1,
-                  {},
-                  {},
-                  0};
+  r.tls = tls_obs{};
+  r.tls->sni = "app.example.test";
+  r.tls->alpn = {"h2", "http/1.1"};
+  r.tls->legacy_version = 0x0303;
+  r.tls->supported_versions.push(0x0304);
+  r.tls->supported_versions.push(0x0303);
+  r.tls->cipher_count = 31;
+  r.tls->ja3.assign("0123456789abcdef0123456789abcdef");
+  r.tls->ja4.assign("t13d3112h2_e8f1e7e78f70_6bebaf5329ac");
+  r.tls->ech = true;
+  r.tls->hello_bytes = 340;
+  r.tls->hello_records = 1;
+  r.tls->hello_reads = 1;
+  r.tls->complete = true;
   // The issue-14 fields: named groups (GREASE, unknown), a PQ share, ECH and the SNI's read.
   for (std::uint16_t g : {0x2a2a, 0x11ec, 0x001d, 0x0017, 0x1234}) {
     r.tls->supported_groups.push(g);
@@ -78,9 +76,8 @@ access_record full_record() {
   r.tls->key_share_groups.push(0x001d);
   r.tls->ech_config_id = 0;
   r.tls->sni_read = 2;
-  r.server_tls =
-      server_tls_obs{"1.3", "TLS_AES_256_GCM_SHA384", alert_obs{"fatal", "handshake_failure", 40},
-                     certificate_obs{"CN=a", "CN=ca", {"a.test", "10.0.0.1"}}};
+  r.server_tls = server_tls_obs{0x0304, 0x1302, alert_obs{tls::kAlertFatal, 40},
+                                certificate_obs{"CN=a", "CN=ca", {"a.test", "10.0.0.1"}}};
   proxy_protocol_value pp;
   pp.version = 2;
   pp.command = "proxy";
@@ -122,6 +119,72 @@ TEST(RecordFormat, GroupsAreNamedWhenWritten) {
   EXPECT_EQ(many.tls->supported_groups.count, group_list::kMax);
 }
 
+// The record keeps codes (proxy/observation.hpp); each mapping names them as the record is
+// written, in the exact text the record held when it kept names.
+TEST(RecordFormat, TlsCodesAreNamedWhenWritten) {
+  const access_record r = full_record();
+  const std::string line = linesman_line(r);
+  EXPECT_NE(line.find(R"("server_tls":{"alert":{"code":40,"description":"handshake_failure",)"
+                      R"("level":"fatal"},"certificate":{"issuer":"CN=ca","san":["a.test",)"
+                      R"("10.0.0.1"],"subject":"CN=a"},"cipher":"TLS_AES_256_GCM_SHA384",)"
+                      R"("version":"1.3"})"),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find(R"("ja3":"0123456789abcdef0123456789abcdef",)"
+                      R"("ja4":"t13d3112h2_e8f1e7e78f70_6bebaf5329ac")"),
+            std::string::npos);
+  EXPECT_NE(line.find(R"("legacy_version":"1.2")"), std::string::npos);
+  EXPECT_NE(line.find(R"("supported_versions":["1.3","1.2"]})"), std::string::npos);
+  EXPECT_EQ(line.find("versions_truncated"), std::string::npos);
+
+  std::string ecs;
+  append_ecs(ecs, r, record_style{log_format::ecs, "node-1"});
+  EXPECT_NE(ecs.find(R"("tls":{"client":{"server_name":"app.example.test",)"
+                     R"("ja3":"0123456789abcdef0123456789abcdef"},"version":"1.3",)"
+                     R"("version_protocol":"tls","cipher":"TLS_AES_256_GCM_SHA384",)"
+                     R"("established":false})"),
+            std::string::npos)
+      << ecs;
+  EXPECT_NE(ecs.find(R"("server_tls":{"alert":{"level":"fatal","description":"handshake_failure",)"
+                     R"("code":40},)"),
+            std::string::npos);
+  EXPECT_NE(ecs.find(R"("legacy_version":"1.2","supported_versions":["1.3","1.2"],)"),
+            std::string::npos);
+
+  std::string otel;
+  append_otel(otel, r, record_style{log_format::otel, "node-1"});
+  for (
+      const char* attr :
+      {R"({"key":"tls.protocol.version","value":{"stringValue":"1.3"}})",
+       R"({"key":"tls.cipher","value":{"stringValue":"TLS_AES_256_GCM_SHA384"}})",
+       R"({"key":"tls.client.ja3","value":{"stringValue":"0123456789abcdef0123456789abcdef"}})",
+       R"({"key":"linesman.server_tls.alert.description","value":{"stringValue":"handshake_failure"}})"}) {
+    EXPECT_NE(otel.find(attr), std::string::npos) << attr << "\n" << otel;
+  }
+}
+
+TEST(RecordFormat, MoreVersionsThanARecordKeepsAreSaidInEveryFormat) {
+  access_record r = full_record();
+  for (int i = 0; i < 20; ++i) {
+    r.tls->supported_versions.push(static_cast<std::uint16_t>(0x7f00 + i));
+  }
+  ASSERT_TRUE(r.tls->versions_truncated());
+  const std::string line = linesman_line(r);
+  EXPECT_NE(line.find(R"("supported_versions":["1.3","1.2","0x7f00","0x7f01","0x7f02","0x7f03",)"
+                      R"("0x7f04","0x7f05"],"versions_truncated":true})"),
+            std::string::npos)
+      << line;
+  EXPECT_EQ(line, tree_dump(nlohmann::json(r)));
+  std::string ecs;
+  append_ecs(ecs, r, record_style{log_format::ecs, "node-1"});
+  EXPECT_NE(ecs.find(R"("versions_truncated":true)"), std::string::npos) << ecs;
+  std::string otel;
+  append_otel(otel, r, record_style{log_format::otel, "node-1"});
+  EXPECT_NE(otel.find(R"({"key":"linesman.tls.versions_truncated","value":{"boolValue":true}})"),
+            std::string::npos)
+      << otel;
+}
+
 TEST(RecordFormat, LinesmanMatchesTheTreeByteForByte) {
   const access_record minimal = minimal_record();
   EXPECT_EQ(linesman_line(minimal), tree_dump(nlohmann::json(minimal)));
@@ -134,6 +197,10 @@ TEST(RecordFormat, LinesmanMatchesTheTreeByteForByte) {
   partial.tls->ech_config_id = -1;
   partial.tls->sni_read = 0;
   partial.tls->key_share_groups = group_list{};
+  partial.tls->legacy_version.reset();  // an incomplete hello: "", [], "" and ""
+  partial.tls->supported_versions = version_list{};
+  partial.tls->ja3 = {};
+  partial.tls->ja4 = {};
   for (int i = 0; i < 40; ++i) {
     partial.tls->supported_groups.push(static_cast<std::uint16_t>(0x0100 + i));
   }

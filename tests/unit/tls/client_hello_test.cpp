@@ -463,7 +463,7 @@ TEST(Fingerprint, GreaseIsLeftOutAndCountsUseTheRest) {
   ASSERT_EQ(name_of(p->status), "complete");
   const ja3_fingerprint j3 = ja3(p->hello);
   EXPECT_EQ(j3.full, "771,4865-4866-4867-49195-49199,0-23-10-11-16-13-43-51-65037,29-23,0");
-  EXPECT_EQ(j3.md5.size(), 32U);
+  EXPECT_EQ(j3.md5.size(), kJa3Size);  // what a record keeps inline (proxy/observation.hpp)
   const ja4_fingerprint j4 = ja4(p->hello);
   EXPECT_EQ(j4.ja4.substr(0, 11), "t13d0509h2_");
   EXPECT_EQ(j4.ja4_r,
@@ -472,7 +472,7 @@ TEST(Fingerprint, GreaseIsLeftOutAndCountsUseTheRest) {
   EXPECT_EQ(j4.ja4_ro,
             "t13d0509h2_1301,1302,1303,c02b,c02f_0000,0017,000a,000b,0010,000d,002b,0033,fe0d_"
             "0403,0804,0401");
-  EXPECT_EQ(j4.ja4.size(), 36U);
+  EXPECT_EQ(j4.ja4.size(), kJa4Size);
   EXPECT_EQ(ja4(p->hello, ja4_transport::quic).ja4[0], 'q');
 }
 
