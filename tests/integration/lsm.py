@@ -250,10 +250,12 @@ def peer_payload(n: int) -> bytes:
 
 
 def client_hello(sni: Optional[str] = "app.example.test", alpn: Iterable[str] = ("h2",),
-                 pad_to: int = 0, record_size: int = 16384) -> bytes:
+                 pad_to: int = 0, record_size: int = 16384,
+                 versions: Iterable[int] = (0x0304,)) -> bytes:
     """client_hello: a TLS 1.3 ClientHello (RFC 8446 4.1.2) built here, split into records of at
     most `record_size` bytes. `pad_to` adds a padding extension (RFC 7685) so the handshake message
-    reaches that many bytes: used for a hello larger than linesman's inspection buffer."""
+    reaches that many bytes: used for a hello larger than linesman's inspection buffer. `versions`
+    is the supported_versions list (at most 127)."""
     def u16(n): return n.to_bytes(2, "big")
     def u24(n): return n.to_bytes(3, "big")
     ext = bytearray()
@@ -265,7 +267,8 @@ def client_hello(sni: Optional[str] = "app.example.test", alpn: Iterable[str] = 
     if alpn:
         lst = b"".join(bytes([len(a)]) + a.encode() for a in alpn)
         ext += u16(16) + u16(len(lst) + 2) + u16(len(lst)) + lst
-    ext += u16(43) + u16(3) + b"\x02\x03\x04"                       # supported_versions: 1.3
+    vs = b"".join(u16(v) for v in versions)
+    ext += u16(43) + u16(len(vs) + 1) + bytes([len(vs)]) + vs       # supported_versions
     ext += u16(10) + u16(4) + u16(2) + u16(29)                       # supported_groups: x25519
     ext += u16(13) + u16(4) + u16(2) + u16(0x0804)                   # signature_algorithms
     key = bytes(range(32))

@@ -57,6 +57,32 @@ def test_s_client_linesman_haproxy_s_server(reg):
     assert rec["bytes"]["from_upstream"] == rec["bytes"]["to_client"] > 0
 
 
+def test_hello_listing_127_versions_is_cut_and_said(reg):
+    """A hostile hello listing 127 supported_versions, the most its one-byte length allows: the
+    record keeps the first 8 that are not GREASE and says it cut the list (versions_truncated, as
+    groups_truncated does for groups). The hello still reaches s_server, which refuses it with an
+    alert (lsm.client_hello offers only rsa_pss_rsae_sha256, s_server's key is P-256): the
+    record names the alert from its codes."""
+    backend = lsm.start_s_server(reg, version="tls1_3", cn=kSni)
+    lm = lsm.Linesman(reg, ["--upstream", f"127.0.0.1:{backend.port}"])
+    versions = [0x0304] + [0x0a0a if i % 3 == 0 else 0x7f00 + i for i in range(1, 127)]
+    s = lm.connect()
+    try:
+        s.sendall(lsm.client_hello(kSni, versions=versions))
+        first = lsm.read_until_end(s, 3.0, first_only=True)[0]
+    finally:
+        s.close()
+    rec = lm.record()
+    assert first == b"\x15\x03\x03\x00\x02\x02\x28", f"s_server's answer: {first[:16]!r}"
+    want = ["1.3"] + [f"0x{0x7f00 + i:04x}" for i in range(1, 127) if i % 3][:7]
+    assert rec["tls"]["supported_versions"] == want, lsm.brief(rec)
+    assert rec["tls"]["versions_truncated"] is True, lsm.brief(rec)
+    assert "groups_truncated" not in rec["tls"], lsm.brief(rec)
+    assert rec["server_tls"] == {
+        "alert": {"level": "fatal", "description": "handshake_failure", "code": 40}}, lsm.brief(rec)
+    assert_stop(rec, "first_reply", "upstream_tls_alert", "upstream")
+
+
 def test_s_client_linesman_nginx_tls12_certificate_in_clear(reg):
     """s_client -> linesman -> nginx stream ssl_preread -> s_server limited to TLS 1.2: the
     certificate travels in clear, so the record names its subject and the version is 1.2."""
