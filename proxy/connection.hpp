@@ -273,8 +273,9 @@ class connection {
   // path ends in relay_done() exactly once.
   void start_relay(dir d);
   // wait_readable: a bare reactor wait for d's source to be readable (no buffer, no frame while
-  // it waits), then `then`; the relay is done if cancelled or aborting.
-  void wait_readable(dir d, void (connection::*then)(dir));
+  // it waits), then spawn_inspect (`first`: nothing of d read yet) or inspect_next; the relay is
+  // done if cancelled or aborting.
+  void wait_readable(dir d, bool first);
   void spawn_inspect(dir d);
   void inspect_forward_held(dir d);
   void inspect_after_held(dir d);

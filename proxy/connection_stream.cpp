@@ -219,15 +219,21 @@ void connection::note_end(dir d, const relay_result& r) {
   }
 }
 
-void connection::wait_readable(dir d, void (connection::*then)(dir)) {
+void connection::wait_readable(dir d, bool first) {
+  // (A flag, not a member function pointer: the pointer would make every pending wait of an idle
+  // connection 16 bytes larger.)
   src(d).socket.async_wait(asio::socket_base::wait_read,
-                           exact([this, d, then](const std::error_code& ec) {
+                           exact([this, d, first](const std::error_code& ec) {
                              if (ec || aborting_) {
                                relay_done();
                                return;
                              }
                              src(d).readable = true;
-                             (this->*then)(d);
+                             if (first) {
+                               spawn_inspect(d);
+                             } else {
+                               inspect_next(d);
+                             }
                            }));
 }
 
@@ -237,7 +243,7 @@ void connection::start_relay(dir d) {
   if (!f.buf && !f.done && !eof_seen && f.len == f.forwarded) {
     // Nothing of this direction read yet: wait for its first byte with a bare reactor wait, not
     // a suspended coroutine (an idle connection then holds no coroutine frame for it).
-    wait_readable(d, &connection::spawn_inspect);
+    wait_readable(d, true);
     return;
   }
   spawn_inspect(d);
@@ -309,7 +315,7 @@ void connection::inspect_next(dir d) {
     return;
   }
   if (!f.buf && !src(d).readable) {
-    wait_readable(d, &connection::inspect_next);
+    wait_readable(d, false);
     return;
   }
   const auto room = f.buf.room(f.len);

@@ -4,8 +4,8 @@
 // Why not Asio's default: it recycles the last blocks its thread freed and hands one to any
 // operation that fits in it, so an idle wait (about 80 bytes) often sits for hours in the 176-byte
 // block a first-flight write freed. With thousands of idle connections that was about 100 bytes
-// each (bench/README.md, idle memory). These operations are allocated at their own size instead.
-// The waits of a busy connection are short-lived and stay on Asio's recycling allocator.
+// each (bench/results/2026-12-03-core3/README.md). These operations are allocated at their own size
+// instead. The waits of a busy connection are short-lived and stay on Asio's recycling allocator.
 #pragma once
 
 #include <cstddef>

@@ -20,7 +20,7 @@ namespace linesman::proxy {
 // tcp_socket, steady_timer: a connection's sockets and timer, bound to its worker's io_context
 // executor rather than to the type-erased asio::any_io_executor. Each is 48 bytes smaller, and
 // so is every operation pending on it (no type-erased executor copy in the operation): an idle
-// connection is mostly such state (bench/README.md, idle memory).
+// connection is mostly such state (bench/results/2026-12-03-core3/README.md).
 using io_executor = asio::io_context::executor_type;
 using tcp_socket = asio::basic_stream_socket<asio::ip::tcp, io_executor>;
 using steady_timer =
