@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -16,11 +18,14 @@ namespace linesman::tls {
 
 namespace {
 
+// The fingerprints run once per TLS connection, so they build each output string in place, sized
+// once from the list lengths, with no string or vector per list or element (bench/tls_bench.cpp,
+// BM_ours_parse_fingerprints_corpus, measures them).
+
 constexpr std::string_view kZeroHash = "000000000000";
 constexpr std::size_t kJa4HashLen = 12;
+constexpr std::size_t kJa4ASize = 10;  // "t13d1516h2"
 
-// digest_hex: hex of `md` over `text`; empty if libcrypto fails (it does not for MD5/SHA-256 in
-// the default provider, but a FIPS-only configuration could refuse MD5).
 // md5 / sha256: fetched once for the process (EVP_md5() would re-fetch the implementation on every
 // digest in OpenSSL 3, which costs more than the digest); never freed, on purpose.
 const EVP_MD* md5() {
@@ -32,74 +37,211 @@ const EVP_MD* sha256() {
   return md;
 }
 
-std::string digest_hex(const EVP_MD* md, std::string_view text) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
-  unsigned int out_len = 0;
-  if (md == nullptr ||
-      EVP_Digest(text.data(), text.size(), out.data(), &out_len, md, nullptr) != 1) {
-    return {};
-  }
-  return to_hex(std::span<const std::uint8_t>(out).first(out_len));
+// digest_context: this thread's context for one algorithm (slot 0 MD5, 1 SHA-256), made once and
+// re-initialized for each digest: EVP_Digest allocates and frees a context per call. One per
+// algorithm, so that a re-initialization keeps the same digest.
+EVP_MD_CTX* digest_context(std::size_t slot) {
+  using owned = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
+  thread_local const std::array<owned, 2> contexts = {owned(EVP_MD_CTX_new(), &EVP_MD_CTX_free),
+                                                      owned(EVP_MD_CTX_new(), &EVP_MD_CTX_free)};
+  return contexts.at(slot).get();
 }
 
-// without_grease: the values of `list` in wire order, GREASE removed.
-std::vector<std::uint16_t> without_grease(const u16_list& list) {
-  std::vector<std::uint16_t> out;
-  for (std::uint16_t v : list) {
-    if (!is_grease(v)) {
-      out.push_back(v);
+// text_writer: fills `s` in place: resized once to the most the caller can write, cut to what
+// was written when the writer goes. A put past that size is dropped (the callers size for their
+// lists, so it does not happen; a wrong size shows as a short string in the tests, not as an
+// overflow). The list writers below fill room() with a local count and then advance(): a char
+// store may alias any object, so a count kept in a member would be reloaded after every store.
+class text_writer {
+ public:
+  text_writer(std::string& s, std::size_t most) : s_(s) {
+    s_.resize(most);
+    out_ = std::span<char>(s_);
+  }
+  text_writer(const text_writer&) = delete;
+  text_writer& operator=(const text_writer&) = delete;
+  ~text_writer() { s_.resize(n_); }
+
+  void put(char c) {
+    if (n_ < out_.size()) {
+      out_[n_++] = c;
     }
   }
-  return out;
+  void put(std::string_view text) {
+    for (const char c : text) {
+      put(c);
+    }
+  }
+  [[nodiscard]] std::span<char> room() const { return out_.subspan(n_); }
+  void advance(std::size_t n) { n_ += std::min(n, out_.size() - n_); }
+  [[nodiscard]] std::size_t size() const { return n_; }
+
+ private:
+  std::string& s_;
+  std::span<char> out_;
+  std::size_t n_ = 0;
+};
+
+// put_digest: the first `digits` hex digits of `md` (context slot `slot`) over `text`; nothing if
+// libcrypto fails (it does not for MD5/SHA-256 in the default provider, but a FIPS-only
+// configuration could refuse MD5).
+void put_digest(text_writer& w, const EVP_MD* md, std::size_t slot, std::string_view text,
+                std::size_t digits) {
+  EVP_MD_CTX* ctx = digest_context(slot);
+  std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
+  unsigned int out_len = 0;
+  if (md == nullptr || ctx == nullptr || EVP_DigestInit_ex2(ctx, md, nullptr) != 1 ||
+      EVP_DigestUpdate(ctx, text.data(), text.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx, out.data(), &out_len) != 1) {
+    return;
+  }
+  for (const unsigned char b : std::span(out).first(std::min<std::size_t>(out_len, digits / 2))) {
+    w.put(hex_digit(static_cast<unsigned>(b) >> 4U));
+    w.put(hex_digit(b));
+  }
 }
+
+// u16_count: at most how many values `list` holds (its wire bytes / 2), without walking it.
+std::size_t u16_count(const u16_list& list) { return list.bytes().size() / 2; }
+
+// for_each_value: `f` on each value of a wire list or a collected one. A wire list is read with a
+// reader of its own: the list's iterator calls the parser's out-of-line decoder for each value.
+template <typename F>
+void for_each_value(const u16_list& list, F f) {
+  byte_reader r(list.bytes());
+  for (std::uint16_t v = 0; r.read_u16(v);) {
+    f(v);
+  }
+}
+template <typename F>
+void for_each_value(std::span<const std::uint16_t> list, F f) {
+  for (const std::uint16_t v : list) {
+    f(v);
+  }
+}
+
+// u16_values: a list's values, GREASE removed, in a fixed array for the lists real hellos send
+// (a browser's are under 20 long) and on the heap past that: a hello may list up to 32,767 cipher
+// suites and 16,383 extensions within its 16-bit lengths, and the fingerprints keep them all.
+class u16_values {
+ public:
+  void push_back(std::uint16_t v) {
+    if (size_ < kInline) {
+      inline_.at(size_++) = v;
+    } else {
+      spill(v);
+    }
+  }
+  [[nodiscard]] std::span<std::uint16_t> values() {
+    return size_ <= kInline ? std::span(inline_).first(size_) : std::span(heap_);
+  }
+  [[nodiscard]] std::size_t size() const { return size_; }
+
+ private:
+  static constexpr std::size_t kInline = 256;
+  // spill: push_back past the fixed array, out of line so that push_back stays small.
+  [[gnu::noinline]] void spill(std::uint16_t v) {
+    if (heap_.empty()) {
+      heap_.assign(inline_.begin(), inline_.end());
+    }
+    heap_.push_back(v);
+    ++size_;
+  }
+  std::array<std::uint16_t, kInline> inline_;  // not zeroed: only [0, size_) is read
+  std::vector<std::uint16_t> heap_;
+  std::size_t size_ = 0;
+};
 
 // ciphers_of: the cipher suites in wire order, GREASE removed; for the SSLv2 format the specs that
 // carry a TLS suite (first byte 0).
-std::vector<std::uint16_t> ciphers_of(const client_hello& hello) {
+void ciphers_of(const client_hello& hello, u16_values& out) {
   if (hello.format == hello_format::sslv2) {
-    std::vector<std::uint16_t> out;
     for (std::uint32_t spec : hello.sslv2_cipher_specs) {
       if (spec <= 0xffffU && !is_grease(static_cast<std::uint16_t>(spec))) {
         out.push_back(static_cast<std::uint16_t>(spec));
       }
     }
-    return out;
+    return;
   }
-  return without_grease(hello.cipher_suites);
+  for_each_value(hello.cipher_suites, [&](std::uint16_t v) {
+    if (!is_grease(v)) {
+      out.push_back(v);
+    }
+  });
 }
 
-std::vector<std::uint16_t> extensions_of(const client_hello& hello) {
-  std::vector<std::uint16_t> out;
+void extensions_of(const client_hello& hello, u16_values& out) {
   for (const extension& e : hello.extensions) {
     if (!is_grease(e.type)) {
       out.push_back(e.type);
     }
   }
-  return out;
 }
 
-template <typename T>
-void append_decimal_list(std::string& s, const std::vector<T>& values) {
-  bool first = true;
-  for (T v : values) {
-    if (!first) {
-      s.push_back('-');
-    }
-    first = false;
-    s += std::to_string(v);
-  }
+// kDigitPairs: "00" to "99", for writing decimals two digits at a time.
+constexpr std::string_view kDigitPairs =
+    "0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546"
+    "4748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293"
+    "949596979899";
+
+// decimal_len: how many digits `v` has.
+std::size_t decimal_len(std::uint16_t v) {
+  return v >= 10000 ? 5 : v >= 1000 ? 4 : v >= 100 ? 3 : v >= 10 ? 2 : 1;
 }
 
-std::string hex_list(const std::vector<std::uint16_t>& values) {
-  std::string s;
-  s.reserve(values.size() * 5);
-  for (std::uint16_t v : values) {
-    if (!s.empty()) {
-      s.push_back(',');
+// put_decimal_list: the values of `list` in decimal, '-' separated, GREASE removed unless `keep`.
+template <typename List>
+void put_decimal_list(text_writer& w, const List& list, bool keep_grease = false) {
+  const std::span<char> out = w.room();
+  std::size_t n = 0;
+  for_each_value(list, [&](std::uint16_t v) {
+    const std::size_t sep = n != 0 ? 1 : 0;
+    const std::size_t len = decimal_len(v);
+    if ((is_grease(v) && !keep_grease) || out.size() - n < sep + len) {
+      return;
     }
-    append_hex16(s, v);
-  }
-  return s;
+    if (sep != 0) {
+      out[n] = '-';
+    }
+    n += sep + len;
+    // Two digits per step from a table: the divisions are a chain, half as long this way.
+    std::size_t i = n;
+    for (; v >= 10; v = static_cast<std::uint16_t>(v / 100)) {
+      const std::string_view pair = kDigitPairs.substr(2 * (v % 100), 2);
+      out[--i] = pair[1];
+      out[--i] = pair[0];
+    }
+    if (i > n - len) {
+      out[--i] = static_cast<char>('0' + v);
+    }
+  });
+  w.advance(n);
+}
+
+// put_hex_list: the values of `list` in hex, ',' separated, GREASE removed; `lead` (when not 0)
+// goes before the first value, so that an empty list writes nothing at all.
+template <typename List>
+void put_hex_list(text_writer& w, const List& list, char lead = 0) {
+  const std::span<char> out = w.room();
+  std::size_t n = 0;
+  for_each_value(list, [&](std::uint16_t v) {
+    const char sep = n != 0 ? ',' : lead;
+    const std::size_t sep_len = sep != 0 ? 1 : 0;
+    if (is_grease(v) || out.size() - n < sep_len + 4) {
+      return;
+    }
+    if (sep != 0) {
+      out[n] = sep;
+    }
+    n += sep_len;
+    const unsigned u = v;
+    out[n] = hex_digit(u >> 12U);
+    out[n + 1] = hex_digit(u >> 8U);
+    out[n + 2] = hex_digit(u >> 4U);
+    out[n + 3] = hex_digit(u);
+    n += 4;
+  });
+  w.advance(n);
 }
 
 // ja4_version: from the highest non-GREASE supported_versions entry, else legacy_version.
@@ -144,99 +286,154 @@ bool is_alnum(std::uint8_t c) {
   return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
 }
 
-// ja4_alpn: first and last character of the first ALPN value, "00" without one; when either is
-// not alphanumeric, the first and last characters of the value's hex form.
-std::string ja4_alpn(const client_hello& hello) {
+// put_ja4_alpn: first and last character of the first ALPN value, "00" without one; when either
+// is not alphanumeric, the first and last characters of the value's hex form.
+void put_ja4_alpn(text_writer& w, const client_hello& hello) {
   auto it = hello.alpn.begin();
   if (!hello.alpn_present || it == hello.alpn.end() || it->empty()) {
-    return "00";
+    w.put("00");
+    return;
   }
   byte_reader r(*it);
   std::uint8_t first = 0;
   std::uint8_t last = 0;
   if (!r.peek_u8(first) || !r.skip(it->size() - 1) || !r.read_u8(last)) {
-    return "00";  // unreachable: the value is not empty
+    w.put("00");  // unreachable: the value is not empty
+    return;
   }
   if (is_alnum(first) && is_alnum(last)) {
-    return {static_cast<char>(first), static_cast<char>(last)};
+    w.put(static_cast<char>(first));
+    w.put(static_cast<char>(last));
+    return;
   }
-  return {hex_digit(static_cast<unsigned>(first) >> 4U), hex_digit(last)};
+  w.put(hex_digit(static_cast<unsigned>(first) >> 4U));
+  w.put(hex_digit(last));
 }
 
-std::string two_digits(std::size_t n) {
+void put_two_digits(text_writer& w, std::size_t n) {
   n = std::min<std::size_t>(n, 99);
-  return {static_cast<char>('0' + n / 10), static_cast<char>('0' + n % 10)};
+  w.put(static_cast<char>('0' + n / 10));
+  w.put(static_cast<char>('0' + n % 10));
 }
 
-std::string ja4_hash(std::string_view text) {
-  if (text.empty()) {
-    return std::string(kZeroHash);
+// put_ja4_a: JA4's first part, "t13d1516h2" (kJa4ASize characters).
+void put_ja4_a(text_writer& w, const client_hello& hello, ja4_transport transport,
+               std::size_t ciphers, std::size_t extensions) {
+  w.put(transport == ja4_transport::quic ? 'q' : transport == ja4_transport::dtls ? 'd' : 't');
+  w.put(ja4_version(hello));
+  w.put(hello.sni_present ? 'd' : 'i');
+  put_two_digits(w, ciphers);
+  put_two_digits(w, extensions);
+  put_ja4_alpn(w, hello);
+}
+
+// ja4_lists: where a raw JA4 string ("a_b_c") holds its cipher part b and extension part c.
+struct ja4_lists {
+  std::size_t b_at = 0;
+  std::size_t b_len = 0;
+  std::size_t c_at = 0;
+};
+
+// put_ja4_raw: `out` = a + '_' + ciphers + '_' + extensions [+ '_' + signature algorithms]; the
+// signature algorithms only with some extension, as in JA4's reference implementation.
+ja4_lists put_ja4_raw(std::string& out, std::string_view a, std::span<const std::uint16_t> ciphers,
+                      std::span<const std::uint16_t> exts, const u16_list& sigalgs) {
+  ja4_lists at;
+  text_writer w(out, a.size() + 3 + 5 * (ciphers.size() + exts.size() + u16_count(sigalgs)));
+  w.put(a);
+  w.put('_');
+  at.b_at = w.size();
+  put_hex_list(w, ciphers);
+  at.b_len = w.size() - at.b_at;
+  w.put('_');
+  at.c_at = w.size();
+  if (!exts.empty()) {
+    put_hex_list(w, exts);
+    put_hex_list(w, sigalgs, '_');
   }
-  return digest_hex(sha256(), text).substr(0, kJa4HashLen);
+  return at;
+}
+
+// put_ja4_hash: the first 12 hex digits of the SHA-256 of `text`, twelve zeros for an empty text.
+void put_ja4_hash(text_writer& w, std::string_view text) {
+  if (text.empty()) {
+    w.put(kZeroHash);
+    return;
+  }
+  put_digest(w, sha256(), 1, text, kJa4HashLen);
+}
+
+// put_ja4_hashed: `out` = a + '_' + hash(b) + '_' + hash(c), b and c read from `raw`.
+void put_ja4_hashed(std::string& out, std::string_view raw, const ja4_lists& at) {
+  text_writer w(out, kJa4Size);
+  w.put(raw.substr(0, kJa4ASize));
+  w.put('_');
+  put_ja4_hash(w, raw.substr(at.b_at, at.b_len));
+  w.put('_');
+  put_ja4_hash(w, raw.substr(at.c_at));
 }
 
 }  // namespace
 
 ja3_fingerprint ja3(const client_hello& hello) {
+  u16_values ciphers;
+  u16_values exts;
+  ciphers_of(hello, ciphers);
+  extensions_of(hello, exts);
   ja3_fingerprint out;
-  std::string& s = out.full;
-  s = std::to_string(hello.legacy_version);
-  s.push_back(',');
-  append_decimal_list(s, ciphers_of(hello));
-  s.push_back(',');
-  append_decimal_list(s, extensions_of(hello));
-  s.push_back(',');
-  append_decimal_list(s, without_grease(hello.supported_groups));
-  s.push_back(',');
-  std::vector<unsigned> formats;
-  byte_reader r(hello.ec_point_formats);
-  for (std::uint8_t f = 0; r.read_u8(f);) {
-    formats.push_back(f);
+  {
+    // Five digits and a '-' per value; a point format is one byte, three digits.
+    text_writer w(out.full,
+                  5 + 4 + 6 * (ciphers.size() + exts.size() + u16_count(hello.supported_groups)) +
+                      4 * hello.ec_point_formats.size());
+    // The version as sent, even a GREASE value.
+    put_decimal_list(w, std::span<const std::uint16_t>(&hello.legacy_version, 1), true);
+    w.put(',');
+    put_decimal_list(w, ciphers.values());
+    w.put(',');
+    put_decimal_list(w, exts.values());
+    w.put(',');
+    put_decimal_list(w, hello.supported_groups);
+    w.put(',');
+    u16_values formats;
+    byte_reader r(hello.ec_point_formats);
+    for (std::uint8_t f = 0; r.read_u8(f);) {
+      formats.push_back(f);  // one byte each: never GREASE
+    }
+    put_decimal_list(w, formats.values());
   }
-  append_decimal_list(s, formats);
-  out.md5 = digest_hex(md5(), s);
+  text_writer w(out.md5, kJa3Size);
+  put_digest(w, md5(), 0, out.full, kJa3Size);
   return out;
 }
 
 ja4_fingerprint ja4(const client_hello& hello, ja4_transport transport) {
-  const std::vector<std::uint16_t> ciphers = ciphers_of(hello);
-  const std::vector<std::uint16_t> exts = extensions_of(hello);
-  const std::vector<std::uint16_t> sigalgs = without_grease(hello.signature_algorithms);
-
-  std::string a;
-  a.push_back(transport == ja4_transport::quic   ? 'q'
-              : transport == ja4_transport::dtls ? 'd'
-                                                 : 't');
-  a += ja4_version(hello);
-  a.push_back(hello.sni_present ? 'd' : 'i');
-  a += two_digits(ciphers.size());
-  a += two_digits(exts.size());
-  a += ja4_alpn(hello);
-
-  std::vector<std::uint16_t> sorted_ciphers = ciphers;
-  std::ranges::sort(sorted_ciphers);
+  u16_values ciphers;
+  u16_values exts;
+  ciphers_of(hello, ciphers);
+  extensions_of(hello, exts);
+  std::string a;  // kJa4ASize characters: no allocation
+  {
+    text_writer w(a, kJa4ASize);
+    put_ja4_a(w, hello, transport, ciphers.size(), exts.size());
+  }
+  ja4_fingerprint out;
+  const ja4_lists ro =
+      put_ja4_raw(out.ja4_ro, a, ciphers.values(), exts.values(), hello.signature_algorithms);
   // The sorted extension list leaves out SNI and ALPN, which say where the client goes rather
   // than what it is; the original-order variants keep them.
-  std::vector<std::uint16_t> sorted_exts;
-  for (std::uint16_t e : exts) {
-    if (e != kExtServerName && e != kExtAlpn) {
-      sorted_exts.push_back(e);
-    }
-  }
+  std::span<std::uint16_t> sorted_ciphers = ciphers.values();
+  std::ranges::sort(sorted_ciphers);
+  std::span<std::uint16_t> sorted_exts = exts.values();
+  sorted_exts = sorted_exts.first(sorted_exts.size() -
+                                  std::ranges::remove_if(sorted_exts, [](std::uint16_t e) {
+                                    return e == kExtServerName || e == kExtAlpn;
+                                  }).size());
   std::ranges::sort(sorted_exts);
-
-  const std::string sig_part = sigalgs.empty() ? std::string() : "_" + hex_list(sigalgs);
-  const std::string b_sorted = hex_list(sorted_ciphers);
-  const std::string b_orig = hex_list(ciphers);
-  const std::string c_sorted =
-      sorted_exts.empty() ? std::string() : hex_list(sorted_exts) + sig_part;
-  const std::string c_orig = exts.empty() ? std::string() : hex_list(exts) + sig_part;
-
-  ja4_fingerprint out;
-  out.ja4 = a + "_" + ja4_hash(b_sorted) + "_" + ja4_hash(c_sorted);
-  out.ja4_r = a + "_" + b_sorted + "_" + c_sorted;
-  out.ja4_o = a + "_" + ja4_hash(b_orig) + "_" + ja4_hash(c_orig);
-  out.ja4_ro = a + "_" + b_orig + "_" + c_orig;
+  const ja4_lists r =
+      put_ja4_raw(out.ja4_r, a, sorted_ciphers, sorted_exts, hello.signature_algorithms);
+  put_ja4_hashed(out.ja4, out.ja4_r, r);
+  put_ja4_hashed(out.ja4_o, out.ja4_ro, ro);
   return out;
 }
 

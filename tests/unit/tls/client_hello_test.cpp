@@ -7,6 +7,7 @@
 #include "tls/names.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 namespace linesman::tls {
 namespace {
@@ -516,6 +518,88 @@ TEST(Fingerprint, Ja4WithoutSignatureAlgorithmsHasNoSecondUnderscore) {
   ASSERT_EQ(name_of(p->status), "complete");
   EXPECT_EQ(ja4(p->hello).ja4_r,
             "t13d0508h2_1301,1302,1303,c02b,c02f_000a,000b,0017,002b,0033,fe0d");
+}
+
+// Lists longer than fingerprint.cpp keeps in its fixed arrays (256 values) go on to the heap and
+// still give every value, GREASE left out, in wire and in sorted order. The expected strings and
+// hashes are built here from the builder's lists, with libcrypto's one-shot digests.
+void hex_byte(std::string& s, std::uint8_t b) {
+  constexpr std::string_view kDigits = "0123456789abcdef";
+  s += kDigits.at(b >> 4U);
+  s += kDigits.at(b & 0xfU);
+}
+
+std::string digest_hex(const char* name, const std::string& text, std::size_t digits) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+  unsigned int len = 0;
+  EXPECT_EQ(
+      EVP_Digest(text.data(), text.size(), md.data(), &len, EVP_get_digestbyname(name), nullptr),
+      1);
+  std::string hex;
+  for (unsigned int i = 0; i < len; ++i) {
+    hex_byte(hex, md.at(i));
+  }
+  return hex.substr(0, digits);
+}
+
+std::string joined(const std::vector<std::uint16_t>& values, bool hex) {
+  std::string s;
+  for (const std::uint16_t v : values) {
+    if (!s.empty()) {
+      s += hex ? "," : "-";
+    }
+    if (hex) {
+      hex_byte(s, static_cast<std::uint8_t>(v >> 8U));
+      hex_byte(s, static_cast<std::uint8_t>(v));
+    } else {
+      s += std::to_string(v);
+    }
+  }
+  return s;
+}
+
+TEST(Fingerprint, ListsLongerThanTheFixedArraysKeepEveryValue) {
+  hello_builder b = testing::typical();
+  std::vector<std::uint16_t> ciphers = {0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f};
+  std::vector<std::uint16_t> exts = {0x0000, 0x0017, 0x000a, 0x000b, 0x0010,
+                                     0x000d, 0x002b, 0x0033, 0xfe0d};
+  for (std::uint16_t i = 300; i > 0; --i) {
+    const auto cipher = static_cast<std::uint16_t>(0x1400 + i);
+    b.ciphers.push_back(cipher);
+    ciphers.push_back(cipher);
+    if (i == 150) {
+      b.ciphers.push_back(0x2a2a);  // GREASE past the fixed array is left out too
+    }
+    const auto type = static_cast<std::uint16_t>(0x3000 + i);
+    b.ext(type, {});
+    exts.push_back(type);
+  }
+  const auto p = parse(b.wire());
+  ASSERT_EQ(name_of(p->status), "complete");
+
+  const std::string full = "771," + joined(ciphers, false) + "," + joined(exts, false) + ",29-23,0";
+  const ja3_fingerprint j3 = ja3(p->hello);
+  EXPECT_EQ(j3.full, full);
+  EXPECT_EQ(j3.md5, digest_hex("MD5", full, kJa3Size));
+
+  std::vector<std::uint16_t> sorted_ciphers = ciphers;
+  std::ranges::sort(sorted_ciphers);
+  std::vector<std::uint16_t> sorted_exts(exts.begin() + 1, exts.end());  // no SNI
+  std::erase(sorted_exts, kExtAlpn);
+  std::ranges::sort(sorted_exts);
+  const std::string sigalgs = "_0403,0804,0401";
+  const std::string a = "t13d9999h2";
+  const std::string b_sorted = joined(sorted_ciphers, true);
+  const std::string c_sorted = joined(sorted_exts, true) + sigalgs;
+  const std::string b_wire = joined(ciphers, true);
+  const std::string c_wire = joined(exts, true) + sigalgs;
+  const ja4_fingerprint j4 = ja4(p->hello);
+  EXPECT_EQ(j4.ja4_r, a + "_" + b_sorted + "_" + c_sorted);
+  EXPECT_EQ(j4.ja4_ro, a + "_" + b_wire + "_" + c_wire);
+  EXPECT_EQ(j4.ja4, a + "_" + digest_hex("SHA256", b_sorted, 12) + "_" +
+                        digest_hex("SHA256", c_sorted, 12));
+  EXPECT_EQ(j4.ja4_o,
+            a + "_" + digest_hex("SHA256", b_wire, 12) + "_" + digest_hex("SHA256", c_wire, 12));
 }
 
 // An outer ECHClientHello: type 0, kdf 0x0001, aead 0x0001, config_id, enc, payload.
