@@ -313,21 +313,21 @@ constexpr auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
 struct as_conn;
 struct as_relay {
   as_conn* c = nullptr;
-  tcp::socket* src = nullptr;
-  tcp::socket* dst = nullptr;
+  linesman::proxy::tcp_socket* src = nullptr;
+  linesman::proxy::tcp_socket* dst = nullptr;
   std::array<int, 2> pipe{-1, -1};
   std::size_t in_pipe = 0;
   std::uint64_t moved = 0;
   bool done = false;
   void step();
   // wait: one async_wait, then step() again, or the end on an error (as linesman's relay does).
-  void wait(tcp::socket& s, tcp::socket::wait_type what);
+  void wait(linesman::proxy::tcp_socket& s, tcp::socket::wait_type what);
   void end();
 };
 struct as_conn {
   std::uint64_t id = 0;
-  tcp::socket client;
-  tcp::socket up;
+  linesman::proxy::tcp_socket client;
+  linesman::proxy::tcp_socket up;
   std::array<as_relay, 2> r;
   const logger* log = nullptr;
   explicit as_conn(asio::io_context& io) : client(io), up(io) {}
@@ -350,7 +350,7 @@ void as_relay::end() {
   c->relay_ended();
 }
 
-void as_relay::wait(tcp::socket& s, tcp::socket::wait_type what) {
+void as_relay::wait(linesman::proxy::tcp_socket& s, tcp::socket::wait_type what) {
   s.async_wait(what, [this](std::error_code ec) {
     if (ec) {
       return end();

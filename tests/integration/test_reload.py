@@ -66,26 +66,38 @@ def hup_and_wait(lm, result, before):
     lsm.wait_until(lambda: reloads(lm, result) > before, 10, f"a reload counted as {result}")
 
 
-def banner_of(port, expect_len=2):
-    s = lsm.connect(port)
+def read_up_to(s, n):
+    """read_up_to: what `s` sends within 5 s, until n bytes came."""
     got = b""
     deadline = time.monotonic() + 5
-    while len(got) < expect_len and time.monotonic() < deadline:
+    while len(got) < n and time.monotonic() < deadline:
         got += lsm.recv_some(s, 5)
-    return s, got
+    return got
+
+
+def banner_of(port, expect_len=2):
+    s = lsm.connect(port)
+    return s, read_up_to(s, expect_len)
 
 
 def banner(reg, text):
     return lsm.start_peer(reg, "banner", "--banner", text, name=f"peer-{text}")
 
 
-def test_sighup_new_connections_get_the_new_upstream_open_ones_keep_theirs(reg):
+def web_to_aa(reg, *extra, drain="10s"):
+    """web_to_aa: banner peers AA and BB, and linesman started with a config file whose one
+    listener `web` (a free port) goes to AA. Returns (a, b, port, cfg, lm)."""
     a, b = banner(reg, "AA"), banner(reg, "BB")
     port = lsm.free_port()
     cfg = reg.tmp / "linesman.yaml"
-    write_config(cfg, [("web", port, a.port, [])])
-    lm = start(reg, cfg)
+    write_config(cfg, [("web", port, a.port, [])], drain=drain)
+    lm = start(reg, cfg, *extra)
     lsm.wait_until(lambda: port in lsm.listening_ports(lm.pid), 10, "the file's listener")
+    return a, b, port, cfg, lm
+
+
+def test_sighup_new_connections_get_the_new_upstream_open_ones_keep_theirs(reg):
+    a, b, port, cfg, lm = web_to_aa(reg)
 
     held, first = banner_of(port)
     assert first == b"AA"
@@ -96,11 +108,7 @@ def test_sighup_new_connections_get_the_new_upstream_open_ones_keep_theirs(reg):
     assert second == b"BB", "a connection after the reload reaches the new upstream"
     # The connection accepted before the reload still streams to its upstream (A echoes).
     held.sendall(b"still-a")
-    got = b""
-    deadline = time.monotonic() + 5
-    while len(got) < 7 and time.monotonic() < deadline:
-        got += lsm.recv_some(held, 5)
-    assert got == b"still-a"
+    assert read_up_to(held, 7) == b"still-a"
     held.close()
     fresh.close()
     recs = lm.records(2)
@@ -114,12 +122,7 @@ def test_sighup_new_connections_get_the_new_upstream_open_ones_keep_theirs(reg):
 
 
 def test_bad_file_changes_nothing_and_names_file_line_and_key(reg):
-    a, b = banner(reg, "AA"), banner(reg, "BB")
-    port = lsm.free_port()
-    cfg = reg.tmp / "linesman.yaml"
-    write_config(cfg, [("web", port, a.port, [])])
-    lm = start(reg, cfg)
-    lsm.wait_until(lambda: port in lsm.listening_ports(lm.pid), 10, "the file's listener")
+    a, b, port, cfg, lm = web_to_aa(reg)
 
     bad_files = [
         # (text, what the message must name)
@@ -200,21 +203,13 @@ def test_route_sets_switch_and_sni_routes_reload(reg):
         hup_and_wait(lm, "success", round_)
         s = lsm.connect(port)
         s.sendall(lsm.client_hello("app.example.test"))
-        got = b""
-        deadline = time.monotonic() + 5
-        while len(got) < 2 and time.monotonic() < deadline:
-            got += lsm.recv_some(s, 5)
+        got = read_up_to(s, 2)
         s.close()
         assert got[:2] == want, f"round {round_}"
 
 
 def test_watch_reloads_when_the_file_is_replaced(reg):
-    a, b = banner(reg, "AA"), banner(reg, "BB")
-    port = lsm.free_port()
-    cfg = reg.tmp / "linesman.yaml"
-    write_config(cfg, [("web", port, a.port, [])])
-    lm = start(reg, cfg, "--watch")
-    lsm.wait_until(lambda: port in lsm.listening_ports(lm.pid), 10, "the file's listener")
+    a, b, port, cfg, lm = web_to_aa(reg, "--watch")
     write_config(cfg, [("web", port, b.port, [])])  # renamed over the old file, no signal
     lsm.wait_until(lambda: reloads(lm, "success") == 1, 10, "--watch reload")
     s, got = banner_of(port)
@@ -238,12 +233,7 @@ def test_watch_needs_config(reg):
 
 def test_every_accepted_connection_has_one_record_through_reloads_and_drain(reg):
     """accepted == records written (+ dropped) across reloads and a SIGTERM drain."""
-    a, b = banner(reg, "AA"), banner(reg, "BB")
-    port = lsm.free_port()
-    cfg = reg.tmp / "linesman.yaml"
-    write_config(cfg, [("web", port, a.port, [])], drain="1s")
-    lm = start(reg, cfg, "--drain-timeout", "1s")
-    lsm.wait_until(lambda: port in lsm.listening_ports(lm.pid), 10, "the file's listener")
+    a, b, port, cfg, lm = web_to_aa(reg, "--drain-timeout", "1s", drain="1s")
     held = []
     for i in range(6):
         for _ in range(20):

@@ -3,6 +3,9 @@
 #include "proxy/hint.hpp"
 
 #include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -96,6 +99,46 @@ TEST(RecordJson, UpstreamNotConnectedOmitsIpAndPorts) {
   EXPECT_EQ(j["upstream"]["address"], "nohost.invalid:80");
   EXPECT_FALSE(j["upstream"].contains("ip"));
   EXPECT_FALSE(j["upstream"].contains("local_port"));
+}
+
+// reference_rfc3339: the timestamp as gmtime_r + strftime + snprintf write it (what
+// format_rfc3339_us did before it wrote the digits itself); instants from 1970 on.
+std::string reference_rfc3339(std::int64_t us) {
+  const std::time_t secs = static_cast<std::time_t>(us / 1'000'000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[40];
+  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[64];
+  std::snprintf(out, sizeof out, "%.*s.%06ldZ", static_cast<int>(n), buf,
+                static_cast<long>(us % 1'000'000));
+  return out;
+}
+
+std::chrono::system_clock::time_point at_us(std::int64_t us) {
+  return std::chrono::system_clock::time_point(std::chrono::microseconds(us));
+}
+
+TEST(Rfc3339, MatchesStrftimeFrom1970To2100) {
+  // A step that is no divisor of a day or a year walks every month, day and time of day.
+  constexpr std::int64_t kStep = 37LL * 3600 * 1'000'000 + 61'000'123;
+  constexpr std::int64_t kEnd = 4'102'444'800LL * 1'000'000;  // 2100-01-01
+  int checked = 0;
+  for (std::int64_t us = 0; us < kEnd; us += kStep) {
+    ASSERT_EQ(format_rfc3339_us(at_us(us)), reference_rfc3339(us)) << us;
+    ++checked;
+  }
+  EXPECT_GT(checked, 30'000);
+}
+
+TEST(Rfc3339, Edges) {
+  EXPECT_EQ(format_rfc3339_us(at_us(0)), "1970-01-01T00:00:00.000000Z");
+  EXPECT_EQ(format_rfc3339_us(at_us(951'868'799'999'999)), "2000-02-29T23:59:59.999999Z");
+  EXPECT_EQ(format_rfc3339_us(at_us(4'107'542'400'000'000)), "2100-03-01T00:00:00.000000Z");
+  // (system_clock counts nanoseconds in an int64 here: its range ends in 2262.)
+  EXPECT_EQ(format_rfc3339_us(at_us(7'258'118'400'000'000)), "2200-01-01T00:00:00.000000Z");
+  // Before 1970 the fraction still counts up from the second before (floor, not truncation).
+  EXPECT_EQ(format_rfc3339_us(at_us(-1)), "1969-12-31T23:59:59.999999Z");
 }
 
 TEST(ErrnoName, Symbolic) {
