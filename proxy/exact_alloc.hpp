@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <new>
+#include <utility>
 
 #include <asio/bind_allocator.hpp>
 

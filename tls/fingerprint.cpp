@@ -422,14 +422,16 @@ ja4_fingerprint ja4(const client_hello& hello, ja4_transport transport) {
       put_ja4_raw(out.ja4_ro, a, ciphers.values(), exts.values(), hello.signature_algorithms);
   // The sorted extension list leaves out SNI and ALPN, which say where the client goes rather
   // than what it is; the original-order variants keep them.
+  // (Iterator algorithms, not std::ranges on a span: clang with libstdc++ 12, the fuzz build's
+  // compiler, rejects ranges::remove_if on a std::span.)
   std::span<std::uint16_t> sorted_ciphers = ciphers.values();
-  std::ranges::sort(sorted_ciphers);
+  std::sort(sorted_ciphers.begin(), sorted_ciphers.end());
   std::span<std::uint16_t> sorted_exts = exts.values();
-  sorted_exts = sorted_exts.first(sorted_exts.size() -
-                                  std::ranges::remove_if(sorted_exts, [](std::uint16_t e) {
-                                    return e == kExtServerName || e == kExtAlpn;
-                                  }).size());
-  std::ranges::sort(sorted_exts);
+  const auto kept = std::remove_if(sorted_exts.begin(), sorted_exts.end(), [](std::uint16_t e) {
+    return e == kExtServerName || e == kExtAlpn;
+  });
+  sorted_exts = sorted_exts.first(static_cast<std::size_t>(kept - sorted_exts.begin()));
+  std::sort(sorted_exts.begin(), sorted_exts.end());
   const ja4_lists r =
       put_ja4_raw(out.ja4_r, a, sorted_ciphers, sorted_exts, hello.signature_algorithms);
   put_ja4_hashed(out.ja4, out.ja4_r, r);
