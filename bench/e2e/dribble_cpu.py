@@ -16,9 +16,12 @@ import tempfile
 import os
 import socket
 import struct
-import subprocess
-import threading
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import loads  # noqa: E402
+import procs  # noqa: E402
 
 
 def client_hello(size, records):
@@ -32,12 +35,6 @@ def client_hello(size, records):
                     for i in range(0, len(hs), step))
 
 
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--linesman", required=True)
@@ -45,38 +42,16 @@ def main():
     ap.add_argument("--size", type=int, default=16000, help="ClientHello bytes (default 16000)")
     ap.add_argument("--records", action="store_true", help="64-byte TLS records")
     a = ap.parse_args()
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(128)
-    held = []
-
-    def accept():
-        while True:
-            try:
-                held.append(srv.accept()[0])
-            except OSError:
-                return
-
-    threading.Thread(target=accept, daemon=True).start()
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    hold = loads.holder()  # accepts and stays silent
+    port = procs.free_port()
     log = os.path.join(tempfile.mkdtemp(prefix="linesman-dribble-"), "access.log")
-    proc = subprocess.Popen([a.linesman, "run", "--listen", f"127.0.0.1:{port}", "--upstream",
-                             f"127.0.0.1:{srv.getsockname()[1]}", "--threads", "1",
-                             "--access-log", log],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    reg = procs.registry()
     try:
-        for _ in range(100):  # up to 10 s for the listener
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        time.sleep(0.3)
+        proc = reg.start([a.linesman, "run", "--listen", f"127.0.0.1:{port}", "--upstream",
+                          f"127.0.0.1:{hold.port}", "--threads", "1", "--access-log", log])
+        reg.wait_listening(proc, port)
         hello = client_hello(a.size, a.records)
-        t0 = cpu_ticks(proc.pid)
+        cpu0 = procs.cpu_seconds(proc.pid)
         socks = [socket.create_connection(("127.0.0.1", port), timeout=5)
                  for _ in range(a.clients)]
         for c in socks:
@@ -87,13 +62,14 @@ def main():
             if i % 256 == 0:
                 time.sleep(0.001)  # let linesman read: one byte per read, not coalesced
         time.sleep(1)
-        ms = (cpu_ticks(proc.pid) - t0) * 1000 / os.sysconf("SC_CLK_TCK")
+        ms = (procs.cpu_seconds(proc.pid) - cpu0) * 1000
         for c in socks:
             c.close()
+        hold.close()  # both ends gone: every connection ends and is logged before the stop
+        reg.stop(proc, grace=30)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        srv.close()
+        reg.stop_all()
+        hold.close()
     with open(log) as f:
         reads = [r.get("tls", {}).get("hello_reads", 0) for r in map(json.loads, f)
                  if r.get("tls", {}).get("complete")]

@@ -12,7 +12,6 @@ says what it is made of. Loopback only; every wait is bounded.
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import loads  # noqa: E402
+import procs  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -51,25 +51,18 @@ def main():
     server_ctx = loads.server_context(cert, key) if a.tls else None
     client_ctx = loads.client_context() if a.tls else None
     hold = loads.holder(server_ctx)
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = procs.free_port()
     target = (["--route", f"localhost=127.0.0.1:{hold.port}"] if a.tls else
               ["--upstream", f"127.0.0.1:{hold.port}"])
     out = os.path.join(work, "heap.out")
     env = dict(os.environ, LD_PRELOAD=lib, HEAP_COUNT_OUT=out)
-    proc = subprocess.Popen([a.linesman, "run", "--listen", f"127.0.0.1:{port}", *target,
-                             "--access-log", os.path.join(work, "access.log"), "--threads", "1"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    reg = procs.registry()
     socks = []
     try:
-        for _ in range(100):  # up to 10 s for the listener
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        proc = reg.start([a.linesman, "run", "--listen", f"127.0.0.1:{port}", *target,
+                          "--access-log", os.path.join(work, "access.log"), "--threads", "1"],
+                         env=env)
+        reg.wait_listening(proc, port)
         warm, _ = loads.open_idle(port, 8, hold, client_ctx, timeout=10)
         socks += warm
         before = snapshot(proc, out)
@@ -80,8 +73,7 @@ def main():
         time.sleep(1)
         after = snapshot(proc, out)
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        reg.stop_all()
         for c in socks:
             c.close()
         hold.close()

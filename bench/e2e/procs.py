@@ -117,13 +117,14 @@ class registry:
     def __init__(self):
         self.procs = []
 
-    def start(self, argv, stdout_path=None, stderr_path=None, cwd=None):
-        """start: ARGV in a new session, stdout/stderr appended to the given files (or discarded)."""
+    def start(self, argv, stdout_path=None, stderr_path=None, cwd=None, env=None):
+        """start: ARGV in a new session, stdout/stderr appended to the given files (or discarded);
+        ENV replaces the environment when given."""
         out = open(stdout_path, "ab") if stdout_path else subprocess.DEVNULL
         err = open(stderr_path, "ab") if stderr_path else subprocess.DEVNULL
         try:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, cwd=cwd,
-                                 start_new_session=True)
+                                 env=env, start_new_session=True)
         finally:
             for f in (out, err):
                 if f is not subprocess.DEVNULL:
