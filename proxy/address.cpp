@@ -89,4 +89,23 @@ bool is_port_error(address_error e) {
          e == address_error::port_out_of_range;
 }
 
+std::string ipv4_text(std::uint32_t addr) {
+  char out[15];  // "255.255.255.255": fits the string's inline buffer, no allocation
+  std::size_t n = 0;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    const unsigned v = (addr >> shift) & 0xffU;
+    if (v >= 100) {
+      out[n++] = static_cast<char>('0' + v / 100);
+    }
+    if (v >= 10) {
+      out[n++] = static_cast<char>('0' + v / 10 % 10);
+    }
+    out[n++] = static_cast<char>('0' + v % 10);
+    if (shift != 0) {
+      out[n++] = '.';
+    }
+  }
+  return {out, n};
+}
+
 }  // namespace linesman::proxy

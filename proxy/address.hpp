@@ -52,4 +52,8 @@ address_error parse_address(std::string_view text, const address_rules& rules, a
 // is_port_error: whether `e` is about the port (the rest of the address was well formed).
 bool is_port_error(address_error e);
 
+// ipv4_text: an IPv4 address (host byte order) in dotted decimal, as inet_ntop(3) writes it,
+// without inet_ntop's sprintf (three addresses per connection go into its record).
+std::string ipv4_text(std::uint32_t addr);
+
 }  // namespace linesman::proxy

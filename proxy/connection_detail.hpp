@@ -3,6 +3,7 @@
 #pragma once
 
 #include "proxy/access_record.hpp"
+#include "proxy/address.hpp"
 
 #include <system_error>
 
@@ -21,7 +22,7 @@ inline endpoint_value to_value(const asio::ip::tcp::endpoint& ep) {
   if (addr.is_v6() && addr.to_v6().is_v4_mapped()) {
     addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
   }
-  v.ip = addr.to_string();
+  v.ip = addr.is_v4() ? ipv4_text(addr.to_v4().to_uint()) : addr.to_string();
   v.port = ep.port();
   return v;
 }

@@ -1,6 +1,10 @@
 // Tests of proxy/address: the one host:port parser, under the rules each caller uses.
 #include "proxy/address.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <cstdint>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -65,6 +69,32 @@ TEST(ParseAddress, PortErrorsAreToldApart) {
   EXPECT_TRUE(is_port_error(address_error::port_out_of_range));
   EXPECT_FALSE(is_port_error(address_error::no_port));
   EXPECT_FALSE(is_port_error(address_error::none));
+}
+
+// inet_ntop(3) is the reference: every value of every octet, the edges, and a spread of
+// addresses in between.
+std::string ntop(std::uint32_t host_order) {
+  in_addr a{};
+  a.s_addr = htonl(host_order);
+  char buf[INET_ADDRSTRLEN];
+  return inet_ntop(AF_INET, &a, buf, sizeof buf);
+}
+
+TEST(Ipv4Text, WritesWhatInetNtopWrites) {
+  for (std::uint32_t v = 0; v < 256; ++v) {
+    for (int shift = 0; shift < 32; shift += 8) {
+      const std::uint32_t a = (v << shift) | (0x01010101U & ~(0xffU << shift));
+      ASSERT_EQ(ipv4_text(a), ntop(a)) << a;
+    }
+  }
+  for (const std::uint32_t a : {0U, 0xffffffffU, 0x7f000001U, 0x0a000001U, 0xc0a80a64U}) {
+    EXPECT_EQ(ipv4_text(a), ntop(a));
+  }
+  std::uint32_t a = 12345;
+  for (int i = 0; i < 100000; ++i) {
+    a = a * 1664525U + 1013904223U;  // (an LCG: a reproducible spread)
+    ASSERT_EQ(ipv4_text(a), ntop(a)) << a;
+  }
 }
 
 }  // namespace
