@@ -143,6 +143,7 @@ class connection {
     std::optional<std::uint64_t> uncaptured_from;
     bool reset_on_close = false;  // pass a reset on: close with SO_LINGER {1, 0}
     bool readable = false;        // a wait just reported the socket readable: read, don't wait
+    bool drained = false;         // its last read returned less than asked: it was empty then
   };
 
   // ---- connection.cpp: the record, the end
@@ -201,6 +202,10 @@ class connection {
   // flight as it arrives, then only peeks for the client leaving (which cancels the connect).
   // `ready`: a wait just reported the client readable.
   void watch_client_while_connecting(bool ready);
+  // look_at_client: its synchronous part: true when the client still needs a wait beside the
+  // connect (arm_client_watch).
+  bool look_at_client(bool ready);
+  void arm_client_watch();
   asio::awaitable<flight_end> read_client_while_arriving();
   void take_client_bytes(std::size_t n);
   flight_end note_client_read_error(const std::error_code& ec);
@@ -218,6 +223,16 @@ class connection {
   };
   // connect_phase: false when the connection ended (record finished).
   asio::awaitable<bool> connect_phase(const host_port& target, const route_config* route);
+  // connect_now: a numeric address, connected as far as it goes without waiting (on loopback
+  // the handshake is over before connect(2) returns). outcome pending: in progress, finished by
+  // connect_numeric; nullopt: the address needs the resolver (connect_upstream).
+  std::optional<connect_result> connect_now(const host_port& target);
+  // connect_error: SO_ERROR of a connect that finished: connected, or how it failed.
+  static connect_result connect_error(int fd, const asio::ip::tcp::endpoint& peer);
+  // connect_waiting: a connect that must wait, under the phase's deadline and the client watch.
+  asio::awaitable<connect_result> connect_waiting(const host_port& target,
+                                                  std::optional<connect_result> started,
+                                                  bool watch_client);
   asio::awaitable<connect_result> connect_upstream(const host_port& target);
   asio::awaitable<connect_result> connect_numeric(const asio::ip::tcp::endpoint& peer);
   void note_local_endpoint(const asio::ip::tcp::endpoint& remote);

@@ -5,6 +5,7 @@
 #include "proxy/connection_detail.hpp"
 #include "proxy/fresh_socket.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cerrno>
@@ -32,14 +33,75 @@ connect_outcome outcome_of(const std::error_code& ec) {
 
 }  // namespace
 
+connection::connect_result connection::connect_error(int fd, const asio::ip::tcp::endpoint& peer) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+    err = errno;
+  }
+  if (err != 0) {
+    const std::error_code cec(err, asio::error::get_system_category());
+    return connect_result{outcome_of(cec), cec, {}};
+  }
+  return connect_result{connect_outcome::connected, {}, peer};
+}
+
+std::optional<connection::connect_result> connection::connect_now(const host_port& target) {
+  std::error_code aec;
+  const auto ip = asio::ip::make_address(target.host, aec);
+  if (aec) {
+    return std::nullopt;
+  }
+  // A numeric address needs no resolver (asio's resolves on a helper thread: two thread hops and
+  // a getaddrinfo per connection). Opened non-blocking (proxy/fresh_socket.hpp: no ioctl).
+  const asio::ip::tcp::endpoint peer(ip, target.port);
+  auto& up = upstream();
+  if (const auto ec = open_fresh(up, peer.protocol())) {
+    return connect_result{outcome_of(ec), ec, {}};
+  }
+  tune_stream(up);
+  // connect(2) by hand rather than async_connect: the kernel picks our local port inside this
+  // call, so the loop guard learns it before the listener we may be looping into can accept.
+  const int fd = up.native_handle();
+  if (::connect(fd, peer.data(), static_cast<socklen_t>(peer.size())) != 0 &&
+      errno != EINPROGRESS) {
+    const std::error_code cec(errno, asio::error::get_system_category());
+    return connect_result{outcome_of(cec), cec, {}};
+  }
+  note_local_endpoint(peer);
+  // On loopback (and a local bridge) the handshake, or the refusal, is over before connect(2)
+  // returns: one poll(2) that does not wait tells, where a reactor wait costs an epoll_ctl, an
+  // epoll_wait and a getsockopt. Nothing ready: the caller waits (connect_numeric).
+  pollfd p{fd, POLLOUT, 0};
+  if (::poll(&p, 1, 0) != 1 || p.revents == 0) {
+    return connect_result{connect_outcome::pending, {}, peer};
+  }
+  if ((p.revents & (POLLERR | POLLHUP)) == 0) {
+    return connect_result{connect_outcome::connected, {}, peer};
+  }
+  return connect_error(fd, peer);
+}
+
+asio::awaitable<connection::connect_result> connection::connect_waiting(
+    const host_port& target, std::optional<connect_result> started, bool watch_client) {
+  co_await asio::this_coro::throw_if_cancelled(false);
+  // Only a connect that is really pending gets a deadline and a watch on the client.
+  watch_deadline(steady::now() + listener_.cfg.limits.connect);
+  if (watch_client) {
+    arm_client_watch();
+  }
+  if (watch_decided()) {
+    co_return connect_result{};
+  }
+  if (started) {
+    co_return co_await connect_numeric(started->peer);
+  }
+  co_return co_await connect_upstream(target);
+}
+
 asio::awaitable<connection::connect_result> connection::connect_upstream(const host_port& target) {
   co_await asio::this_coro::throw_if_cancelled(false);
   auto& up = upstream();
-  std::error_code aec;
-  const auto numeric = asio::ip::make_address(target.host, aec);
-  if (!aec) {
-    co_return co_await connect_numeric({numeric, target.port});
-  }
   asio::ip::tcp::resolver resolver(up.get_executor());
   watch_->resolver = &resolver;  // so the phase's deadline or the client leaving can cancel it
   // Resolved at connect time, every time: a container address may change between connections.
@@ -69,36 +131,12 @@ asio::awaitable<connection::connect_result> connection::connect_upstream(const h
 
 asio::awaitable<connection::connect_result> connection::connect_numeric(
     const asio::ip::tcp::endpoint& peer) {
-  // A numeric address needs no resolver (asio's resolves on a helper thread: two thread hops and
-  // a getaddrinfo per connection). Opened non-blocking (proxy/fresh_socket.hpp: no ioctl).
-  auto& up = upstream();
-  if (const auto ec = open_fresh(up, peer.protocol())) {
-    co_return connect_result{outcome_of(ec), ec, {}};
-  }
-  tune_stream(up);
-  // connect(2) by hand rather than async_connect: the kernel picks our local port inside this
-  // call, so the loop guard learns it before the listener we may be looping into can accept.
-  const int fd = up.native_handle();
-  if (::connect(fd, peer.data(), static_cast<socklen_t>(peer.size())) != 0 &&
-      errno != EINPROGRESS) {
-    const std::error_code cec(errno, asio::error::get_system_category());
-    co_return connect_result{outcome_of(cec), cec, {}};
-  }
-  note_local_endpoint(peer);
-  auto [wec] = co_await up.async_wait(asio::socket_base::wait_write, kTuple);
+  co_await asio::this_coro::throw_if_cancelled(false);
+  auto [wec] = co_await upstream().async_wait(asio::socket_base::wait_write, kTuple);
   if (wec) {
     co_return connect_result{connect_outcome::pending, wec, {}};
   }
-  int err = 0;
-  socklen_t len = sizeof err;
-  if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
-    err = errno;
-  }
-  if (err != 0) {
-    const std::error_code cec(err, asio::error::get_system_category());
-    co_return connect_result{outcome_of(cec), cec, {}};
-  }
-  co_return connect_result{connect_outcome::connected, {}, peer};
+  co_return connect_error(upstream().native_handle(), peer);
 }
 
 void connection::note_local_endpoint(const asio::ip::tcp::endpoint& remote) {
@@ -183,11 +221,14 @@ asio::awaitable<bool> connection::connect_phase(const host_port& target,
   // With a single upstream, connect at once while the client's first flight is read: a
   // server-speaks-first protocol (SSH, SMTP, MySQL) must get its greeting through.
   begin_watch();
-  watch_deadline(steady::now() + cfg.limits.connect);
-  watch_client_while_connecting(false);
+  const bool watch_client = look_at_client(false);
   connect_result c;
-  if (!watch_decided()) {
-    c = co_await connect_upstream(target);
+  // (A shutdown already requested goes the waiting way, whose watch notes it and connects nothing.)
+  auto now = watch_decided() || shutdown_requested_ ? std::nullopt : connect_now(target);
+  if (now && now->outcome != connect_outcome::pending) {
+    c = *now;  // decided at once: no deadline, no wait beside it
+  } else if (!watch_decided()) {
+    c = co_await connect_waiting(target, now, watch_client);
   }
   const auto seen = end_watch();
   if (seen.fired == timer_fire::shutdown) {

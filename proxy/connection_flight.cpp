@@ -88,8 +88,9 @@ std::optional<connection::flight_end> connection::read_now() {
     return flight_end::decided;
   }
   thread_local std::array<std::uint8_t, kFlightBufferBytes> scratch;
-  const ssize_t n =
-      ::recv(client().native_handle(), scratch.data(), kFlightBufferBytes - f.len, MSG_DONTWAIT);
+  const std::size_t want = kFlightBufferBytes - f.len;
+  const ssize_t n = ::recv(client().native_handle(), scratch.data(), want, MSG_DONTWAIT);
+  src(dir::c2u).drained = n >= 0 && static_cast<std::size_t>(n) < want;
   if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
     return std::nullopt;
   }
@@ -148,17 +149,23 @@ asio::awaitable<connection::flight_end> connection::read_client_flight() {
 }
 
 void connection::watch_client_while_connecting(bool ready) {
+  if (look_at_client(ready)) {
+    arm_client_watch();
+  }
+}
+
+bool connection::look_at_client(bool ready) {
   auto& f = src(dir::c2u).first;
   if (!f.done) {
     // Take what arrived (the client's first bytes are often there before we look).
     const auto e = read_now();
     if (e == flight_end::eof && f.len > 0) {
-      return;  // bytes then FIN while connecting: a half-close, the relay passes it on
+      return false;  // bytes then FIN while connecting: a half-close, the relay passes it on
     }
     if (e && *e != flight_end::decided) {
       watch_->client_left = true;
       cancel_watched();
-      return;
+      return false;
     }
   } else if (ready) {
     // The flight is complete: watch for the client giving up, without consuming what it sends.
@@ -166,19 +173,20 @@ void connection::watch_client_while_connecting(bool ready) {
     const ssize_t n = ::recv(client().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT);
     const bool again = n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR);
     if (n >= 0 && !(n == 0 && f.len == 0)) {
-      return;  // more data (or a FIN after data): it stays queued until the relay reads it
+      return false;  // more data (or a FIN after data): it stays queued until the relay reads it
     }
     if (!again) {
       note_client_read_error(n == 0 ? std::error_code(asio::error::eof)
                                     : std::error_code(errno, asio::error::get_system_category()));
       watch_->client_left = true;
       cancel_watched();
-      return;
+      return false;
     }
   }
-  if (facts_.client_end != side_end::none) {
-    return;
-  }
+  return facts_.client_end == side_end::none;
+}
+
+void connection::arm_client_watch() {
   client().async_wait(asio::socket_base::wait_read,
                       [w = watch_, round = watch_->round](const std::error_code& ec) {
                         if (w->round == round && !ec) {

@@ -87,8 +87,10 @@ void connection::start_stream_phase() {
   relays_running_ = 2;
   start_relay(dir::c2u);
   start_relay(dir::u2c);
-  watch_timer_.expires_at(relays_running_ == 0 ? steady::time_point::min()
-                                               : last_activity_ + listener_.cfg.limits.idle);
+  // (A shutdown requested while no phase watched, e.g. during the PROXY header's write: at once.)
+  watch_timer_.expires_at(relays_running_ == 0 || shutdown_requested_
+                              ? steady::time_point::min()
+                              : last_activity_ + listener_.cfg.limits.idle);
   watch_timer_.async_wait(exact([this](const std::error_code&) { on_stream_watch(); }));
 }
 
@@ -336,6 +338,7 @@ void connection::on_inspect_read(dir d, const std::error_code& ec, std::size_t n
     return;
   }
   const std::size_t start = f.len;
+  src(d).drained = start + n < kFlightBufferBytes;  // (the read asked for the rest of the buffer)
   record_bytes(d, f.buf.get() + start, n);
   on_bytes(d, n);
   f.len += n;
@@ -390,12 +393,17 @@ void connection::start_stream(dir d) {
 
 void connection::start_splice(dir d) {
   src(d).uncaptured_from = *counters(d).from;
+  // A client whose first flight was read to its end waits for the answer: its relay starts with
+  // a wait, not a splice that would say EAGAIN (the wait's epoll_ctl re-arm reports bytes that
+  // came in between). Not the upstream: it often closes right after its reply, and its FIN is
+  // then already queued for the splice to read.
+  const bool wait_first = d == dir::c2u && src(d).drained;
   src(d).relay.start(
       src(d).socket, dst(d).socket, worker_.pipes, counters(d),
       [](void* self, int tag, const relay_result& r) {
         static_cast<connection*>(self)->on_splice_end(static_cast<dir>(tag), r);
       },
-      this, static_cast<int>(d));
+      this, static_cast<int>(d), wait_first);
 }
 
 void connection::on_splice_end(dir d, const relay_result& r) {

@@ -115,7 +115,7 @@ relay_result classify_write_error(const std::error_code& ec) {
 }
 
 void splice_relay::start(tcp_socket& src, tcp_socket& dst, pipe_pool& pool, relay_counters c,
-                         end_fn on_end, void* owner, int tag) {
+                         end_fn on_end, void* owner, int tag, bool wait_first) {
   src_ = &src;
   dst_ = &dst;
   pool_ = &pool;
@@ -125,6 +125,10 @@ void splice_relay::start(tcp_socket& src, tcp_socket& dst, pipe_pool& pool, rela
   tag_ = tag;
   in_pipe_ = 0;
   moved_any_ = false;
+  if (wait_first) {
+    wait(src, asio::socket_base::wait_read);
+    return;
+  }
   step();
 }
 

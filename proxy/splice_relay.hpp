@@ -101,8 +101,9 @@ class splice_relay {
   // thread); a burst ends after the chunk that crosses it.
   static constexpr std::size_t kBurstBytes = std::size_t{1} << 20;
 
+  // wait_first: the source was read to its end just now: wait before the first splice.
   void start(tcp_socket& src, tcp_socket& dst, pipe_pool& pool, relay_counters c, end_fn on_end,
-             void* owner, int tag);
+             void* owner, int tag, bool wait_first = false);
 
  private:
   void step();
