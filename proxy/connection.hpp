@@ -142,7 +142,7 @@ class connection {
     // capture records every byte (then nothing is skipped)
     std::optional<std::uint64_t> uncaptured_from;
     bool reset_on_close = false;  // pass a reset on: close with SO_LINGER {1, 0}
-    bool readable = false;        // a wait just reported the socket readable: read, don't wait
+    bool readable = false;        // a wait just reported the socket readable: read now, don't wait
     bool drained = false;         // its last read returned less than asked: it was empty then
   };
 
@@ -295,6 +295,9 @@ class connection {
   void inspect_forward_held(dir d);
   void inspect_after_held(dir d);
   void inspect_next(dir d);
+  // read_flight_now: after a wait reported d's source readable, one non-blocking read of what is
+  // there, handed to on_inspect_read; false when nothing was (the caller waits again).
+  bool read_flight_now(dir d);
   void on_inspect_read(dir d, const std::error_code& ec, std::size_t n);
   void inspect_end(dir d, relay_result res);
   void inspect_flight(dir d, bool final);

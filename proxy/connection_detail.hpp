@@ -4,7 +4,11 @@
 
 #include "proxy/access_record.hpp"
 #include "proxy/address.hpp"
+#include "proxy/inspect.hpp"
 
+#include <array>
+#include <cstdint>
+#include <span>
 #include <system_error>
 
 #include <asio.hpp>
@@ -25,6 +29,14 @@ inline endpoint_value to_value(const asio::ip::tcp::endpoint& ep) {
   v.ip = addr.is_v4() ? ipv4_text(addr.to_v4().to_uint()) : addr.to_string();
   v.port = ep.port();
   return v;
+}
+
+// flight_scratch: the worker thread's buffer for a non-blocking first-flight read. Only the bytes
+// read are kept (copied into the flight's own buffer, at their size) before anything else runs on
+// the thread, so a flight that arrives in one read never costs a full-size buffer.
+inline std::span<std::uint8_t> flight_scratch() {
+  thread_local std::array<std::uint8_t, kFlightBufferBytes> scratch;
+  return scratch;
 }
 
 // errno_of: the OS error behind `ec`, 0 when it is not one (eof, operation_aborted...).

@@ -87,7 +87,7 @@ std::optional<connection::flight_end> connection::read_now() {
   if (f.done || f.len == kFlightBufferBytes) {
     return flight_end::decided;
   }
-  thread_local std::array<std::uint8_t, kFlightBufferBytes> scratch;
+  const auto scratch = detail::flight_scratch();
   const std::size_t want = kFlightBufferBytes - f.len;
   const ssize_t n = ::recv(client().native_handle(), scratch.data(), want, MSG_DONTWAIT);
   src(dir::c2u).drained = n >= 0 && static_cast<std::size_t>(n) < want;
