@@ -196,6 +196,10 @@ class connection {
   // ---- connection_flight.cpp: the client's first flight, and routing on it
   // read_now: one non-blocking read of what is already there; nullopt when nothing was.
   std::optional<flight_end> read_now();
+  // recv_flight: one non-blocking recv(2) of d's source into the worker's scratch, for the rest of
+  // its flight buffer, the bytes read appended to that buffer. nullopt: nothing was there
+  // (EAGAIN); otherwise no error with n > 0, or how the source ended (eof, its errno).
+  std::optional<std::error_code> recv_flight(dir d, std::size_t& n);
   asio::awaitable<flight_end> read_client_step();
   asio::awaitable<flight_end> read_client_flight();
   // watch_client_while_connecting: a handler chain beside the connect: takes the client's first

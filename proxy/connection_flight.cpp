@@ -87,21 +87,35 @@ std::optional<connection::flight_end> connection::read_now() {
   if (f.done || f.len == kFlightBufferBytes) {
     return flight_end::decided;
   }
-  const auto scratch = detail::flight_scratch();
-  const std::size_t want = kFlightBufferBytes - f.len;
-  const ssize_t n = ::recv(client().native_handle(), scratch.data(), want, MSG_DONTWAIT);
-  src(dir::c2u).drained = n >= 0 && static_cast<std::size_t>(n) < want;
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+  std::size_t n = 0;
+  const auto ec = recv_flight(dir::c2u, n);
+  if (!ec) {
     return std::nullopt;
   }
-  f.buf.append(f.len, {scratch.data(), n > 0 ? static_cast<std::size_t>(n) : 0});
   if (n > 0) {
-    take_client_bytes(static_cast<std::size_t>(n));
+    take_client_bytes(n);
     return flight_end::decided;
   }
-  return note_client_read_error(n == 0
-                                    ? std::error_code(asio::error::eof)
-                                    : std::error_code(errno, asio::error::get_system_category()));
+  return note_client_read_error(*ec);
+}
+
+std::optional<std::error_code> connection::recv_flight(dir d, std::size_t& n) {
+  flight& f = src(d).first;
+  const auto scratch = detail::flight_scratch();
+  const std::size_t want = kFlightBufferBytes - f.len;
+  const ssize_t got = ::recv(src(d).socket.native_handle(), scratch.data(), want, MSG_DONTWAIT);
+  const int err = errno;
+  src(d).drained = got >= 0 && static_cast<std::size_t>(got) < want;
+  if (got < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) {
+    return std::nullopt;
+  }
+  n = got > 0 ? static_cast<std::size_t>(got) : 0;
+  f.buf.append(f.len, {scratch.data(), n});
+  if (got > 0) {
+    return std::error_code();
+  }
+  return got == 0 ? std::error_code(asio::error::eof)
+                  : std::error_code(err, asio::error::get_system_category());
 }
 
 asio::awaitable<connection::flight_end> connection::read_client_step() {

@@ -7,10 +7,6 @@
 #include "proxy/connection_detail.hpp"
 #include "proxy/exact_alloc.hpp"
 
-#include <sys/socket.h>
-
-#include <cerrno>
-
 #include <spdlog/spdlog.h>
 
 namespace linesman::proxy {
@@ -340,23 +336,12 @@ bool connection::read_flight_now(dir d) {
   // A wait just reported the source readable: take what is there with one non-blocking read into
   // the worker's scratch, so the flight's buffer grows only by what came. (The asynchronous read
   // below needs the full-size buffer: it cannot know how much will come.)
-  flight& f = src(d).first;
-  const auto scratch = detail::flight_scratch();
-  const ssize_t n = ::recv(src(d).socket.native_handle(), scratch.data(),
-                           kFlightBufferBytes - f.len, MSG_DONTWAIT);
-  const int err = errno;
-  if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)) {
+  std::size_t n = 0;
+  const auto ec = recv_flight(d, n);
+  if (!ec) {
     return false;  // a wake-up with nothing to read: wait again
   }
-  if (n > 0) {
-    f.buf.append(f.len, {scratch.data(), static_cast<std::size_t>(n)});
-    on_inspect_read(d, {}, static_cast<std::size_t>(n));
-    return true;
-  }
-  on_inspect_read(d,
-                  n == 0 ? std::error_code(asio::error::eof)
-                         : std::error_code(err, asio::error::get_system_category()),
-                  0);
+  on_inspect_read(d, *ec, n);
   return true;
 }
 
