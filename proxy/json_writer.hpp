@@ -50,11 +50,14 @@ class json_writer {
     out_ += ']';
     comma_ = true;
   }
-  // key: the name of the next member; the value follows with one of the calls below.
+  // key: the name of the next member; the value follows with one of the calls below. Names are
+  // written in this code (the record formats' field names), never read from outside: they go in
+  // as they are, without append_json_string's escaping pass.
   void key(std::string_view k) {
     separate();
-    append_json_string(out_, k);
-    out_ += ':';
+    out_ += '"';
+    out_ += k;
+    out_ += "\":";
     comma_ = false;
   }
   void string(std::string_view v) {
