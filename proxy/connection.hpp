@@ -202,6 +202,9 @@ class connection {
   std::optional<std::error_code> recv_flight(dir d, std::size_t& n);
   asio::awaitable<flight_end> read_client_step();
   asio::awaitable<flight_end> read_client_flight();
+  // read_client_flight_watched: read_client_flight under the peek deadline (route_on_hello's
+  // slow path, when the first read did not decide the flight).
+  asio::awaitable<flight_end> read_client_flight_watched();
   // watch_client_while_connecting: a handler chain beside the connect: takes the client's first
   // flight as it arrives, then only peeks for the client leaving (which cancels the connect).
   // `ready`: a wait just reported the client readable.

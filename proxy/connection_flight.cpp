@@ -226,8 +226,8 @@ asio::awaitable<connection::flight_end> connection::read_client_while_arriving()
   co_return flight_end::decided;
 }
 
-asio::awaitable<std::optional<const route_config*>> connection::route_on_hello(
-    const host_port* fallback) {
+asio::awaitable<connection::flight_end> connection::read_client_flight_watched() {
+  co_await asio::this_coro::throw_if_cancelled(false);
   begin_watch();
   watch_deadline(accepted_ + listener_.cfg.limits.peek);
   auto e = flight_end::cancelled;
@@ -237,6 +237,22 @@ asio::awaitable<std::optional<const route_config*>> connection::route_on_hello(
   const auto seen = end_watch();
   if (e == flight_end::cancelled) {
     facts_.fired = seen.fired;
+  }
+  co_return e;
+}
+
+asio::awaitable<std::optional<const route_config*>> connection::route_on_hello(
+    const host_port* fallback) {
+  // The whole hello is usually there by the time we look: read it now, and a flight that this
+  // read decides needs no deadline, no wait and no coroutine below this one.
+  auto e = flight_end::decided;
+  if (!shutdown_requested_) {
+    e = read_now().value_or(flight_end::decided);
+  }
+  if (shutdown_requested_ || !src(dir::c2u).first.done) {
+    e = co_await read_client_flight_watched();
+  }
+  if (e == flight_end::cancelled) {
     if (facts_.fired == timer_fire::deadline) {
       inspect_client(true);
       facts_.client_end = side_end::timeout;
