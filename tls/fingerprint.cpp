@@ -82,11 +82,69 @@ class text_writer {
   std::size_t n_ = 0;
 };
 
+// digest_memo: this thread's last few digests of one algorithm, each kept with the text it was
+// taken over. A node's clients are a few kinds of software, and each kind sends the same lists on
+// every connection: the texts behind JA4's two hashes repeat (and JA3's, for a client that keeps
+// its extension order), and a repeat, compared byte for byte, reuses its digest. The digests are
+// about half of a hello's fingerprinting time (bench/tls_bench.cpp). A text longer than
+// kMemoText is digested every time.
+constexpr std::size_t kMemoText = 768;
+constexpr std::size_t kMemoEntries = 6;
+struct digest_memo {
+  struct entry {
+    std::size_t len = 0;
+    unsigned int md_len = 0;  // 0: the entry holds nothing yet
+    std::array<unsigned char, EVP_MAX_MD_SIZE> md{};
+    std::array<char, kMemoText> text{};
+  };
+  std::array<entry, kMemoEntries> entries{};
+  std::size_t next = 0;  // the entry a new text replaces (round robin)
+
+  const entry* find(std::string_view t) const {
+    for (const entry& e : entries) {
+      if (e.md_len != 0 && e.len == t.size() && std::string_view(e.text.data(), e.len) == t) {
+        return &e;
+      }
+    }
+    return nullptr;
+  }
+  void keep(std::string_view t, std::span<const unsigned char> md) {
+    if (t.size() > kMemoText || md.empty() || md.size() > EVP_MAX_MD_SIZE) {
+      return;
+    }
+    entry& e = entries.at(next);
+    next = (next + 1) % kMemoEntries;
+    std::copy(t.begin(), t.end(), e.text.begin());
+    e.len = t.size();
+    std::copy(md.begin(), md.end(), e.md.begin());
+    e.md_len = static_cast<unsigned int>(md.size());
+  }
+};
+
+// memo_of: this thread's memo for the algorithm of context slot `slot`.
+digest_memo& memo_of(std::size_t slot) {
+  thread_local std::array<digest_memo, 2> memos;
+  return memos.at(slot);
+}
+
+// put_hex_digest: the first `digits` hex digits of `md`.
+void put_hex_digest(text_writer& w, std::span<const unsigned char> md, std::size_t digits) {
+  for (const unsigned char b : md.first(std::min<std::size_t>(md.size(), digits / 2))) {
+    w.put(hex_digit(static_cast<unsigned>(b) >> 4U));
+    w.put(hex_digit(b));
+  }
+}
+
 // put_digest: the first `digits` hex digits of `md` (context slot `slot`) over `text`; nothing if
 // libcrypto fails (it does not for MD5/SHA-256 in the default provider, but a FIPS-only
 // configuration could refuse MD5).
 void put_digest(text_writer& w, const EVP_MD* md, std::size_t slot, std::string_view text,
                 std::size_t digits) {
+  digest_memo& memo = memo_of(slot);
+  if (const auto* e = memo.find(text)) {
+    put_hex_digest(w, std::span(e->md).first(e->md_len), digits);
+    return;
+  }
   EVP_MD_CTX* ctx = digest_context(slot);
   std::array<unsigned char, EVP_MAX_MD_SIZE> out{};
   unsigned int out_len = 0;
@@ -95,10 +153,9 @@ void put_digest(text_writer& w, const EVP_MD* md, std::size_t slot, std::string_
       EVP_DigestFinal_ex(ctx, out.data(), &out_len) != 1) {
     return;
   }
-  for (const unsigned char b : std::span(out).first(std::min<std::size_t>(out_len, digits / 2))) {
-    w.put(hex_digit(static_cast<unsigned>(b) >> 4U));
-    w.put(hex_digit(b));
-  }
+  const auto got = std::span<const unsigned char>(out).first(out_len);
+  memo.keep(text, got);
+  put_hex_digest(w, got, digits);
 }
 
 // u16_count: at most how many values `list` holds (its wire bytes / 2), without walking it.

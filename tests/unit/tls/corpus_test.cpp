@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -322,6 +323,38 @@ INSTANTIATE_TEST_SUITE_P(Corpus, CorpusTest, ::testing::ValuesIn(case_names()), 
 TEST(Corpus, HasTheCasesWeExpect) {
   // A missing corpus must fail loudly rather than run zero parameterized tests.
   EXPECT_GE(case_names().size(), 40U);
+}
+
+// The digests behind JA3 and JA4 are kept per thread and reused when a text repeats
+// (tls/fingerprint.cpp, digest_memo, a few entries per algorithm, replaced in turn). Every
+// corpus hello, fingerprinted in an order that makes both hits and replacements (ascending,
+// then descending with each hello twice in a row), still gives tshark's JA3 and JA4.
+TEST(Corpus, RepeatedFingerprintsStayExact) {
+  std::vector<corpus_case> cases;
+  for (const std::string& name : case_names()) {
+    corpus_case c = load(name);
+    if (expected_status(c) == hello_status::complete) {
+      cases.push_back(std::move(c));
+    }
+  }
+  ASSERT_GE(cases.size(), 20U);  // more distinct hellos than the memo holds
+  std::vector<std::size_t> order(cases.size());
+  std::iota(order.begin(), order.end(), 0);
+  for (std::size_t i = cases.size(); i-- > 0;) {
+    order.push_back(i);
+    order.push_back(i);
+  }
+  std::vector<std::uint8_t> scratch(kScratchLen);
+  for (const std::size_t i : order) {
+    const corpus_case& c = cases[i];
+    client_hello h;
+    ASSERT_EQ(parse_client_hello(c.bytes, scratch, h), hello_status::complete) << c.name;
+    const json& gt = c.meta["ground_truth"];
+    EXPECT_EQ(ja3(h).md5, gt["ja3"].get<std::string>()) << c.name;
+    const ja4_fingerprint j4 = ja4(h);
+    EXPECT_EQ(j4.ja4, gt["ja4"].get<std::string>()) << c.name;
+    EXPECT_EQ(j4.ja4_o, gt["ja4_o"].get<std::string>()) << c.name;
+  }
 }
 
 // Firefox's hello: X25519MLKEM768 first, GREASE ECH last; its server_name extension (the first,
