@@ -233,7 +233,12 @@ class connection {
   // connect_now: a numeric address, connected as far as it goes without waiting (on loopback
   // the handshake is over before connect(2) returns). outcome pending: in progress, finished by
   // connect_numeric; nullopt: the address needs the resolver (connect_upstream).
-  std::optional<connect_result> connect_now(const host_port& target);
+  // `send_first`: the client's held bytes may go out first (no PROXY header, no fault): their
+  // send then tells the connect's fate (connect_by_sending).
+  std::optional<connect_result> connect_now(const host_port& target, bool send_first);
+  // connect_by_sending: the held client bytes sent on a socket whose connect(2) said
+  // EINPROGRESS; nullopt when there are none.
+  std::optional<connect_result> connect_by_sending(int fd, const asio::ip::tcp::endpoint& peer);
   // connect_error: SO_ERROR of a connect that finished: connected, or how it failed.
   static connect_result connect_error(int fd, const asio::ip::tcp::endpoint& peer);
   // connect_waiting: a connect that must wait, under the phase's deadline and the client watch.

@@ -46,7 +46,32 @@ connection::connect_result connection::connect_error(int fd, const asio::ip::tcp
   return connect_result{connect_outcome::connected, {}, peer};
 }
 
-std::optional<connection::connect_result> connection::connect_now(const host_port& target) {
+std::optional<connection::connect_result> connection::connect_by_sending(
+    int fd, const asio::ip::tcp::endpoint& peer) {
+  flight& f = src(dir::c2u).first;
+  if (f.len == f.forwarded) {
+    return std::nullopt;
+  }
+  // A send answers what poll(2) would: a connected socket takes the bytes, one still connecting
+  // says EAGAIN, a refused or unreachable one returns its pending error (and clears it: the
+  // result carries it from here).
+  const ssize_t n =
+      ::send(fd, f.buf.get() + f.forwarded, f.len - f.forwarded, MSG_NOSIGNAL | MSG_DONTWAIT);
+  if (n >= 0) {
+    const auto sent = static_cast<std::size_t>(n);
+    *counters(dir::c2u).to += sent;
+    f.forwarded += sent;  // the stream phase sends the rest, if any
+    return connect_result{connect_outcome::connected, {}, peer};
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    return connect_result{connect_outcome::pending, {}, peer};
+  }
+  const std::error_code ec(errno, asio::error::get_system_category());
+  return connect_result{outcome_of(ec), ec, {}};
+}
+
+std::optional<connection::connect_result> connection::connect_now(const host_port& target,
+                                                                  bool send_first) {
   std::error_code aec;
   const auto ip = asio::ip::make_address(target.host, aec);
   if (aec) {
@@ -70,8 +95,14 @@ std::optional<connection::connect_result> connection::connect_now(const host_por
   }
   note_local_endpoint(peer);
   // On loopback (and a local bridge) the handshake, or the refusal, is over before connect(2)
-  // returns: one poll(2) that does not wait tells, where a reactor wait costs an epoll_ctl, an
-  // epoll_wait and a getsockopt. Nothing ready: the caller waits (connect_numeric).
+  // returns. The client's first bytes, sent now, tell which; without them one poll(2) that does
+  // not wait tells, where a reactor wait costs an epoll_ctl, an epoll_wait and a getsockopt.
+  // Nothing ready: the caller waits (connect_numeric).
+  if (send_first) {
+    if (auto sent = connect_by_sending(fd, peer)) {
+      return sent;
+    }
+  }
   pollfd p{fd, POLLOUT, 0};
   if (::poll(&p, 1, 0) != 1 || p.revents == 0) {
     return connect_result{connect_outcome::pending, {}, peer};
@@ -224,7 +255,10 @@ asio::awaitable<bool> connection::connect_phase(const host_port& target,
   const bool watch_client = look_at_client(false);
   connect_result c;
   // (A shutdown already requested goes the waiting way, whose watch notes it and connects nothing.)
-  auto now = watch_decided() || shutdown_requested_ ? std::nullopt : connect_now(target);
+  proxy_out_version_ = route != nullptr && route->proxy_out ? *route->proxy_out : cfg.pp.out;
+  const bool send_first = !fault_ && !proxy_header_accepted_ && proxy_out_version_ == 0;
+  auto now =
+      watch_decided() || shutdown_requested_ ? std::nullopt : connect_now(target, send_first);
   if (now && now->outcome != connect_outcome::pending) {
     c = *now;  // decided at once: no deadline, no wait beside it
   } else if (!watch_decided()) {
@@ -257,7 +291,6 @@ asio::awaitable<bool> connection::connect_phase(const host_port& target,
     co_return false;
   }
   note_connected(c);
-  proxy_out_version_ = route != nullptr && route->proxy_out ? *route->proxy_out : cfg.pp.out;
   if (proxy_header_accepted_ || proxy_out_version_ != 0) {
     co_await send_proxy_header();
   }

@@ -4,10 +4,15 @@
   client is reset as soon as its first flight stopped arriving (a pause of about 75 ms), never
   after the whole peek timeout. A client that waits for a banner (SSH, SMTP, MySQL) sends
   nothing at all, and must see the refusal at once, as it would without linesman.
+- A connect is decided by the client's first send when its bytes are already there (no poll):
+  the refusal still reaches the client at once, and an accepted connect gets every byte once.
 - The live view is current: SNI and upstream show in /api/connections as soon as they are
   known, not only at the next phase change.
 """
+import hashlib
 import json
+import os
+import signal
 import socket
 import time
 import urllib.request
@@ -78,6 +83,48 @@ def test_refused_still_reads_a_hello_split_in_two(reg):
     assert rec["tls"]["sni"] == "split.example.test", lsm.brief(rec)
     assert rec["tls"]["complete"] is True, lsm.brief(rec)
     assert rec["tls"]["hello_reads"] == 2, lsm.brief(rec)
+
+
+def connect_with_bytes_queued(lm, data: bytes) -> socket.socket:
+    """connect_with_bytes_queued: a client whose bytes wait in the kernel before linesman accepts
+    (linesman is stopped meanwhile), so they are read before the upstream connect and decide it
+    by their send (proxy/connection_connect.cpp, connect_by_sending)."""
+    os.kill(lm.pid, signal.SIGSTOP)
+    try:
+        s = lm.connect()
+        s.sendall(data)
+        time.sleep(0.05)
+    finally:
+        os.kill(lm.pid, signal.SIGCONT)
+    return s
+
+
+def test_refused_send_of_the_first_bytes_resets_the_client_at_once(reg):
+    lm = refused(reg)
+    request = b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n"
+    s = connect_with_bytes_queued(lm, request)
+    took = wait_for_reset(s)
+    s.close()
+    assert took < kBound, f"the refusal took {took:.2f} s"
+    rec = lm.record(timeout=5)
+    lsm.assert_stop(rec, "connect", "upstream_refused", "upstream", "ECONNREFUSED")
+    assert rec["bytes"]["from_client"] == len(request), lsm.brief(rec)
+    assert rec["bytes"]["to_upstream"] == 0, lsm.brief(rec)
+
+
+def test_first_bytes_sent_with_the_connect_arrive_once(reg):
+    peer = lsm.start_peer(reg, "hash")
+    lm = lsm.Linesman(reg, ["--upstream", f"127.0.0.1:{peer.port}"])
+    data = lsm.peer_payload(3000)
+    s = connect_with_bytes_queued(lm, data)
+    s.shutdown(socket.SHUT_WR)
+    answer = lsm.recv_all(s)
+    s.close()
+    assert answer.split(b"\n")[0].decode() == hashlib.sha256(data).hexdigest()
+    rec = lm.record(timeout=5)
+    assert rec["bytes"]["from_client"] == len(data), lsm.brief(rec)
+    assert rec["bytes"]["to_upstream"] == len(data), lsm.brief(rec)
+    assert rec["stop"]["reason"] == "completed", lsm.brief(rec)
 
 
 def test_live_view_shows_an_sni_that_came_after_the_connect(reg):
