@@ -259,6 +259,24 @@ TEST(JsonWriter, RandomBytesEscapeAsNlohmannReplaceDoes) {
   }
 }
 
+// Plain runs are scanned eight bytes at a time (proxy/json_writer.cpp, plain_end): one byte to
+// escape (or a near miss: ' ', '!', '#', '[', ']', DEL) at every position of runs up to 40 bytes
+// long, so that it falls in each lane of a word, between words and in the tail.
+TEST(JsonWriter, EscapesInLongPlainRunsAsNlohmannReplaceDoes) {
+  const std::vector<std::string> specials = {
+      std::string(1, '\0'), "\x1f",         " ",    "!", "\"", "#", "\\", "[", "]", "\x7f", "\x80",
+      "\xc3\xa9",           "\xe2\x82\xac", "\xff", "\n"};
+  for (std::size_t len = 0; len <= 40; ++len) {
+    for (std::size_t at = 0; at <= len; ++at) {
+      for (const std::string& sp : specials) {
+        std::string s(len, 'a');
+        s.insert(at, sp);
+        ASSERT_EQ(writer_string(s), tree_dump(nlohmann::json(s))) << len << " " << at;
+      }
+    }
+  }
+}
+
 TEST(JsonWriter, MillisAsNlohmannPrintsTheDouble) {
   for (std::int64_t us : {0LL, 1LL, 10LL, 100LL, 999LL, 1000LL, 1001LL, 12'345LL, 100'000LL,
                           1'500LL, 86'400'000'000LL, 123'456'789'012LL, -1'500LL}) {
