@@ -200,11 +200,13 @@ class connection {
   // its flight buffer, the bytes read appended to that buffer. nullopt: nothing was there
   // (EAGAIN); otherwise no error with n > 0, or how the source ended (eof, its errno).
   std::optional<std::error_code> recv_flight(dir d, std::size_t& n);
-  asio::awaitable<flight_end> read_client_step();
-  asio::awaitable<flight_end> read_client_flight();
+  // `look_first`: try a read before the first wait (false when the caller just did).
+  asio::awaitable<flight_end> read_client_step(bool look_first = true);
+  // `looked`: the caller has just read what was there; the first step starts with a wait.
+  asio::awaitable<flight_end> read_client_flight(bool looked = false);
   // read_client_flight_watched: read_client_flight under the peek deadline (route_on_hello's
   // slow path, when the first read did not decide the flight).
-  asio::awaitable<flight_end> read_client_flight_watched();
+  asio::awaitable<flight_end> read_client_flight_watched(bool looked);
   // watch_client_while_connecting: a handler chain beside the connect: takes the client's first
   // flight as it arrives, then only peeks for the client leaving (which cancels the connect).
   // `ready`: a wait just reported the client readable.

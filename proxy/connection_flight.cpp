@@ -118,10 +118,10 @@ std::optional<std::error_code> connection::recv_flight(dir d, std::size_t& n) {
                   : std::error_code(err, asio::error::get_system_category());
 }
 
-asio::awaitable<connection::flight_end> connection::read_client_step() {
+asio::awaitable<connection::flight_end> connection::read_client_step(bool look_first) {
   co_await asio::this_coro::throw_if_cancelled(false);
   auto& f = src(dir::c2u).first;
-  if (!f.buf && f.reads == 0) {
+  if (look_first && !f.buf && f.reads == 0) {
     // The client's first bytes are often there by the time we look (a client sends right after
     // its handshake): read them now and skip the wait (an epoll_ctl and a round through
     // epoll_wait).
@@ -147,14 +147,14 @@ asio::awaitable<connection::flight_end> connection::read_client_step() {
   }
 }
 
-asio::awaitable<connection::flight_end> connection::read_client_flight() {
+asio::awaitable<connection::flight_end> connection::read_client_flight(bool looked) {
   co_await asio::this_coro::throw_if_cancelled(false);
   // Each step reads at least one byte into a bounded buffer, or ends: the loop is bounded.
-  while (!src(dir::c2u).first.done) {
+  for (bool look_first = !looked; !src(dir::c2u).first.done; look_first = true) {
     if (watch_decided()) {
       co_return flight_end::cancelled;  // the deadline fired while no read was pending
     }
-    const auto e = co_await read_client_step();
+    const auto e = co_await read_client_step(look_first);
     if (e != flight_end::decided) {
       co_return e;
     }
@@ -226,13 +226,13 @@ asio::awaitable<connection::flight_end> connection::read_client_while_arriving()
   co_return flight_end::decided;
 }
 
-asio::awaitable<connection::flight_end> connection::read_client_flight_watched() {
+asio::awaitable<connection::flight_end> connection::read_client_flight_watched(bool looked) {
   co_await asio::this_coro::throw_if_cancelled(false);
   begin_watch();
   watch_deadline(accepted_ + listener_.cfg.limits.peek);
   auto e = flight_end::cancelled;
   if (!watch_decided()) {  // (not in a ?: — GCC 12 miscompiles co_await inside one)
-    e = co_await read_client_flight();
+    e = co_await read_client_flight(looked);
   }
   const auto seen = end_watch();
   if (e == flight_end::cancelled) {
@@ -250,7 +250,8 @@ asio::awaitable<std::optional<const route_config*>> connection::route_on_hello(
     e = read_now().value_or(flight_end::decided);
   }
   if (shutdown_requested_ || !src(dir::c2u).first.done) {
-    e = co_await read_client_flight_watched();
+    // (Not there yet: the slow path starts with a wait, not with the same read again.)
+    e = co_await read_client_flight_watched(!shutdown_requested_);
   }
   if (e == flight_end::cancelled) {
     if (facts_.fired == timer_fire::deadline) {
