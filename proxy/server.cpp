@@ -683,7 +683,8 @@ struct server::impl {
       asio::co_spawn(w.io, serve(std::move(sock), peer, l, w, std::move(id)), asio::detached);
       // Accept up to kAcceptBatch connections, then let them start: their connects and first
       // sends then reach the upstream together, which wakes it (and preempts us) once per burst
-      // instead of once per connection (2-3 us of CPU less per short connection, bench/README.md).
+      // instead of once per connection (2-3 us of CPU less per short connection:
+      // bench/results/2026-12-03-core7/README.md).
       // Bounded, because a burst accepted in one go holds every set-up frame at once, and the
       // heap keeps that peak resident (unbounded, an idle connection cost 12 KB instead of
       // 2.6 KB). A post costs no system call.
