@@ -330,6 +330,8 @@ class connection {
   void note_destination_end(dir d, const relay_result& r);
   void stop_relays();
   relay_counters counters(dir d);
+  // note_forwarded: `n` of d's held first-flight bytes went out to its destination.
+  void note_forwarded(dir d, std::size_t n);
   void on_bytes(dir d, std::size_t n);
   void record_bytes(dir d, const std::uint8_t* p, std::size_t n);
   void record_end(dir d, bool reset);

@@ -58,9 +58,7 @@ std::optional<connection::connect_result> connection::connect_by_sending(
   const ssize_t n =
       ::send(fd, f.buf.get() + f.forwarded, f.len - f.forwarded, MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n >= 0) {
-    const auto sent = static_cast<std::size_t>(n);
-    *counters(dir::c2u).to += sent;
-    f.forwarded += sent;  // the stream phase sends the rest, if any
+    note_forwarded(dir::c2u, static_cast<std::size_t>(n));  // the stream phase sends the rest
     return connect_result{connect_outcome::connected, {}, peer};
   }
   if (errno == EAGAIN || errno == EWOULDBLOCK) {

@@ -288,8 +288,7 @@ void connection::inspect_forward_held(dir d) {
   }
   asio::async_write(dst(d).socket, asio::buffer(f.buf.get() + f.forwarded, f.len - f.forwarded),
                     [this, d](const std::error_code& ec, std::size_t n) {
-                      *counters(d).to += n;
-                      src(d).first.forwarded += n;
+                      note_forwarded(d, n);
                       if (ec) {
                         note_end(d, classify_write_error(ec));
                         relay_done();
@@ -366,8 +365,7 @@ void connection::on_inspect_read(dir d, const std::error_code& ec, std::size_t n
   inspect_flight(d, f.len == kFlightBufferBytes || (d == dir::c2u && dst(d).first.len > 0));
   asio::async_write(dst(d).socket, asio::buffer(f.buf.get() + start, n),
                     [this, d](const std::error_code& wec, std::size_t m) {
-                      *counters(d).to += m;
-                      src(d).first.forwarded += m;
+                      note_forwarded(d, m);
                       if (aborting_) {
                         relay_done();  // (a write failing as the connection aborts says nothing)
                       } else if (wec) {
@@ -400,6 +398,11 @@ relay_counters connection::counters(dir d) {
   const bool c2u = d == dir::c2u;
   return {c2u ? &record_.bytes.from_client : &record_.bytes.from_upstream,
           c2u ? &record_.bytes.to_upstream : &record_.bytes.to_client, &last_activity_, &aborting_};
+}
+
+void connection::note_forwarded(dir d, std::size_t n) {
+  *counters(d).to += n;
+  src(d).first.forwarded += n;
 }
 
 void connection::start_stream(dir d) {
