@@ -60,7 +60,11 @@ void set_bytes(benchmark::State& state, const std::vector<bytes>& hellos) {
       static_cast<double>(total) / static_cast<double>(hellos.size());
 }
 
-void run_ours(benchmark::State& state, const std::vector<bytes>& hellos, bool fingerprints) {
+// prints: what run_ours computes after parsing: nothing, every JA3/JA4 string (ja3(), ja4(), as
+// `linesman inspect` does), or the two a record keeps (fingerprints(), as the proxy does).
+enum class prints : std::uint8_t { none, all, recorded };
+
+void run_ours(benchmark::State& state, const std::vector<bytes>& hellos, prints fingerprints) {
   if (hellos.empty()) {
     state.SkipWithError("no corpus hellos");
     return;
@@ -74,11 +78,15 @@ void run_ours(benchmark::State& state, const std::vector<bytes>& hellos, bool fi
     const auto st = linesman::tls::parse_client_hello(in, scratch, h);
     benchmark::DoNotOptimize(st);
     benchmark::DoNotOptimize(h.sni.data());
-    if (fingerprints) {
+    if (fingerprints == prints::all) {
       auto j3 = linesman::tls::ja3(h);
       auto j4 = linesman::tls::ja4(h);
       benchmark::DoNotOptimize(j3.md5.data());
       benchmark::DoNotOptimize(j4.ja4.data());
+    } else if (fingerprints == prints::recorded) {
+      auto f = linesman::tls::fingerprints(h);
+      benchmark::DoNotOptimize(f.ja3_md5.data());
+      benchmark::DoNotOptimize(f.ja4.data());
     }
   }
   set_bytes(state, hellos);
@@ -130,18 +138,29 @@ const std::vector<bytes>& big() {
   return hellos;
 }
 
-void BM_ours_parse_corpus(benchmark::State& s) { run_ours(s, all(), false); }
-// The corpus in turn: every hello differs from the last few, so the digests are never reused
-// (tls/fingerprint.cpp, digest_memo). Firefox's hello again and again: they always are.
-void BM_ours_parse_fingerprints_corpus(benchmark::State& s) { run_ours(s, all(), true); }
-void BM_ours_parse_fingerprints_same_hello(benchmark::State& s) { run_ours(s, firefox(), true); }
+void BM_ours_parse_corpus(benchmark::State& s) { run_ours(s, all(), prints::none); }
+// The corpus in turn: every hello differs from the last few, so the digests and results are never
+// reused (tls/fingerprint.cpp, digest_memo and result_memo). Firefox's hello again and again:
+// they always are.
+void BM_ours_parse_fingerprints_corpus(benchmark::State& s) { run_ours(s, all(), prints::all); }
+void BM_ours_parse_fingerprints_same_hello(benchmark::State& s) {
+  run_ours(s, firefox(), prints::all);
+}
+void BM_ours_parse_recorded_fingerprints_corpus(benchmark::State& s) {
+  run_ours(s, all(), prints::recorded);
+}
+void BM_ours_parse_recorded_fingerprints_same_hello(benchmark::State& s) {
+  run_ours(s, firefox(), prints::recorded);
+}
 void BM_openssl_client_hello_cb_corpus(benchmark::State& s) { run_openssl(s, all()); }
-void BM_ours_parse_16k(benchmark::State& s) { run_ours(s, big(), false); }
+void BM_ours_parse_16k(benchmark::State& s) { run_ours(s, big(), prints::none); }
 void BM_openssl_client_hello_cb_16k(benchmark::State& s) { run_openssl(s, big()); }
 
 BENCHMARK(BM_ours_parse_corpus);
 BENCHMARK(BM_ours_parse_fingerprints_corpus);
 BENCHMARK(BM_ours_parse_fingerprints_same_hello);
+BENCHMARK(BM_ours_parse_recorded_fingerprints_corpus);
+BENCHMARK(BM_ours_parse_recorded_fingerprints_same_hello);
 BENCHMARK(BM_openssl_client_hello_cb_corpus);
 BENCHMARK(BM_ours_parse_16k);
 BENCHMARK(BM_openssl_client_hello_cb_16k);

@@ -45,8 +45,9 @@ tls_obs observe_client_hello(const tls::client_hello& hello, tls::hello_status s
   obs.cipher_count =
       static_cast<int>(hello.format == tls::hello_format::sslv2 ? hello.sslv2_cipher_specs.size()
                                                                 : hello.cipher_suites.size());
-  obs.ja3.assign(tls::ja3(hello).md5);
-  obs.ja4.assign(tls::ja4(hello).ja4);
+  const tls::hello_fingerprints prints = tls::fingerprints(hello);
+  obs.ja3.assign(prints.ja3_text());
+  obs.ja4.assign(prints.ja4_text());
   obs.ech = hello.ech_present;
   obs.ech_config_id = hello.ech_config_id;
   for (std::uint16_t g : hello.supported_groups) {

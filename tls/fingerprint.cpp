@@ -430,6 +430,108 @@ void put_ja4_hashed(std::string& out, std::string_view raw, const ja4_lists& at)
   put_ja4_hash(w, raw.substr(at.c_at));
 }
 
+// value_key: the values a fingerprint is a function of, in the order it reads them, each list
+// preceded by its length so that two keys are equal only when every list is. Up to kValues
+// values (a browser's inputs are about 100); a longer key is not kept (full()).
+class value_key {
+ public:
+  static constexpr std::size_t kValues = 256;
+
+  void push(std::uint16_t v) {
+    if (n_ < kValues) {
+      values_.at(n_) = v;
+    }
+    ++n_;
+  }
+  void push_list(std::span<const std::uint16_t> list) {
+    push(static_cast<std::uint16_t>(std::min<std::size_t>(list.size(), 0xffff)));
+    for (const std::uint16_t v : list) {
+      push(v);
+    }
+  }
+  // push_wire_list: a wire list's values, GREASE removed, as the fingerprints read it.
+  void push_wire_list(const u16_list& list) {
+    const std::size_t at = n_;
+    push(0);
+    std::uint16_t count = 0;
+    for_each_value(list, [&](std::uint16_t v) {
+      if (!is_grease(v)) {
+        push(v);
+        ++count;
+      }
+    });
+    if (at < kValues) {
+      values_.at(at) = count;
+    }
+  }
+  [[nodiscard]] bool full() const { return n_ > kValues; }
+  [[nodiscard]] std::span<const std::uint16_t> values() const {
+    return std::span(values_).first(std::min(n_, kValues));
+  }
+
+ private:
+  std::array<std::uint16_t, kValues> values_;  // not zeroed: only [0, n_) is read
+  std::size_t n_ = 0;
+};
+
+// result_memo: this thread's last few results of one fingerprint, each kept with its value_key.
+// The key holds every input of the fingerprint, so an equal key means an equal result. The same
+// client software sends the same lists on every connection (Chrome shuffles its extensions, so
+// its JA3 key changes and its JA4 key, over sorted lists, does not).
+template <std::size_t Size>
+struct result_memo {
+  static constexpr std::size_t kEntries = 6;
+  struct entry {
+    std::size_t key_len = 0;
+    std::size_t out_len = 0;  // 0: the entry holds nothing yet
+    std::array<std::uint16_t, value_key::kValues> key{};
+    std::array<char, Size> out{};
+  };
+  std::array<entry, kEntries> entries{};
+  std::size_t next = 0;  // the entry a new result replaces (round robin)
+
+  // find: copies the result kept for `k` into `out`; its length, 0 when there is none.
+  std::size_t find(const value_key& k, std::array<char, Size>& out) const {
+    const std::span<const std::uint16_t> v = k.values();
+    for (const entry& e : entries) {
+      if (e.out_len != 0 && e.key_len == v.size() &&
+          std::equal(v.begin(), v.end(), e.key.begin())) {
+        out = e.out;
+        return e.out_len;
+      }
+    }
+    return 0;
+  }
+  void keep(const value_key& k, std::string_view result) {
+    if (k.full() || result.empty() || result.size() > Size) {
+      return;
+    }
+    entry& e = entries.at(next);
+    next = (next + 1) % kEntries;
+    const std::span<const std::uint16_t> v = k.values();
+    std::copy(v.begin(), v.end(), e.key.begin());
+    e.key_len = v.size();
+    std::copy(result.begin(), result.end(), e.out.begin());
+    e.out_len = result.size();
+  }
+};
+
+// ja4_sorted: JA4's sorted lists from the wire-order ones, in place: the ciphers sorted, the
+// extensions without SNI and ALPN (they say where the client goes rather than what it is) and
+// sorted. Returns the extensions' part of `exts`.
+std::span<std::uint16_t> ja4_sorted(std::span<std::uint16_t> ciphers,
+                                    std::span<std::uint16_t> exts) {
+  // (Iterator algorithms, not std::ranges on a span: clang with libstdc++ 12, the fuzz build's
+  // compiler, rejects ranges::remove_if on a std::span.)
+  std::sort(ciphers.begin(), ciphers.end());
+  const auto kept = std::remove_if(exts.begin(), exts.end(), [](std::uint16_t e) {
+    return e == kExtServerName || e == kExtAlpn;
+  });
+  exts = exts.first(static_cast<std::size_t>(kept - exts.begin()));
+  std::sort(exts.begin(), exts.end());
+  return exts;
+}
+
 }  // namespace
 
 ja3_fingerprint ja3(const client_hello& hello) {
@@ -477,22 +579,66 @@ ja4_fingerprint ja4(const client_hello& hello, ja4_transport transport) {
   ja4_fingerprint out;
   const ja4_lists ro =
       put_ja4_raw(out.ja4_ro, a, ciphers.values(), exts.values(), hello.signature_algorithms);
-  // The sorted extension list leaves out SNI and ALPN, which say where the client goes rather
-  // than what it is; the original-order variants keep them.
-  // (Iterator algorithms, not std::ranges on a span: clang with libstdc++ 12, the fuzz build's
-  // compiler, rejects ranges::remove_if on a std::span.)
-  std::span<std::uint16_t> sorted_ciphers = ciphers.values();
-  std::sort(sorted_ciphers.begin(), sorted_ciphers.end());
-  std::span<std::uint16_t> sorted_exts = exts.values();
-  const auto kept = std::remove_if(sorted_exts.begin(), sorted_exts.end(), [](std::uint16_t e) {
-    return e == kExtServerName || e == kExtAlpn;
-  });
-  sorted_exts = sorted_exts.first(static_cast<std::size_t>(kept - sorted_exts.begin()));
-  std::sort(sorted_exts.begin(), sorted_exts.end());
+  // The original-order variants keep SNI and ALPN; the sorted ones leave them out.
+  const std::span<std::uint16_t> sorted_ciphers = ciphers.values();
+  const std::span<std::uint16_t> sorted_exts = ja4_sorted(sorted_ciphers, exts.values());
   const ja4_lists r =
       put_ja4_raw(out.ja4_r, a, sorted_ciphers, sorted_exts, hello.signature_algorithms);
   put_ja4_hashed(out.ja4, out.ja4_r, r);
   put_ja4_hashed(out.ja4_o, out.ja4_ro, ro);
+  return out;
+}
+
+hello_fingerprints fingerprints(const client_hello& hello) {
+  thread_local result_memo<kJa3Size> ja3_memo;
+  thread_local result_memo<kJa4Size> ja4_memo;
+  u16_values ciphers;
+  u16_values exts;
+  ciphers_of(hello, ciphers);
+  extensions_of(hello, exts);
+  hello_fingerprints out;
+  // JA3's inputs: the version as sent, then its four lists in wire order.
+  value_key k3;
+  k3.push(static_cast<std::uint16_t>(hello.format));
+  k3.push(hello.legacy_version);
+  k3.push_list(ciphers.values());
+  k3.push_list(exts.values());
+  k3.push_wire_list(hello.supported_groups);
+  k3.push(static_cast<std::uint16_t>(hello.ec_point_formats.size()));
+  byte_reader formats(hello.ec_point_formats);
+  for (std::uint8_t f = 0; formats.read_u8(f);) {
+    k3.push(f);
+  }
+  out.ja3_len = ja3_memo.find(k3, out.ja3_md5);
+  if (out.ja3_len == 0) {
+    const std::string md5 = ja3(hello).md5;
+    out.ja3_len = std::min(md5.size(), kJa3Size);
+    std::copy_n(md5.begin(), out.ja3_len, out.ja3_md5.begin());
+    ja3_memo.keep(k3, md5);
+  }
+  // JA4's inputs: its first part (version, SNI or not, counts, ALPN), the sorted lists and the
+  // signature algorithms in wire order.
+  std::string a;  // kJa4ASize characters: no allocation
+  {
+    text_writer w(a, kJa4ASize);
+    put_ja4_a(w, hello, ja4_transport::tcp, ciphers.size(), exts.size());
+  }
+  value_key k4;
+  for (const char c : a) {
+    k4.push(static_cast<std::uint8_t>(c));
+  }
+  const std::span<std::uint16_t> sorted_ciphers = ciphers.values();
+  const std::span<std::uint16_t> sorted_exts = ja4_sorted(sorted_ciphers, exts.values());
+  k4.push_list(sorted_ciphers);
+  k4.push_list(sorted_exts);
+  k4.push_wire_list(hello.signature_algorithms);
+  out.ja4_len = ja4_memo.find(k4, out.ja4);
+  if (out.ja4_len == 0) {
+    const std::string j4 = ja4(hello).ja4;
+    out.ja4_len = std::min(j4.size(), kJa4Size);
+    std::copy_n(j4.begin(), out.ja4_len, out.ja4.begin());
+    ja4_memo.keep(k4, j4);
+  }
   return out;
 }
 

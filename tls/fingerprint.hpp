@@ -11,8 +11,10 @@
 
 #include "tls/client_hello.hpp"
 
+#include <array>
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace linesman::tls {
 
@@ -43,5 +45,23 @@ ja3_fingerprint ja3(const client_hello& hello);
 
 // ja4: the four JA4 strings of `hello`. Never fails; unknown versions give "00".
 ja4_fingerprint ja4(const client_hello& hello, ja4_transport transport = ja4_transport::tcp);
+
+// hello_fingerprints: the two a proxy records for every connection, ja3().md5 and ja4().ja4
+// (TCP), inline: no allocation once the thread has seen the client's lists (see fingerprints()).
+struct hello_fingerprints {
+  std::array<char, kJa3Size> ja3_md5{};
+  std::size_t ja3_len = 0;
+  std::array<char, kJa4Size> ja4{};
+  std::size_t ja4_len = 0;
+
+  [[nodiscard]] std::string_view ja3_text() const { return {ja3_md5.data(), ja3_len}; }
+  [[nodiscard]] std::string_view ja4_text() const { return {ja4.data(), ja4_len}; }
+};
+
+// fingerprints: ja3(hello).md5 and ja4(hello).ja4, equal to them byte for byte. Each is kept per
+// thread with the values it was computed from (the lists in the order the fingerprint reads them,
+// GREASE removed), and a hello whose values repeat reuses it without writing the texts again.
+// Never fails.
+hello_fingerprints fingerprints(const client_hello& hello);
 
 }  // namespace linesman::tls

@@ -478,6 +478,58 @@ TEST(Fingerprint, GreaseIsLeftOutAndCountsUseTheRest) {
   EXPECT_EQ(ja4(p->hello, ja4_transport::quic).ja4[0], 'q');
 }
 
+// fingerprints() keeps each result per thread with the values it came from
+// (tls/fingerprint.cpp, result_memo). Variants of one hello, each changing one input of JA3 or
+// JA4, fingerprinted in turn and again (more of them than the memo holds), must each give what
+// ja3() and ja4() compute from scratch: a key that missed an input would hand out a stale result.
+TEST(Fingerprint, KeptResultsFollowEveryInput) {
+  std::vector<hello_builder> variants(14, testing::typical());
+  auto ext_body = [](hello_builder& b, std::uint16_t type) -> bytes& {
+    for (auto& [t, body] : b.extensions) {
+      if (t == type) {
+        return body;
+      }
+    }
+    ADD_FAILURE() << "no extension " << type;
+    return b.extensions.front().second;
+  };
+  variants[1].ciphers[0] = 0x5a5a;                                  // another GREASE value
+  std::swap(variants[2].extensions[2], variants[2].extensions[3]);  // wire order only
+  variants[3].ciphers.back() = 0xc030;
+  ext_body(variants[4], 0x000a) = testing::u16_list_body({0x001d, 0x0018});  // groups
+  ext_body(variants[5], 0x000b) = testing::u8_prefixed({0, 1});              // point formats
+  ext_body(variants[6], 0x000d) = testing::u16_list_body({0x0804, 0x0403});  // sigalgs order
+  ext_body(variants[7], 0x0010) = testing::alpn_body({"http/1.1"});
+  variants[8].extensions.erase(variants[8].extensions.begin() + 1);  // no SNI
+  variants[9].legacy_version = 0x0301;
+  ext_body(variants[10], 0x002b) = testing::versions_body({0x0303});
+  variants[11].ext(0x0015, bytes(8, 0));                                      // padding added
+  std::swap(variants[12].ciphers[1], variants[12].ciphers[2]);                // cipher order
+  ext_body(variants[13], 0x000a) = testing::u16_list_body({0x0017, 0x001d});  // groups order
+  std::vector<std::pair<std::string, std::string>> expected;
+  for (const hello_builder& b : variants) {
+    const auto p = parse(b.wire());
+    ASSERT_EQ(name_of(p->status), "complete");
+    expected.emplace_back(ja3(p->hello).md5, ja4(p->hello).ja4);
+  }
+  // Each variant but the GREASE one and the reordered extensions changes a fingerprint.
+  EXPECT_EQ(expected[1], expected[0]);
+  EXPECT_NE(expected[2].first, expected[0].first);
+  EXPECT_EQ(expected[2].second, expected[0].second);
+  for (std::size_t i = 3; i < variants.size(); ++i) {
+    EXPECT_NE(expected[i], expected[0]) << "variant " << i;
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (std::size_t i = 0; i < variants.size(); ++i) {
+      const std::size_t v = round == 1 ? variants.size() - 1 - i : i;
+      const auto p = parse(variants[v].wire());
+      const hello_fingerprints f = fingerprints(p->hello);
+      EXPECT_EQ(f.ja3_text(), expected[v].first) << "variant " << v << " round " << round;
+      EXPECT_EQ(f.ja4_text(), expected[v].second) << "variant " << v << " round " << round;
+    }
+  }
+}
+
 std::string ja4_a(const hello_builder& b) {
   const auto p = parse(b.wire());
   EXPECT_EQ(name_of(p->status), "complete");

@@ -325,8 +325,9 @@ TEST(Corpus, HasTheCasesWeExpect) {
   EXPECT_GE(case_names().size(), 40U);
 }
 
-// The digests behind JA3 and JA4 are kept per thread and reused when a text repeats
-// (tls/fingerprint.cpp, digest_memo, a few entries per algorithm, replaced in turn). Every
+// The digests behind JA3 and JA4 are kept per thread and reused when a text repeats, and so are
+// fingerprints()' results when their inputs repeat (tls/fingerprint.cpp, digest_memo and
+// result_memo, a few entries each, replaced in turn). Every
 // corpus hello, fingerprinted in an order that makes both hits and replacements (ascending,
 // then descending with each hello twice in a row), still gives tshark's JA3 and JA4.
 TEST(Corpus, RepeatedFingerprintsStayExact) {
@@ -354,6 +355,9 @@ TEST(Corpus, RepeatedFingerprintsStayExact) {
     const ja4_fingerprint j4 = ja4(h);
     EXPECT_EQ(j4.ja4, gt["ja4"].get<std::string>()) << c.name;
     EXPECT_EQ(j4.ja4_o, gt["ja4_o"].get<std::string>()) << c.name;
+    const hello_fingerprints f = fingerprints(h);
+    EXPECT_EQ(f.ja3_text(), gt["ja3"].get<std::string>()) << c.name;
+    EXPECT_EQ(f.ja4_text(), gt["ja4"].get<std::string>()) << c.name;
   }
 }
 
