@@ -30,39 +30,48 @@ int utf8_sequence(unsigned char lead, unsigned char& lo, unsigned char& hi) {
   return 0;
 }
 
-void append_escaped_ascii(std::string& out, unsigned char c) {
+// string_out: a std::string behind the put() calls that json_writer also offers, so that one
+// escaping and number code serves both.
+struct string_out {
+  std::string& s;
+  void put(char c) { s += c; }
+  void put(std::string_view text) { s += text; }
+};
+
+template <typename Out>
+void put_escaped_ascii(Out& out, unsigned char c) {
   switch (c) {
     case '"':
-      out += "\\\"";
+      out.put("\\\"");
       return;
     case '\\':
-      out += "\\\\";
+      out.put("\\\\");
       return;
     case '\b':
-      out += "\\b";
+      out.put("\\b");
       return;
     case '\f':
-      out += "\\f";
+      out.put("\\f");
       return;
     case '\n':
-      out += "\\n";
+      out.put("\\n");
       return;
     case '\r':
-      out += "\\r";
+      out.put("\\r");
       return;
     case '\t':
-      out += "\\t";
+      out.put("\\t");
       return;
     default:
       break;
   }
   if (c < 0x20) {
     static constexpr char kHex[] = "0123456789abcdef";
-    out += "\\u00";
-    out += kHex[c >> 4];
-    out += kHex[c & 0xF];
+    out.put("\\u00");
+    out.put(kHex[c >> 4]);
+    out.put(kHex[c & 0xF]);
   } else {
-    out += static_cast<char>(c);
+    out.put(static_cast<char>(c));
   }
 }
 
@@ -91,22 +100,22 @@ std::size_t plain_end(std::string_view s, std::size_t i) {
   return i;
 }
 
-}  // namespace
-
-void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
+// put_json_string: append_json_string's work, through `out`.
+template <typename Out>
+void put_json_string(Out& out, std::string_view s) {
+  out.put('"');
   std::size_t i = 0;
   while (i < s.size()) {
     const auto c = static_cast<unsigned char>(s[i]);
     if (plain(c)) {
       // A run that needs no escape goes in at once.
       const std::size_t j = plain_end(s, i + 1);
-      out.append(s.data() + i, j - i);
+      out.put(s.substr(i, j - i));
       i = j;
       continue;
     }
     if (c < 0x80) {
-      append_escaped_ascii(out, c);
+      put_escaped_ascii(out, c);
       ++i;
       continue;
     }
@@ -114,7 +123,7 @@ void append_json_string(std::string& out, std::string_view s) {
     unsigned char hi = 0;
     const int len = utf8_sequence(c, lo, hi);
     if (len == 0) {
-      out += kReplacement;  // a byte that cannot start a sequence
+      out.put(kReplacement);  // a byte that cannot start a sequence
       ++i;
       continue;
     }
@@ -129,28 +138,30 @@ void append_json_string(std::string& out, std::string_view s) {
       ++got;
     }
     if (got == len) {
-      out.append(s.substr(i, static_cast<std::size_t>(len)));
+      out.put(s.substr(i, static_cast<std::size_t>(len)));
     } else {
-      out += kReplacement;  // cut short: the byte that cut it starts over
+      out.put(kReplacement);  // cut short: the byte that cut it starts over
     }
     i += static_cast<std::size_t>(got);
   }
-  out += '"';
+  out.put('"');
 }
 
-void append_millis(std::string& out, std::int64_t us) {
+// put_millis: append_millis's work, through `out`.
+template <typename Out>
+void put_millis(Out& out, std::int64_t us) {
   if (us < 0) {
-    out += '-';
+    out.put('-');
   }
   const std::uint64_t mag =
       us < 0 ? 0 - static_cast<std::uint64_t>(us) : static_cast<std::uint64_t>(us);
   char buf[24];
   auto [end, ec] = std::to_chars(buf, buf + sizeof buf, mag / 1000);
-  out.append(buf, end);
+  out.put(std::string_view(buf, static_cast<std::size_t>(end - buf)));
   auto frac = static_cast<unsigned>(mag % 1000);
-  out += '.';
+  out.put('.');
   if (frac == 0) {
-    out += '0';
+    out.put('0');
     return;
   }
   char digits[3] = {static_cast<char>('0' + frac / 100), static_cast<char>('0' + frac / 10 % 10),
@@ -159,23 +170,58 @@ void append_millis(std::string& out, std::int64_t us) {
   while (digits[n - 1] == '0') {
     --n;
   }
-  out.append(digits, n);
+  out.put(std::string_view(digits, n));
+}
+
+template <typename Out, typename Int>
+void put_integer(Out& out, Int v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.put(std::string_view(buf, static_cast<std::size_t>(end - buf)));
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view s) {
+  string_out o{out};
+  put_json_string(o, s);
+}
+
+void append_millis(std::string& out, std::int64_t us) {
+  string_out o{out};
+  put_millis(o, us);
+}
+
+void json_writer::string(std::string_view v) {
+  separate();
+  put_json_string(*this, v);
+  comma_ = true;
+}
+
+void json_writer::millis(std::int64_t us) {
+  separate();
+  put_millis(*this, us);
+  comma_ = true;
 }
 
 void json_writer::integer(std::int64_t v) {
   separate();
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, end);
+  put_integer(*this, v);
   comma_ = true;
 }
 
 void json_writer::unsigned_integer(std::uint64_t v) {
   separate();
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out_.append(buf, end);
+  put_integer(*this, v);
   comma_ = true;
+}
+
+void json_writer::long_key(std::string_view k) {
+  separate();
+  put('"');
+  put(k);
+  put("\":");
+  comma_ = false;
 }
 
 }  // namespace linesman::proxy

@@ -213,6 +213,21 @@ TEST(RecordFormat, LinesmanMatchesTheTreeByteForByte) {
   EXPECT_EQ(linesman_line(partial), tree_dump(nlohmann::json(partial)));
 }
 
+// json_writer gathers text in a buffer of its own (1 KiB, proxy/json_writer.hpp) and hands it on
+// when full: a hint of every length up to past that size moves each later key, string and number
+// across the buffer's end, and a warning longer than the buffer goes around it.
+TEST(RecordFormat, LinesmanMatchesTheTreeAcrossTheWritersBuffer) {
+  access_record r = full_record();
+  r.warnings.push_back(std::string(3000, 'w') + "\"\xc3\xa9\n" + std::string(1500, 'x'));
+  for (std::size_t len = 0; len <= 1300; ++len) {
+    r.hint = std::string(len, 'h');
+    if (len > 2) {
+      r.hint[len / 2] = '"';
+    }
+    ASSERT_EQ(linesman_line(r), tree_dump(nlohmann::json(r))) << len;
+  }
+}
+
 TEST(RecordFormat, AppendRecordEndsTheLine) {
   std::string out;
   append_record(out, minimal_record(), record_style{});
