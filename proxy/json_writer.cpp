@@ -78,21 +78,31 @@ void put_escaped_ascii(Out& out, unsigned char c) {
 // plain: an ASCII byte JSON takes as it is.
 bool plain(unsigned char c) { return c >= 0x20 && c < 0x80 && c != '"' && c != '\\'; }
 
-// plain_end: where the run of plain bytes that starts at `i` ends. Eight bytes per step: a word
-// holds a byte that is not plain when one is at or above 0x80, below 0x20, '"' or '\\' (the
-// usual word-at-a-time tests; a borrow can flag a word that holds none, which only sends that
-// word to the byte loop). Most of a record is plain ASCII.
-std::size_t plain_end(std::string_view s, std::size_t i) {
+// plain_word: whether the eight bytes at `at` are all plain: none at or above 0x80, below 0x20,
+// '"' or '\\' (the usual word-at-a-time tests; a borrow can flag a word that holds none, which
+// only sends that word to the byte loop).
+bool plain_word(std::string_view s, std::size_t at) {
   constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
   constexpr std::uint64_t kHigh = 0x8080808080808080ULL;
   const auto below = [](std::uint64_t w, std::uint64_t n) { return (w - n * kOnes) & ~w & kHigh; };
+  std::uint64_t w = 0;
+  std::memcpy(&w, s.substr(at, 8).data(), 8);
+  return ((w & kHigh) | below(w, 0x20) | below(w ^ ('"' * kOnes), 1) |
+          below(w ^ ('\\' * kOnes), 1)) == 0;
+}
+
+// plain_end: where the run of plain bytes that starts at `i` ends, eight bytes per step. Most of a
+// record is plain ASCII. A tail shorter than a word is tried as the string's last eight bytes,
+// which overlap bytes already read: when they are all plain the run reaches the end (when the
+// overlap holds a byte before the run that is not, the byte loop decides).
+std::size_t plain_end(std::string_view s, std::size_t i) {
   for (; i + 8 <= s.size(); i += 8) {
-    std::uint64_t w = 0;
-    std::memcpy(&w, s.data() + i, 8);
-    if (((w & kHigh) | below(w, 0x20) | below(w ^ ('"' * kOnes), 1) |
-         below(w ^ ('\\' * kOnes), 1)) != 0) {
+    if (!plain_word(s, i)) {
       break;
     }
+  }
+  if (i < s.size() && i + 8 > s.size() && s.size() >= 8 && plain_word(s, s.size() - 8)) {
+    return s.size();
   }
   while (i < s.size() && plain(static_cast<unsigned char>(s[i]))) {
     ++i;
