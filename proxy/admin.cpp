@@ -500,7 +500,7 @@ struct admin_server::impl {
       res.set_content("ok\n", "text/plain");
     });
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      res.set_content(format_metrics(hub, hub.snapshot()), "text/plain; version=0.0.4");
+      res.set_content(format_metrics(hub, hub.count_open()), "text/plain; version=0.0.4");
     });
     http.Get("/api/listeners", [this](const httplib::Request&, httplib::Response& res) {
       const auto open = hub.snapshot();

@@ -173,6 +173,41 @@ void live_registry::copy_all(std::vector<live_copy>& out, std::int64_t now_ns) c
   }
 }
 
+void live_registry::add_totals(std::map<const listener_stats*, open_totals>& out) const {
+  const auto load = [](std::uint64_t* p) -> std::uint64_t {
+    return p == nullptr ? 0 : std::atomic_ref<std::uint64_t>(*p).load(std::memory_order_relaxed);
+  };
+  std::lock_guard lock(mu_);
+  for (const live_conn* c = head_; c != nullptr; c = c->next) {
+    open_totals& t = out[c->listener];
+    const auto phase = c->phase.load(std::memory_order_relaxed);
+    if (phase < kLivePhases) {
+      ++t.in_phase.at(phase);
+    }
+    t.from_client += load(c->from_client);
+    t.from_upstream += load(c->from_upstream);
+  }
+}
+
+open_by_listener live_hub::count_open() const {
+  std::map<const listener_stats*, open_totals> by_stats;
+  for (const auto* r : registries) {
+    r->add_totals(by_stats);
+  }
+  // By name: after a reload, connections of a listener's earlier generation count under the
+  // same name as its new one.
+  open_by_listener out;
+  for (const auto& [stats, t] : by_stats) {
+    auto& sum = out[stats != nullptr ? stats->name : std::string()];
+    for (std::size_t p = 0; p < kLivePhases; ++p) {
+      sum.in_phase.at(p) += t.in_phase.at(p);
+    }
+    sum.from_client += t.from_client;
+    sum.from_upstream += t.from_upstream;
+  }
+  return out;
+}
+
 std::vector<live_copy> live_hub::snapshot() const {
   std::vector<live_copy> out;
   const auto now = steady_ns();
@@ -270,26 +305,22 @@ void append_histogram(std::string& out, std::string_view name, std::string_view 
   sample(out, std::string(name) + "_count", labels, v.count);
 }
 
-std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& open) {
+std::string format_metrics(const live_hub& hub, const open_by_listener& open) {
   std::string out;
-  // Open connections (a gauge computed from the registry): every listener x phase, zeros too.
-  std::map<std::pair<std::string, std::uint8_t>, std::uint64_t> open_n;
-  std::map<std::string, std::pair<std::uint64_t, std::uint64_t>> open_bytes;
-  for (const auto& c : open) {
-    ++open_n[{c.listener, static_cast<std::uint8_t>(c.phase)}];
-    auto& b = open_bytes[c.listener];
-    b.first += c.from_client;
-    b.second += c.from_upstream;
-  }
+  const open_totals none;
+  const auto open_of = [&](const std::string& name) -> const open_totals& {
+    const auto it = open.find(name);
+    return it == open.end() ? none : it->second;
+  };
   const auto listeners = hub.current_listeners();
+  // Open connections (a gauge computed from the registries): every listener x phase, zeros too.
   family(out, "linesman_open_connections", "gauge",
          "Connections open now, by listener and the phase they are waiting in.");
   for (const auto* l : listeners) {
     for (std::size_t p = 0; p < kLivePhases; ++p) {
-      const auto it = open_n.find({l->name, static_cast<std::uint8_t>(p)});
       sample(out, "linesman_open_connections",
              lbl("listener", l->name) + "," + lbl("phase", to_string(static_cast<live_phase>(p))),
-             it == open_n.end() ? 0 : it->second);
+             open_of(l->name).in_phase.at(p));
     }
   }
   family(out, "linesman_connections_ended_total", "counter",
@@ -312,9 +343,8 @@ std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& op
   family(out, "linesman_received_bytes_total", "counter",
          "Bytes received, by listener and source (client or upstream), open connections included.");
   for (const auto* l : listeners) {
-    const auto it = open_bytes.find(l->name);
-    const std::uint64_t oc = it == open_bytes.end() ? 0 : it->second.first;
-    const std::uint64_t ou = it == open_bytes.end() ? 0 : it->second.second;
+    const std::uint64_t oc = open_of(l->name).from_client;
+    const std::uint64_t ou = open_of(l->name).from_upstream;
     sample(out, "linesman_received_bytes_total",
            lbl("listener", l->name) + "," + lbl("from", "client"),
            l->closed_from_client.load(std::memory_order_relaxed) + oc);

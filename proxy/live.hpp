@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -140,6 +141,16 @@ struct live_copy {
   std::chrono::system_clock::time_point accepted_wall{};
 };
 
+// open_totals: one listener's open connections, as /metrics counts them: how many wait in each
+// phase, and the bytes they have received so far.
+struct open_totals {
+  std::array<std::uint64_t, kLivePhases> in_phase{};
+  std::uint64_t from_client = 0;
+  std::uint64_t from_upstream = 0;
+};
+// open_by_listener: open_totals by listener name.
+using open_by_listener = std::map<std::string, open_totals, std::less<>>;
+
 // live_registry: the open connections of one worker (an intrusive list).
 class live_registry {
  public:
@@ -161,6 +172,9 @@ class live_registry {
                    const std::string* upstream);
   // copy_all: appends every linked connection to `out`; `now_ns` is steady_clock now.
   void copy_all(std::vector<live_copy>& out, std::int64_t now_ns) const;
+  // add_totals: adds every linked connection to its listener's totals in `out`, copying no
+  // string under the mutex (a scrape of /metrics must not stall the worker it reads).
+  void add_totals(std::map<const listener_stats*, open_totals>& out) const;
 
  private:
   void unlink_locked(live_conn& c);
@@ -196,13 +210,16 @@ struct live_hub {
   std::atomic<std::uint64_t> config_generation{1};
 
   [[nodiscard]] std::vector<live_copy> snapshot() const;
+  // count_open: what /metrics needs of the open connections, without a snapshot's copies.
+  [[nodiscard]] open_by_listener count_open() const;
   [[nodiscard]] std::vector<const listener_stats*> current_listeners() const;
   void set_listeners(std::vector<listener_stats*> l);
 };
 
-// format_metrics: the Prometheus text exposition (format 0.0.4) of `hub` and `open` (a snapshot
-// taken just before). Every family has HELP and TYPE lines; label values are escaped.
-std::string format_metrics(const live_hub& hub, const std::vector<live_copy>& open);
+// format_metrics: the Prometheus text exposition (format 0.0.4) of `hub` and `open` (its
+// count_open() taken just before). Every family has HELP and TYPE lines; label values are
+// escaped.
+std::string format_metrics(const live_hub& hub, const open_by_listener& open);
 
 // append_histogram: one histogram family member in text format (for format_metrics and tests).
 void append_histogram(std::string& out, std::string_view name, std::string_view labels,

@@ -75,12 +75,9 @@ TEST(Metrics, FamiliesHaveHelpTypeAndConventionalNames) {
   st.flight[static_cast<std::size_t>(flight_outcome::complete)] = 2;
   live_hub hub;
   hub.listeners.push_back(&st);
-  std::vector<live_copy> open(2);
-  open[0].listener = st.name;
-  open[0].phase = live_phase::first_reply;
-  open[0].from_client = 7;
-  open[1].listener = st.name;
-  open[1].phase = live_phase::first_reply;
+  open_by_listener open;
+  open[st.name].in_phase.at(static_cast<std::size_t>(live_phase::first_reply)) = 2;
+  open[st.name].from_client = 7;
   count_warnings(st, {"sni_after_first_segment", "default_certificate", "not_a_warning"});
   count_warnings(st, {"sni_after_first_segment"});
   const std::string text = format_metrics(hub, open);
@@ -163,6 +160,55 @@ TEST(LivePhase, RoundTrips) {
     EXPECT_EQ(to_string(*v), p);
   }
   EXPECT_FALSE(parse_live_phase("route").has_value());
+}
+
+// /metrics counts the open connections per listener name over every worker's registry
+// (live_hub::count_open); a listener's earlier generation (its own stats, the same name) counts
+// with the current one.
+TEST(LiveRegistry, CountsOpenConnectionsByListenerName) {
+  live_registry r1;
+  live_registry r2;
+  listener_stats web;
+  listener_stats web_before_reload;
+  listener_stats db;
+  web.name = web_before_reload.name = "web";
+  db.name = "db";
+  std::uint64_t fc = 5;
+  std::uint64_t fu = 11;
+  live_conn a;
+  live_conn b;
+  live_conn c;
+  a.listener = &web;
+  b.listener = &web_before_reload;
+  b.from_client = &fc;
+  b.from_upstream = &fu;
+  c.listener = &db;
+  set_phase(a, live_phase::inspect);
+  set_phase(b, live_phase::stream);
+  set_phase(c, live_phase::stream);
+  r1.link(a);
+  r2.link(b);
+  r2.link(c);
+  live_hub hub;
+  hub.registries = {&r1, &r2};
+  const open_by_listener open = hub.count_open();
+  ASSERT_EQ(open.size(), 2U);
+  const open_totals& w = open.at("web");
+  EXPECT_EQ(w.in_phase.at(static_cast<std::size_t>(live_phase::inspect)), 1U);
+  EXPECT_EQ(w.in_phase.at(static_cast<std::size_t>(live_phase::stream)), 1U);
+  EXPECT_EQ(w.in_phase.at(static_cast<std::size_t>(live_phase::connect)), 0U);
+  EXPECT_EQ(w.from_client, 5U);
+  EXPECT_EQ(w.from_upstream, 11U);
+  EXPECT_EQ(open.at("db").in_phase.at(static_cast<std::size_t>(live_phase::stream)), 1U);
+  hub.listeners = {&web, &db};
+  const std::string text = format_metrics(hub, open);
+  EXPECT_TRUE(has_line(text, "linesman_open_connections{listener=\"web\",phase=\"stream\"} 1"));
+  EXPECT_TRUE(
+      has_line(text, "linesman_received_bytes_total{listener=\"web\",from=\"upstream\"} 11"));
+  r1.unlink(a);
+  r2.unlink(b);
+  r2.unlink(c);
+  EXPECT_TRUE(hub.count_open().empty());
 }
 
 TEST(LiveRegistry, LinksCopiesAndUnlinks) {
