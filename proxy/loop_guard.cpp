@@ -1,6 +1,7 @@
 #include "proxy/loop_guard.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 namespace linesman::proxy {
 namespace {
@@ -31,11 +32,22 @@ loop_guard::key key_of(const asio::ip::tcp::endpoint& from, const asio::ip::tcp:
 }  // namespace
 
 std::size_t loop_guard::key_hash::operator()(const key& k) const noexcept {
-  std::size_t h = 1469598103934665603ULL;  // FNV-1a
-  for (const auto b : k) {
-    h = (h ^ b) * 1099511628211ULL;
+  // Eight bytes per step (the key is 36: four words and the last two ports' bytes), each word
+  // mixed in with a multiply: every connection hashes its key four times (arrive, add, and
+  // remove's find and erase), and FNV-1a's byte-at-a-time chain of 36 multiplies was most of it.
+  static_assert(std::tuple_size_v<key> == 36, "four words and a 4-byte tail");
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ULL;
+  std::uint64_t h = 0;
+  for (std::size_t at = 0; at + 8 <= k.size(); at += 8) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, k.data() + at, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29U;
   }
-  return h;
+  std::uint32_t tail = 0;
+  std::memcpy(&tail, k.data() + k.size() - 4, 4);
+  h = (h ^ tail) * kMul;
+  return static_cast<std::size_t>(h ^ (h >> 32U));
 }
 
 void loop_guard::add(const asio::ip::tcp::endpoint& local, const asio::ip::tcp::endpoint& remote,
