@@ -69,6 +69,18 @@ class json_writer {
     comma_ = false;
   }
   void string(std::string_view v);
+  // word: a string value written by this code, never read from outside: an enum's name, a name
+  // from a fixed table (TLS versions, groups, ciphers, alerts, errno) or a fingerprint (hex
+  // digits and JA4's letters). It goes in as it is, without append_json_string's escaping pass,
+  // as key() does; the tables' names are checked to need none
+  // (tests/unit/proxy/record_format_test.cpp, NamesWrittenAsWordsNeedNoEscape).
+  void word(std::string_view v) {
+    separate();
+    put('"');
+    put(v);
+    put('"');
+    comma_ = true;
+  }
   void null() { literal("null"); }
   void boolean(bool v) { literal(v ? "true" : "false"); }
   void integer(std::int64_t v);
@@ -82,6 +94,10 @@ class json_writer {
   void member(std::string_view k, std::string_view v) {
     key(k);
     string(v);
+  }
+  void member_word(std::string_view k, std::string_view v) {
+    key(k);
+    word(v);
   }
   void member_int(std::string_view k, std::int64_t v) {
     key(k);

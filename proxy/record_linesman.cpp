@@ -30,7 +30,7 @@ void side(json_writer& w, std::string_view k, side_end e) {
   if (e == side_end::none) {
     w.null();
   } else {
-    w.string(to_string(e));
+    w.word(to_string(e));
   }
 }
 
@@ -60,7 +60,7 @@ void close_object(json_writer& w, const close_value& c) {
   side(w, "client", c.client);
   w.key("first");
   if (c.first) {
-    w.string(to_string(*c.first));
+    w.word(to_string(*c.first));
   } else {
     w.null();
   }
@@ -115,8 +115,8 @@ void server_tls(json_writer& w, const server_tls_obs& s) {
     w.key("alert");
     w.begin_object();
     w.member_int("code", s.alert->code);
-    w.member("description", s.alert->description().view());
-    w.member("level", s.alert->level_name().view());
+    w.member_word("description", s.alert->description().view());
+    w.member_word("level", s.alert->level_name().view());
     w.end_object();
   }
   if (s.certificate) {
@@ -130,10 +130,10 @@ void server_tls(json_writer& w, const server_tls_obs& s) {
     w.end_object();
   }
   if (s.cipher) {
-    w.member("cipher", s.cipher_name().view());
+    w.member_word("cipher", s.cipher_name().view());
   }
   if (s.version) {
-    w.member("version", s.version_name().view());
+    w.member_word("version", s.version_name().view());
   }
   w.end_object();
 }
@@ -141,12 +141,12 @@ void server_tls(json_writer& w, const server_tls_obs& s) {
 void stop_object(json_writer& w, const stop_value& s) {
   w.key("stop");
   w.begin_object();
-  w.member("by", to_string(s.by));
+  w.member_word("by", to_string(s.by));
   if (!s.errno_name.empty()) {
-    w.member("errno", s.errno_name);
+    w.member_word("errno", s.errno_name);
   }
-  w.member("phase", to_string(s.phase));
-  w.member("reason", to_string(s.reason));
+  w.member_word("phase", to_string(s.phase));
+  w.member_word("reason", to_string(s.reason));
   w.end_object();
 }
 
@@ -167,7 +167,7 @@ void codes(json_writer& w, std::string_view k, const code_list<N>& list,
   w.key(k);
   w.begin_array();
   for (std::uint16_t code : list.view()) {
-    w.string(name(code).view());
+    w.word(name(code).view());
   }
   w.end_array();
 }
@@ -195,10 +195,10 @@ void tls(json_writer& w, const tls_obs& t) {
   w.member_uint("hello_bytes", t.hello_bytes);
   w.member_int("hello_reads", t.hello_reads);
   w.member_int("hello_records", t.hello_records);
-  w.member("ja3", t.ja3.view());
-  w.member("ja4", t.ja4.view());
+  w.member_word("ja3", t.ja3.view());
+  w.member_word("ja4", t.ja4.view());
   codes(w, "key_share_groups", t.key_share_groups, tls::group_name);
-  w.member("legacy_version", t.legacy_version_name().view());
+  w.member_word("legacy_version", t.legacy_version_name().view());
   w.member_bool("pq_key_share", t.pq_key_share());
   w.key("sni");
   if (t.sni) {
@@ -270,7 +270,7 @@ void first_half(json_writer& w, const access_record& r) {
   if (r.original_dst) {
     endpoint(w, "original_dst", *r.original_dst);
   }
-  w.member("outcome", r.ok ? "ok" : "failed");
+  w.member_word("outcome", r.ok ? "ok" : "failed");
 }
 
 // Members from "proxy_protocol" to "warnings".
@@ -291,7 +291,7 @@ void second_half(json_writer& w, const access_record& r) {
     server_tls(w, *r.server_tls);
   }
   if (r.open_state) {
-    w.member("state", "open");
+    w.member_word("state", "open");
   }
   stop_object(w, r.stop);
   timing(w, r.timing);

@@ -2,6 +2,7 @@
 
 #include "proxy/config.hpp"
 #include "proxy/json_writer.hpp"
+#include "tls/names.hpp"
 
 #include <cerrno>
 #include <random>
@@ -225,6 +226,40 @@ TEST(RecordFormat, LinesmanMatchesTheTreeAcrossTheWritersBuffer) {
       r.hint[len / 2] = '"';
     }
     ASSERT_EQ(linesman_line(r), tree_dump(nlohmann::json(r))) << len;
+  }
+}
+
+// json_writer::word writes names from this code's own tables without escaping them: each name
+// it is given must read the same escaped, for every value its table can produce.
+TEST(RecordFormat, NamesWrittenAsWordsNeedNoEscape) {
+  const auto plain = [](std::string_view name) {
+    return writer_string(name) == "\"" + std::string(name) + "\"";
+  };
+  for (std::uint32_t c = 0; c <= 0xffff; ++c) {
+    const auto v = static_cast<std::uint16_t>(c);
+    ASSERT_TRUE(plain(tls::version_name(v).view())) << c;
+    ASSERT_TRUE(plain(tls::cipher_suite_name(v).view())) << c;
+    ASSERT_TRUE(plain(tls::group_name(v).view())) << c;
+  }
+  for (std::uint32_t c = 0; c <= 0xff; ++c) {
+    const auto v = static_cast<std::uint8_t>(c);
+    ASSERT_TRUE(plain(tls::alert_level_name(v).view())) << c;
+    ASSERT_TRUE(plain(tls::alert_description_name(v).view())) << c;
+  }
+  for (int e = -1; e < 200; ++e) {
+    ASSERT_TRUE(plain(errno_name(e))) << e;
+  }
+  for (std::size_t i = 0; i <= static_cast<std::size_t>(side_end::open); ++i) {
+    ASSERT_TRUE(plain(to_string(static_cast<side_end>(i)))) << i;
+  }
+  for (std::size_t i = 0; i <= static_cast<std::size_t>(stop_phase::stream); ++i) {
+    ASSERT_TRUE(plain(to_string(static_cast<stop_phase>(i)))) << i;
+  }
+  for (std::size_t i = 0; i <= static_cast<std::size_t>(stop_reason::proxy_error); ++i) {
+    ASSERT_TRUE(plain(to_string(static_cast<stop_reason>(i)))) << i;
+  }
+  for (std::size_t i = 0; i <= static_cast<std::size_t>(stop_by::proxy); ++i) {
+    ASSERT_TRUE(plain(to_string(static_cast<stop_by>(i)))) << i;
   }
 }
 
