@@ -121,6 +121,9 @@ class json_writer {
     buf_[used_++] = c;
   }
   void put(std::string_view text) {
+    if (text.empty()) {
+      return;  // an empty view may hold a null pointer, which memcpy must not be given
+    }
     if (text.size() > kBuffer - used_) {
       flush();
       if (text.size() > kBuffer) {
