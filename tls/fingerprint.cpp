@@ -502,6 +502,19 @@ struct result_memo {
     }
     return 0;
   }
+  // get: the result kept for `k` in `out`, else the one `compute()` gives (then kept); its
+  // length.
+  template <typename Compute>
+  std::size_t get(const value_key& k, std::array<char, Size>& out, Compute compute) {
+    if (const std::size_t n = find(k, out); n != 0) {
+      return n;
+    }
+    const std::string result = compute();
+    const std::size_t n = std::min(result.size(), Size);
+    std::copy_n(result.begin(), n, out.begin());
+    keep(k, result);
+    return n;
+  }
   void keep(const value_key& k, std::string_view result) {
     if (k.full() || result.empty() || result.size() > Size) {
       return;
@@ -589,6 +602,43 @@ ja4_fingerprint ja4(const client_hello& hello, ja4_transport transport) {
   return out;
 }
 
+namespace {
+
+// ja3_key: JA3's inputs: the format, the version as sent, then its four lists in wire order.
+void ja3_key(const client_hello& hello, std::span<const std::uint16_t> ciphers,
+             std::span<const std::uint16_t> exts, value_key& k) {
+  k.push(static_cast<std::uint16_t>(hello.format));
+  k.push(hello.legacy_version);
+  k.push_list(ciphers);
+  k.push_list(exts);
+  k.push_wire_list(hello.supported_groups);
+  k.push(static_cast<std::uint16_t>(hello.ec_point_formats.size()));
+  byte_reader formats(hello.ec_point_formats);
+  for (std::uint8_t f = 0; formats.read_u8(f);) {
+    k.push(f);
+  }
+}
+
+// ja4_key: JA4's inputs: its first part (version, SNI or not, counts, ALPN), the sorted lists
+// (sorted here, in place) and the signature algorithms in wire order.
+void ja4_key(const client_hello& hello, u16_values& ciphers, u16_values& exts, value_key& k) {
+  std::string a;  // kJa4ASize characters: no allocation
+  {
+    text_writer w(a, kJa4ASize);
+    put_ja4_a(w, hello, ja4_transport::tcp, ciphers.size(), exts.size());
+  }
+  for (const char c : a) {
+    k.push(static_cast<std::uint8_t>(c));
+  }
+  const std::span<std::uint16_t> sorted_ciphers = ciphers.values();
+  const std::span<std::uint16_t> sorted_exts = ja4_sorted(sorted_ciphers, exts.values());
+  k.push_list(sorted_ciphers);
+  k.push_list(sorted_exts);
+  k.push_wire_list(hello.signature_algorithms);
+}
+
+}  // namespace
+
 hello_fingerprints fingerprints(const client_hello& hello) {
   thread_local result_memo<kJa3Size> ja3_memo;
   thread_local result_memo<kJa4Size> ja4_memo;
@@ -597,48 +647,12 @@ hello_fingerprints fingerprints(const client_hello& hello) {
   ciphers_of(hello, ciphers);
   extensions_of(hello, exts);
   hello_fingerprints out;
-  // JA3's inputs: the version as sent, then its four lists in wire order.
   value_key k3;
-  k3.push(static_cast<std::uint16_t>(hello.format));
-  k3.push(hello.legacy_version);
-  k3.push_list(ciphers.values());
-  k3.push_list(exts.values());
-  k3.push_wire_list(hello.supported_groups);
-  k3.push(static_cast<std::uint16_t>(hello.ec_point_formats.size()));
-  byte_reader formats(hello.ec_point_formats);
-  for (std::uint8_t f = 0; formats.read_u8(f);) {
-    k3.push(f);
-  }
-  out.ja3_len = ja3_memo.find(k3, out.ja3_md5);
-  if (out.ja3_len == 0) {
-    const std::string md5 = ja3(hello).md5;
-    out.ja3_len = std::min(md5.size(), kJa3Size);
-    std::copy_n(md5.begin(), out.ja3_len, out.ja3_md5.begin());
-    ja3_memo.keep(k3, md5);
-  }
-  // JA4's inputs: its first part (version, SNI or not, counts, ALPN), the sorted lists and the
-  // signature algorithms in wire order.
-  std::string a;  // kJa4ASize characters: no allocation
-  {
-    text_writer w(a, kJa4ASize);
-    put_ja4_a(w, hello, ja4_transport::tcp, ciphers.size(), exts.size());
-  }
+  ja3_key(hello, ciphers.values(), exts.values(), k3);  // before ja4_key sorts the lists
+  out.ja3_len = ja3_memo.get(k3, out.ja3_md5, [&] { return ja3(hello).md5; });
   value_key k4;
-  for (const char c : a) {
-    k4.push(static_cast<std::uint8_t>(c));
-  }
-  const std::span<std::uint16_t> sorted_ciphers = ciphers.values();
-  const std::span<std::uint16_t> sorted_exts = ja4_sorted(sorted_ciphers, exts.values());
-  k4.push_list(sorted_ciphers);
-  k4.push_list(sorted_exts);
-  k4.push_wire_list(hello.signature_algorithms);
-  out.ja4_len = ja4_memo.find(k4, out.ja4);
-  if (out.ja4_len == 0) {
-    const std::string j4 = ja4(hello).ja4;
-    out.ja4_len = std::min(j4.size(), kJa4Size);
-    std::copy_n(j4.begin(), out.ja4_len, out.ja4.begin());
-    ja4_memo.keep(k4, j4);
-  }
+  ja4_key(hello, ciphers, exts, k4);
+  out.ja4_len = ja4_memo.get(k4, out.ja4, [&] { return ja4(hello).ja4; });
   return out;
 }
 
