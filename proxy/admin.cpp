@@ -99,6 +99,12 @@ void endpoint_of(int fd, bool peer, std::string& ip, int& port) {
   ip = buf;
 }
 
+}  // namespace
+
+// admin_http: named, not anonymous, because admin_server::impl (external linkage) holds a
+// bounded_server.
+namespace admin_http {
+
 // bounded_stream: one admin connection as httplib reads it, with kRequestBytes and kRequestTime
 // for everything it reads and kWriteTime for the answer. Borrows the socket.
 class bounded_stream : public httplib::Stream {
@@ -159,6 +165,10 @@ class bounded_server : public httplib::Server {
     return ok;
   }
 };
+
+}  // namespace admin_http
+
+namespace {
 
 // dump: JSON text; bytes that are not UTF-8 (a query, a peer's SNI) become U+FFFD as in records.
 std::string dump(const nlohmann::json& j) {
@@ -413,7 +423,7 @@ nlohmann::json connections_json(std::vector<live_copy> open, const connection_fi
 struct admin_server::impl {
   admin_config cfg;
   const live_hub& hub;
-  bounded_server http;
+  admin_http::bounded_server http;
   std::thread thread;
 
   impl(const admin_config& c, const live_hub& h) : cfg(c), hub(h) {}

@@ -15,7 +15,6 @@
 namespace linesman::proxy {
 namespace {
 
-using detail::kTuple;
 using detail::steady;
 using detail::to_value;
 

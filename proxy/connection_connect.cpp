@@ -14,7 +14,7 @@ namespace linesman::proxy {
 namespace {
 
 using detail::errno_of;
-using detail::kTuple;
+
 using detail::steady;
 
 connect_outcome outcome_of(const std::error_code& ec) {

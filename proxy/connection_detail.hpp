@@ -4,6 +4,7 @@
 
 #include "proxy/access_record.hpp"
 #include "proxy/address.hpp"
+#include "proxy/awaitable.hpp"
 #include "proxy/inspect.hpp"
 
 #include <array>
@@ -12,12 +13,10 @@
 #include <system_error>
 
 #include <asio.hpp>
-#include <asio/experimental/as_tuple.hpp>
 
 namespace linesman::proxy::detail {
 
 using steady = std::chrono::steady_clock;
-inline constexpr auto kTuple = asio::experimental::as_tuple(asio::use_awaitable);
 
 // to_value: an endpoint as the record shows it (IPv4-mapped IPv6 as plain IPv4).
 inline endpoint_value to_value(const asio::ip::tcp::endpoint& ep) {

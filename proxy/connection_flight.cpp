@@ -21,7 +21,7 @@ namespace linesman::proxy {
 namespace {
 
 using detail::cancelled;
-using detail::kTuple;
+
 using detail::steady;
 
 // kArrivalPause: after a failed connect, how long a pause in the client's first flight ends the

@@ -12,7 +12,6 @@
 namespace linesman::proxy {
 namespace {
 
-using detail::kTuple;
 using detail::steady;
 
 // kCopyBufferBytes: the userspace buffer of the read/write fallback (only with --no-splice or

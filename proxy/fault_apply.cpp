@@ -18,7 +18,6 @@
 namespace linesman::proxy {
 namespace {
 
-using detail::kTuple;
 using detail::steady;
 
 // kFaultCopyBytes: the userspace buffer of a faulted direction after its first flight.

@@ -16,7 +16,6 @@
 namespace linesman::proxy {
 namespace {
 
-using detail::kTuple;
 using detail::steady;
 
 // pp_endpoint_value: a PROXY header endpoint as the record shows it.

@@ -1,6 +1,7 @@
 #include "proxy/server.hpp"
 
 #include "proxy/admin.hpp"
+#include "proxy/awaitable.hpp"
 #include "proxy/config_watch.hpp"
 #include "proxy/connection.hpp"
 #include "proxy/fresh_socket.hpp"
@@ -29,15 +30,12 @@
 #include <thread>
 
 #include <asio.hpp>
-#include <asio/experimental/as_tuple.hpp>
 #include <spdlog/spdlog.h>
 
 namespace linesman::proxy {
 namespace {
 
-using asio::experimental::as_tuple;
 using steady = std::chrono::steady_clock;
-constexpr auto kTuple = as_tuple(asio::use_awaitable);
 // kAcceptBatch: how many connections an accept loop takes in a row before letting them start
 // (accept_loop). wrk's 16 connections fit in one turn; HAProxy's tune.maxaccept default is 64.
 constexpr int kAcceptBatch = 16;

@@ -1,5 +1,6 @@
 #include "proxy/splice_relay.hpp"
 
+#include "proxy/awaitable.hpp"
 #include "proxy/exact_alloc.hpp"
 #include "proxy/live.hpp"
 
@@ -8,13 +9,8 @@
 
 #include <cerrno>
 
-#include <asio/experimental/as_tuple.hpp>
-
 namespace linesman::proxy {
 namespace {
-
-using asio::experimental::as_tuple;
-constexpr auto kTuple = as_tuple(asio::use_awaitable);
 
 // kPipeBytes: the pipe size asked for with F_SETPIPE_SZ (the default holds 64 KiB, 16 pages).
 // A larger pipe moves more per splice pair and per wake-up when a bulk sender keeps the socket

@@ -63,8 +63,6 @@ namespace {
 // PostgreSQL SSLRequest: Int32 length (8), Int32 request code 80877103 (0x04d2162f).
 constexpr std::array<std::uint8_t, kPostgresSslRequestLen> kSslRequest = {0x00, 0x00, 0x00, 0x08,
                                                                           0x04, 0xd2, 0x16, 0x2f};
-constexpr std::size_t kRandomLen = 32;
-constexpr std::size_t kMaxSessionIdLen = 32;
 
 bool any_grease(const u16_list& list) {
   for (std::uint16_t v : list) {

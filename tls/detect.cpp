@@ -65,14 +65,14 @@ namespace {
 
 enum class match : std::uint8_t { no, partial, yes };
 
-using bytes = std::span<const std::uint8_t>;
+using byte_view = std::span<const std::uint8_t>;
 
 std::uint8_t lower(std::uint8_t c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<std::uint8_t>(c - 'A' + 'a') : c;
 }
 
 // literal: `yes` when `in` starts with `text`, `partial` when `in` is a proper prefix of it.
-match literal(bytes in, std::string_view text, bool ignore_case = false) {
+match literal(byte_view in, std::string_view text, bool ignore_case = false) {
   byte_reader r(in);
   for (char ch : text) {
     std::uint8_t got = 0;
@@ -87,12 +87,12 @@ match literal(bytes in, std::string_view text, bool ignore_case = false) {
   return match::yes;
 }
 
-bool equals(bytes a, std::string_view text, bool ignore_case) {
+bool equals(byte_view a, std::string_view text, bool ignore_case) {
   return a.size() == text.size() && literal(a, text, ignore_case) == match::yes;
 }
 
 // contains_word: whether `line` contains `word` (case-insensitive) anywhere.
-bool contains(bytes line, std::string_view word) {
+bool contains(byte_view line, std::string_view word) {
   byte_reader r(line);
   while (r.remaining() >= word.size()) {
     if (literal(r.rest(), word, true) == match::yes) {
@@ -110,12 +110,12 @@ constexpr std::size_t kMaxLine = 4096;
 // line_view: the first line of `in` without its CRLF or LF; `ended` when the end was seen (or the
 // line reached kMaxLine).
 struct line_view {
-  bytes text;
+  byte_view text;
   bool ended = false;
   bool cut = false;  // ended by kMaxLine, not by a line end
 };
 
-line_view first_line(bytes in) {
+line_view first_line(byte_view in) {
   byte_reader scan(in);
   std::size_t n = 0;
   std::uint8_t c = 0;
@@ -130,7 +130,7 @@ line_view first_line(bytes in) {
   const bool cut = !ended && n == kMaxLine;
   ended = ended || cut;
   byte_reader r(in);
-  bytes text;
+  byte_view text;
   (void)r.read_bytes(n, text);
   // Drop one CR before the LF.
   if (ended && !text.empty()) {
@@ -144,10 +144,10 @@ line_view first_line(bytes in) {
 }
 
 // take: up to `n` leading bytes of `in`.
-bytes take(bytes in, std::size_t n) { return in.first(std::min(n, in.size())); }
+byte_view take(byte_view in, std::size_t n) { return in.first(std::min(n, in.size())); }
 
 // append_field: `field` escaped, cut to `max` bytes with "..." when longer.
-void append_field(summary_text& s, bytes field, std::size_t max) {
+void append_field(summary_text& s, byte_view field, std::size_t max) {
   s.append_escaped(take(field, max));
   if (field.size() > max) {
     s.append("...");
@@ -169,7 +169,7 @@ void append_number(summary_text& s, std::uint64_t v) {
 }
 
 // read_cstring: a NUL-terminated string (without the NUL); false when no NUL is in `r`.
-bool read_cstring(byte_reader& r, bytes& out) {
+bool read_cstring(byte_reader& r, byte_view& out) {
   byte_reader scan = r;
   std::size_t n = 0;
   std::uint8_t c = 1;
@@ -224,7 +224,7 @@ std::string_view handshake_type_name(std::uint8_t type) {
 //
 //   | type 22|21 | 3 | minor 0..4 | length u16 (1..18432) | handshake type u8 ... |  alert: | level
 //   | desc | SSLv2: | 1 len-hi (bit 7 set) | len-lo | msg_type 1 | version u16 | ...
-result match_tls(bytes in, direction dir) {
+result match_tls(byte_view in, direction dir) {
   byte_reader r(in);
   std::uint8_t type = 0;
   if (!r.read_u8(type)) {
@@ -333,7 +333,7 @@ void append_endpoint(summary_text& s, const proxy_endpoint& ep) {
 
 // match_proxy: a PROXY protocol v1 or v2 header (parse_proxy_header). Summary: version, family and
 // addresses, and for v2 the authority (the client's SNI) when present.
-result match_proxy(bytes in) {
+result match_proxy(byte_view in) {
   proxy_header h;
   const proxy_status st = parse_proxy_header(in, h);
   std::uint8_t first = 0;
@@ -398,7 +398,7 @@ constexpr std::size_t kMaxTargetShown = 64;
 bool is_token_visible(std::uint8_t c) { return c > 0x20 && c < 0x7f; }
 
 // http_version_ok: "HTTP/" DIGIT "." DIGIT.
-bool http_version_ok(bytes v) {
+bool http_version_ok(byte_view v) {
   byte_reader r(v);
   std::uint8_t major = 0;
   std::uint8_t dot = 0;
@@ -411,7 +411,7 @@ bool http_version_ok(bytes v) {
 // match_http_request: an HTTP/1 request line "METHOD SP target SP HTTP/x.y CRLF".
 // Summary: method, target (query replaced by "?...", cut at 64 bytes), version. The query is
 // dropped because tokens and keys often travel there.
-result match_http_request(bytes in) {
+result match_http_request(byte_view in) {
   std::string_view method;
   bool any_partial = false;
   for (std::string_view m : kHttpMethods) {
@@ -445,8 +445,8 @@ result match_http_request(bytes in) {
     (void)lr.skip(1);
     ++target_len;
   }
-  const bytes target = line.text.first(target_len);
-  bytes version;
+  const byte_view target = line.text.first(target_len);
+  byte_view version;
   const bool has_sp = lr.read_u8(c);
   result out = make(match::partial, protocol::http1);
   if (has_sp) {
@@ -482,7 +482,7 @@ result match_http_request(bytes in) {
 }
 
 // match_http2_preface: the client connection preface "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".
-result match_http2_preface(bytes in) {
+result match_http2_preface(byte_view in) {
   result out = make(literal(in, kHttp2Preface), protocol::http2);
   if (out.m != match::no) {
     out.summary.append("HTTP/2 connection preface");
@@ -493,7 +493,7 @@ result match_http2_preface(bytes in) {
 // match_http2_settings: a server's first HTTP/2 frame, SETTINGS on stream 0.
 //
 //   | length u24 (multiple of 6, <= 16384) | type 4 | flags 0 | R + stream id u32 = 0 |
-result match_http2_settings(bytes in) {
+result match_http2_settings(byte_view in) {
   byte_reader r(in);
   std::uint8_t b0 = 0;
   std::uint8_t b1 = 0;
@@ -540,7 +540,7 @@ result match_http2_settings(bytes in) {
 }
 
 // match_http_response: a status line "HTTP/x.y SP 3DIGIT [SP reason] CRLF"; summary: the line.
-result match_http_response(bytes in) {
+result match_http_response(byte_view in) {
   const match head = literal(in, "HTTP/");
   if (head != match::yes) {
     return make(head, protocol::http1);
@@ -582,7 +582,7 @@ constexpr std::uint32_t kPgMaxMessage = 30000;
 //   StartupMessage: len, 0x0003000m, { name NUL value NUL }*, NUL
 // Summary: the request's name; for StartupMessage the user and database only (options may carry
 // settings, never shown). A PasswordMessage ('p') is named, its content never shown.
-result match_pg_client(bytes in) {
+result match_pg_client(byte_view in) {
   byte_reader r(in);
   std::uint32_t len = 0;
   std::uint32_t code = 0;
@@ -648,12 +648,12 @@ result match_pg_client(bytes in) {
     out.summary.append(" v3.");
     append_number(out.summary, code & 0xffffU);
   }
-  bytes user;
-  bytes database;
+  byte_view user;
+  byte_view database;
   bool terminated = false;
   while (!params.empty()) {
-    bytes name;
-    bytes value;
+    byte_view name;
+    byte_view value;
     if (!read_cstring(params, name)) {
       break;
     }
@@ -714,13 +714,13 @@ std::string_view pg_auth_name(std::uint32_t code) {
 // pg_error_fields: ErrorResponse/NoticeResponse fields: { type u8, value NUL }*, NUL.
 // Summary: severity (V, else S), SQLSTATE (C), message (M).
 void pg_error_summary(byte_reader fields, summary_text& s) {
-  bytes severity_v;
-  bytes severity_s;
-  bytes code;
-  bytes message;
+  byte_view severity_v;
+  byte_view severity_s;
+  byte_view code;
+  byte_view message;
   std::uint8_t type = 0;
   while (fields.read_u8(type) && type != 0) {
-    bytes value;
+    byte_view value;
     if (!read_cstring(fields, value)) {
       break;
     }
@@ -741,7 +741,7 @@ void pg_error_summary(byte_reader fields, summary_text& s) {
         break;
     }
   }
-  const bytes severity = severity_v.empty() ? severity_s : severity_v;
+  const byte_view severity = severity_v.empty() ? severity_s : severity_v;
   append_field(s, severity, 10);
   if (!code.empty()) {
     s.append(" ");
@@ -759,7 +759,7 @@ void pg_error_summary(byte_reader fields, summary_text& s) {
 //   'S' | 'N' | 'G'                 answer to SSLRequest/GSSENCRequest (one byte)
 //   'E' | length u32 | fields       ErrorResponse      'N' | length u32 | fields   NoticeResponse
 //   'R' | length u32 | code u32 ... Authentication request (10: SASL with mechanism names)
-result match_pg_server(bytes in) {
+result match_pg_server(byte_view in) {
   byte_reader r(in);
   std::uint8_t type = 0;
   if (!r.read_u8(type)) {
@@ -811,7 +811,7 @@ result match_pg_server(bytes in) {
     out.summary.append(pg_auth_name(code));
     if (code == 10) {
       // SASL mechanism names (public, e.g. SCRAM-SHA-256), NUL-separated, NUL-terminated.
-      bytes mech;
+      byte_view mech;
       while (read_cstring(body, mech) && !mech.empty()) {
         out.summary.append(" ");
         append_field(out.summary, mech, 32);
@@ -875,7 +875,7 @@ match read_resp_int(byte_reader& r, std::uint32_t& out, std::size_t max_digits) 
 // match_redis_client: a RESP array of bulk strings "*N\r\n$L\r\nNAME\r\n..." or an inline
 // command "NAME args\r\n". Summary: the command name only - never an argument (AUTH's password,
 // HELLO's AUTH pair, CONFIG SET values).
-result match_redis_client(bytes in) {
+result match_redis_client(byte_view in) {
   byte_reader r(in);
   std::uint8_t star = 0;
   if (!r.peek_u8(star)) {
@@ -901,7 +901,7 @@ result match_redis_client(bytes in) {
     if (m != match::yes || name_len == 0 || name_len > 64) {
       return make(m == match::yes ? match::no : m, protocol::redis);
     }
-    bytes name;
+    byte_view name;
     if (!r.read_bytes(name_len, name)) {
       // Validate what has arrived of the name.
       byte_reader nr(r.rest());
@@ -932,7 +932,7 @@ result match_redis_client(bytes in) {
     (void)wr.skip(1);
     ++word_len;
   }
-  const bytes word = in.first(word_len);
+  const byte_view word = in.first(word_len);
   const bool ended = wr.peek_u8(c);  // something follows the word
   if (ended && c != ' ' && c != '\r' && c != '\n') {
     return make(match::no, protocol::redis);
@@ -952,7 +952,7 @@ result match_redis_client(bytes in) {
 // match_redis_server: a RESP reply. Simple strings and errors show their first line, except an
 // error's echo of the caller's arguments ("..., with args beginning with: ..."), which is cut.
 // "+OK " followed by text is a POP3 greeting, not Redis (see match_mail).
-result match_redis_server(bytes in) {
+result match_redis_server(byte_view in) {
   byte_reader r(in);
   std::uint8_t type = 0;
   if (!r.read_u8(type)) {
@@ -967,7 +967,7 @@ result match_redis_server(bytes in) {
       }
     }
     result out = make(line.ended ? match::yes : match::partial, protocol::redis);
-    bytes text = line.text;
+    byte_view text = line.text;
     // Cut an echo of the caller's arguments.
     byte_reader scan(text);
     std::size_t keep = 0;
@@ -1003,7 +1003,7 @@ result match_redis_server(bytes in) {
 
 // match_ssh: the identification string "SSH-protoversion-softwareversion SP comments CRLF"
 // (RFC 4253 section 4.2, at most 255 bytes); summary: the line.
-result match_ssh(bytes in) {
+result match_ssh(byte_view in) {
   const match head = literal(in, "SSH-");
   if (head != match::yes) {
     return make(head, protocol::ssh);
@@ -1020,7 +1020,7 @@ result match_ssh(bytes in) {
 //
 //   | payload length u24 LE | sequence 0 | 0x0a protocol 10 | server version NUL | ...
 //   | payload length u24 LE | sequence 0 | 0xff | error code u16 LE | '#' sqlstate(5) | message |
-result match_mysql(bytes in) {
+result match_mysql(byte_view in) {
   byte_reader r(in);
   std::uint8_t l0 = 0;
   std::uint8_t l1 = 0;
@@ -1055,7 +1055,7 @@ result match_mysql(bytes in) {
   result out = make(match::partial, protocol::mysql);
   if (kind == 0x0a) {
     byte_reader version_reader = r;
-    bytes version;
+    byte_view version;
     if (!read_cstring(version_reader, version)) {
       // Validate the version string so far (printable).
       byte_reader vr(take(r.rest(), len - 1));
@@ -1103,7 +1103,7 @@ result match_mysql(bytes in) {
     append_number(out.summary, static_cast<std::uint32_t>(c0 | (c1 << 8U)));
     std::uint8_t hash = 0;
     if (payload.peek_u8(hash) && hash == '#') {
-      bytes state;
+      byte_view state;
       (void)payload.skip(1);
       if (payload.read_bytes(5, state)) {
         out.summary.append(" (");
@@ -1125,7 +1125,7 @@ result match_mysql(bytes in) {
 //                     means FTP; anything else - "ESMTP", "SMTP" or neither - is reported as SMTP.
 //   "421 " / "554 "   a refusing greeting, only when the line names SMTP or FTP.
 //   "* OK" / "* PREAUTH" / "* BYE"   IMAP.      "+OK " / "+OK\r\n" + text   POP3 ("+OK " only).
-result match_mail(bytes in) {
+result match_mail(byte_view in) {
   const line_view line = first_line(in);
   const match m220 = literal(in, "220");
   const match m421 = literal(in, "421");
@@ -1180,7 +1180,7 @@ result match_mail(bytes in) {
 // unknown_summary: text shows its first word (at most 16 characters): commands are words, their
 // arguments may be secrets. Binary shows its first 8 bytes as \xNN. Returns whether the summary
 // is final: the word has ended (or passed 16 characters), or more than 8 bytes are there.
-bool unknown_summary(bytes in, summary_text& s) {
+bool unknown_summary(byte_view in, summary_text& s) {
   constexpr std::size_t kWordShown = 16;
   constexpr std::size_t kBinaryShown = 8;
   byte_reader r(in);
@@ -1206,10 +1206,10 @@ bool unknown_summary(bytes in, summary_text& s) {
 
 // ---- the driver --------------------------------------------------------------------------------
 
-using matcher = result (*)(bytes);
+using matcher = result (*)(byte_view);
 
-result match_tls_client(bytes in) { return match_tls(in, direction::client_to_server); }
-result match_tls_server(bytes in) { return match_tls(in, direction::server_to_client); }
+result match_tls_client(byte_view in) { return match_tls(in, direction::client_to_server); }
+result match_tls_server(byte_view in) { return match_tls(in, direction::server_to_client); }
 
 // Priority order. Client: PROXY first (it precedes everything), then TLS, HTTP/2 before HTTP/1
 // (both start with a method-like word), PostgreSQL, SSH, Redis last (inline commands are words).
@@ -1225,7 +1225,7 @@ constexpr std::array<matcher, 9> kServerMatchers = {
     match_ssh,   match_mail,       match_redis_server,  match_mysql};
 
 template <std::size_t N>
-detection run(bytes in, const std::array<matcher, N>& matchers) {
+detection run(byte_view in, const std::array<matcher, N>& matchers) {
   detection out;
   for (matcher m : matchers) {
     const result res = m(in);

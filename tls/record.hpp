@@ -29,6 +29,10 @@ inline constexpr std::uint8_t kContentHeartbeat = 24;
 inline constexpr std::uint8_t kHandshakeClientHello = 1;
 inline constexpr std::uint8_t kHandshakeServerHello = 2;
 
+// Both hellos carry a 32-byte random and a legacy_session_id of at most 32 bytes (RFC 8446 4.1.2).
+inline constexpr std::size_t kRandomLen = 32;
+inline constexpr std::size_t kMaxSessionIdLen = 32;
+
 // hello_status: the outcome of parsing a first flight that may still be growing.
 //   complete    the whole message is there and parsed; the result is final.
 //   incomplete  every byte so far is consistent with a valid message; call again with more bytes.

@@ -27,8 +27,6 @@ constexpr std::uint16_t kExtSupportedVersions = 43;
 
 // A TLSCiphertext may carry 2^14 + 2048 bytes (RFC 5246 6.2.3); anything longer is not TLS.
 constexpr std::size_t kMaxRecordLen = 16384 + 2048;
-constexpr std::size_t kRandomLen = 32;
-constexpr std::size_t kMaxSessionIdLen = 32;
 
 // SHA-256("HelloRetryRequest"), the random of a HelloRetryRequest (RFC 8446 section 4.1.3).
 constexpr std::array<std::uint8_t, kRandomLen> kHelloRetryRandom = {

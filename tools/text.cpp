@@ -1,6 +1,16 @@
 #include "tools/text.hpp"
 
+#include <cctype>
+
 namespace linesman::tools {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
 
 std::string fit(std::string_view s, std::size_t width) {
   if (s.size() <= width) {

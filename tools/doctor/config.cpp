@@ -2,6 +2,7 @@
 
 #include "tls/hex.hpp"
 #include "tools/doctor/kubernetes.hpp"
+#include "tools/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -39,14 +40,6 @@ bool iequals(std::string_view a, std::string_view b) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return out;
 }
 
 // kMaxInputBytes: the largest configuration file read (a real one is kilobytes; kubectl output for

@@ -1,5 +1,7 @@
 #include "tools/doctor/rule.hpp"
 
+#include "tools/text.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -227,14 +229,6 @@ constexpr std::array kHttpMatchers{
 bool is_http_matcher(std::string_view n) {
   return std::any_of(kHttpMatchers.begin(), kHttpMatchers.end(),
                      [&](const char* m) { return n == m; });
-}
-
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o) {
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  }
-  return o;
 }
 
 void check_node(const rule_expr& e, rule_syntax syntax, std::vector<rule_problem>& out) {

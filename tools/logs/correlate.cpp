@@ -14,8 +14,6 @@
 namespace linesman::tools {
 namespace {
 
-constexpr std::size_t kWidth = 100;
-
 struct candidate {
   std::int64_t distance_us;  // |B.ts - A.ts|
   std::size_t a;
@@ -300,7 +298,7 @@ std::string render_text(const correlate_input& in, const correlation& c) {
   out += fit(fmt::format("linesman correlate: A {} ({} records), B {} ({} records), window {} ms",
                          in.a_file, a.size(), in.b_file, b.size(),
                          static_cast<double>(in.window_us) / 1000.0),
-             kWidth) +
+             kReportWidth) +
          "\n";
   out += fmt::format("\nPairs: {}\n", c.pairs.size());
   for (const auto& p : c.pairs) {
@@ -312,7 +310,7 @@ std::string render_text(const correlate_input& in, const correlation& c) {
     }
     out +=
         fit(fmt::format("  A {:<16} <-> B {:<16} {}", fit(a[p.a].id, 16), fit(b[p.b].id, 16), how),
-            kWidth) +
+            kReportWidth) +
         "\n";
   }
   auto list = [&](std::string_view title, const std::vector<unpaired>& items,
@@ -322,13 +320,13 @@ std::string render_text(const correlate_input& in, const correlation& c) {
       const auto& r = recs[u.index];
       out += fit(fmt::format("  {}  {} / {}  {}/{}", r.id, r.listener, sni_text(r.sni), r.phase,
                              r.reason),
-                 kWidth) +
+                 kReportWidth) +
              "\n";
       out += fit(fmt::format("     accepted {}  ({}:{})", r.ts,
                              std::filesystem::path(r.file).filename().string(), r.line),
-                 kWidth) +
+                 kReportWidth) +
              "\n";
-      out += wrap("hint: " + u.hint, "     ", kWidth);
+      out += wrap("hint: " + u.hint, "     ", kReportWidth);
     }
   };
   list("A only (reached A, nothing in B)", c.a_only, a);

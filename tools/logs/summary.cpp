@@ -19,7 +19,6 @@ constexpr std::array<std::string_view, 5> kPhases = {"inspect", "route", "connec
                                                      "stream"};
 constexpr std::array<std::string_view, kFunnelStages> kStageNames = {
     "accepted", "inspected", "routed", "connected", "first_reply", "stream"};
-constexpr std::size_t kWidth = 100;
 
 // phase_index: taxonomy order of a phase; unknown phases sort after the known ones.
 std::size_t phase_index(std::string_view phase) {
@@ -429,7 +428,7 @@ std::string render_text(const summary& s, std::size_t top) {
                          fit(r.phase + "/" + r.reason, 44), r.count, r.share * 100.0,
                          fit(example, 100 - 73));
       if (!r.example_hint.empty()) {
-        out += wrap("hint: " + r.example_hint, "     ", kWidth);
+        out += wrap("hint: " + r.example_hint, "     ", kReportWidth);
       }
     }
 
@@ -450,7 +449,7 @@ std::string render_text(const summary& s, std::size_t top) {
       out += fmt::format("     {:<44} {:>7} {:>7}\n", "without (classic groups)",
                          s.pq.classic.connections, s.pq.classic.failed);
       if (!s.pq.one_sided.empty()) {
-        out += wrap(s.pq.one_sided, "     ", kWidth);
+        out += wrap(s.pq.one_sided, "     ", kReportWidth);
       }
     }
 
@@ -489,7 +488,7 @@ std::string render_text(const summary& s, std::size_t top) {
     for (const auto& o : s.open) {
       out += fit(fmt::format("  {}  {} / {}  waiting in {} for {} ms  ({})", o.id, o.listener,
                              sni_label(o.sni), o.phase.empty() ? "?" : o.phase, ms(o.age_ms), o.at),
-                 kWidth) +
+                 kReportWidth) +
              "\n";
     }
   }
