@@ -31,10 +31,12 @@ LINESMAN_REQUIRE_BROWSER=1 ctest --test-dir build/release --output-on-failure --
 # The whole binary under ASan+UBSan, driven by the same integration suite: a sanitizer report
 # aborts linesman (the test fails) or lands in build/asan/reports (this stage fails). -O1 -g1, as
 # for TSan below: the -O2 -g build was most of this stage's time (about 420 s of 600 on 2 cores).
+# The sanitizer builds are unity builds (a few files per compiler run, so Asio and the other
+# headers are parsed once per batch): 198 s instead of 362 s for this one on 2 cores.
 echo "== [${SECONDS} s] integration tests against an ASan+UBSan build of the whole binary (build/asan)"
 if [[ ! -f build/asan/build.ninja ]]; then
   cmake -S . -B build/asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DLINESMAN_SANITIZE=ON \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DLINESMAN_SANITIZE=ON -DCMAKE_UNITY_BUILD=ON \
     -DLINESMAN_TESTS=OFF -DLINESMAN_BENCH=OFF >/dev/null
 fi
 cmake --build build/asan -j "$(nproc)" --target linesman
@@ -59,8 +61,8 @@ fi
 echo "== [${SECONDS} s] multi-threaded integration tests against a ThreadSanitizer build (build/tsan)"
 if [[ ! -f build/tsan/build.ninja ]]; then
   cmake -S . -B build/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DLINESMAN_TSAN=ON -DLINESMAN_TESTS=OFF \
-    -DLINESMAN_BENCH=OFF >/dev/null
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1" -DLINESMAN_TSAN=ON -DCMAKE_UNITY_BUILD=ON \
+    -DLINESMAN_TESTS=OFF -DLINESMAN_BENCH=OFF >/dev/null
 fi
 cmake --build build/tsan -j "$(nproc)" --target linesman
 rm -rf build/tsan/reports && mkdir -p build/tsan/reports
@@ -83,7 +85,8 @@ bash tools/soak.sh --minutes 2 --out build/soak
 echo "== [${SECONDS} s] tls/ and capture parsers under ASan+UBSan, fuzz smoke runs (build/fuzz, clang)"
 if [[ ! -f build/fuzz/build.ninja ]]; then
   cmake -S . -B build/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DCMAKE_CXX_COMPILER=clang++ -DLINESMAN_FUZZ=ON -DLINESMAN_TLS_ONLY=ON >/dev/null
+    -DCMAKE_CXX_COMPILER=clang++ -DLINESMAN_FUZZ=ON -DLINESMAN_TLS_ONLY=ON \
+    -DCMAKE_UNITY_BUILD=ON >/dev/null
 fi
 cmake --build build/fuzz -j "$(nproc)"
 ctest --test-dir build/fuzz --output-on-failure -j "$(nproc)" --timeout 900

@@ -3,6 +3,7 @@
 // the format variants the reader must accept, built from the writer's frames.
 #include "capture/pcap_reader.hpp"
 #include "capture/pcapng_writer.hpp"
+#include "tests/unit/test_data.hpp"
 
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -26,10 +27,7 @@ namespace {
 
 const fs::path kCorpus = fs::path(LINESMAN_TEST_DATA) / "corpus";
 
-std::vector<std::uint8_t> slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using linesman::test::slurp;
 
 // temp_dir: a fresh directory removed at the end of the test.
 struct temp_dir {

@@ -3,6 +3,7 @@
 #include "capture/replay.hpp"
 
 #include "capture/hello_rewrite.hpp"
+#include "tests/unit/test_data.hpp"
 #include "tls/client_hello.hpp"
 
 #include <filesystem>
@@ -19,13 +20,10 @@ namespace tls = linesman::tls;
 
 namespace {
 
-const fs::path kCases = fs::path(LINESMAN_TEST_DATA) / "corpus" / "cases";
+using linesman::test::kCorpusCases;
 const fs::path kPcaps = fs::path(LINESMAN_TEST_DATA) / "corpus" / "pcap";
 
-std::vector<std::uint8_t> slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using linesman::test::slurp;
 
 struct parsed {
   tls::hello_status status;
@@ -55,7 +53,7 @@ std::vector<std::uint16_t> ext_types(const tls::client_hello& h) {
 
 TEST(RewriteSni, EveryCorpusHelloTakesANewName) {
   int checked = 0;
-  for (const auto& entry : fs::directory_iterator(kCases)) {
+  for (const auto& entry : fs::directory_iterator(kCorpusCases)) {
     if (entry.path().extension() != ".bin") {
       continue;
     }
@@ -125,7 +123,7 @@ TEST(RewriteSni, EveryCorpusHelloTakesANewName) {
 }
 
 TEST(RewriteSni, LengthsByHandAndLimits) {
-  auto bin = slurp(kCases / "openssl_tls13_sni.bin");  // 250 bytes, no padding extension
+  auto bin = slurp(kCorpusCases / "openssl_tls13_sni.bin");  // 250 bytes, no padding extension
   std::vector<std::uint8_t> out;
   std::string err;
   const std::string name(200, 'a');
@@ -147,12 +145,12 @@ TEST(RewriteSni, LengthsByHandAndLimits) {
   EXPECT_TRUE(cap::rewrite_sni(bin, std::string(255, 'b'), out, err));
   EXPECT_FALSE(cap::rewrite_sni(bin, std::string(256, 'b'), out, err));
   EXPECT_NE(err.find("255"), std::string::npos);
-  auto plain = slurp(kCases / "plain_curl_http11_get.bin");
+  auto plain = slurp(kCorpusCases / "plain_curl_http11_get.bin");
   EXPECT_FALSE(cap::rewrite_sni(plain, "x.test", out, err));
 }
 
 TEST(ReplayInput, CapturesGiveTheFirstFlight) {
-  for (const auto& entry : fs::directory_iterator(kCases)) {
+  for (const auto& entry : fs::directory_iterator(kCorpusCases)) {
     if (entry.path().extension() != ".json") {
       continue;
     }
@@ -161,8 +159,8 @@ TEST(ReplayInput, CapturesGiveTheFirstFlight) {
     auto bin = slurp(fs::path(entry.path()).replace_extension(".bin"));
     cap::replay_input in;
     std::string err;
-    ASSERT_TRUE(
-        cap::load_replay_input(kCases.parent_path() / meta["pcap"].get<std::string>(), 0, in, err))
+    ASSERT_TRUE(cap::load_replay_input(kCorpusCases.parent_path() / meta["pcap"].get<std::string>(),
+                                       0, in, err))
         << err;
     EXPECT_EQ(in.format, "pcap");
     // The first flight of a capture is the case's .bin (the client's alert after the server
@@ -179,7 +177,7 @@ TEST(ReplayInput, CapturesGiveTheFirstFlight) {
   }
   cap::replay_input in;
   std::string err;
-  EXPECT_FALSE(cap::load_replay_input(kCases / "does-not-exist.bin", 0, in, err));
+  EXPECT_FALSE(cap::load_replay_input(kCorpusCases / "does-not-exist.bin", 0, in, err));
   EXPECT_NE(err.find("does-not-exist.bin"), std::string::npos);
 }
 
@@ -209,7 +207,7 @@ TEST(ReplayPlan, SegmentationChunksAndWaits) {
   EXPECT_EQ(plan[8].wait_peer_bytes, 1U);
 
   cap::replay_input raw;
-  ASSERT_TRUE(cap::load_replay_input(kCases / "curl_https_default.bin", 0, raw, err));
+  ASSERT_TRUE(cap::load_replay_input(kCorpusCases / "curl_https_default.bin", 0, raw, err));
   o.chunk_sizes = {100, 417};
   plan = cap::plan_writes(raw, raw.bytes.size(), o);
   ASSERT_EQ(plan.size(), 2U);

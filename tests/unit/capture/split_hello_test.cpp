@@ -2,6 +2,7 @@
 // into N records still parses to the same ClientHello (tls::parse_client_hello reassembles), the
 // records are shaped as asked, and impossible requests are refused with the flight untouched.
 #include "capture/hello_rewrite.hpp"
+#include "tests/unit/test_data.hpp"
 #include "tls/client_hello.hpp"
 
 #include <filesystem>
@@ -18,12 +19,9 @@ namespace tls = linesman::tls;
 
 namespace {
 
-const fs::path kCases = fs::path(LINESMAN_TEST_DATA) / "corpus" / "cases";
+using linesman::test::kCorpusCases;
 
-std::vector<std::uint8_t> slurp(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
+using linesman::test::slurp;
 
 // record_lengths: the payload length of each TLS record in `b` (which must be whole records).
 std::vector<std::size_t> record_lengths(const std::vector<std::uint8_t>& b) {
@@ -42,7 +40,7 @@ std::vector<std::size_t> record_lengths(const std::vector<std::uint8_t>& b) {
 
 TEST(SplitRecords, EveryCorpusHelloParsesTheSameInNRecords) {
   int checked = 0;
-  for (const auto& entry : fs::directory_iterator(kCases)) {
+  for (const auto& entry : fs::directory_iterator(kCorpusCases)) {
     if (entry.path().extension() != ".bin") {
       continue;
     }
@@ -75,7 +73,7 @@ TEST(SplitRecords, EveryCorpusHelloParsesTheSameInNRecords) {
 }
 
 TEST(SplitRecords, FirstRecordCarriesFirstBytes) {
-  const auto bin = slurp(kCases / "curl_https_default.bin");
+  const auto bin = slurp(kCorpusCases / "curl_https_default.bin");
   std::vector<std::uint8_t> out;
   std::string err;
   ASSERT_TRUE(cap::split_records(bin, 2, 3, out, err)) << err;
@@ -87,7 +85,7 @@ TEST(SplitRecords, FirstRecordCarriesFirstBytes) {
 }
 
 TEST(SplitRecords, ImpossibleRequestsAreRefused) {
-  const auto bin = slurp(kCases / "curl_https_default.bin");
+  const auto bin = slurp(kCorpusCases / "curl_https_default.bin");
   std::vector<std::uint8_t> out{9};
   std::string err;
   EXPECT_FALSE(cap::split_records(bin, 0, 0, out, err));
@@ -100,7 +98,7 @@ TEST(SplitRecords, ImpossibleRequestsAreRefused) {
   EXPECT_FALSE(cap::split_records(plain, 2, 0, out, err));
   EXPECT_EQ(out, std::vector<std::uint8_t>{9});  // untouched on every failure
   // A handshake of exactly 2^14 bytes still fits one record: re-framed, it is the same bytes.
-  const auto big = slurp(kCases / "edge_single_record_16384.bin");
+  const auto big = slurp(kCorpusCases / "edge_single_record_16384.bin");
   ASSERT_TRUE(cap::split_records(big, 1, 0, out, err)) << err;
   EXPECT_EQ(out, big);
   ASSERT_TRUE(cap::split_records(big, 2, 16383, out, err)) << err;

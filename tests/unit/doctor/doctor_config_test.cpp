@@ -1,5 +1,6 @@
 // Reading Traefik configuration (YAML, TOML, docker labels) with file:line, and the checks that
 // need no network: address parsing, listeners of this machine.
+#include "tests/unit/test_data.hpp"
 #include "tools/doctor/checks.hpp"
 #include "tools/doctor/config.hpp"
 #include "tools/doctor/report.hpp"
@@ -17,7 +18,7 @@
 namespace linesman::tools::doctor {
 namespace {
 
-const std::string kData = std::string(LINESMAN_TEST_DATA) + "/doctor/";
+using linesman::test::kDoctorData;
 
 std::vector<std::string> codes(const std::vector<finding>& fs) {
   std::vector<std::string> out;
@@ -106,20 +107,20 @@ TEST(DoctorConfig, SyntaxErrorsNameFileAndLine) {
   } catch (const std::runtime_error& e) {
     EXPECT_EQ(std::string(e.what()).rfind("bad.toml:2:", 0), 0U) << e.what();
   }
-  EXPECT_THROW(load_tree(kData + "does-not-exist.yml"), std::runtime_error);
+  EXPECT_THROW(load_tree(kDoctorData + "does-not-exist.yml"), std::runtime_error);
 }
 
 TEST(DoctorConfig, StaticNamesTheFileProvider) {
-  auto cfg = load_config({kData + "clean/traefik.yml", {}, {}, {}});
+  auto cfg = load_config({kDoctorData + "clean/traefik.yml", {}, {}, {}});
   EXPECT_TRUE(cfg.have_static);
   EXPECT_EQ(cfg.entrypoints.size(), 4U);
   ASSERT_EQ(cfg.dynamic_files.size(), 1U);
-  EXPECT_EQ(cfg.dynamic_files[0], kData + "clean/dynamic.yml");
+  EXPECT_EQ(cfg.dynamic_files[0], kDoctorData + "clean/dynamic.yml");
   EXPECT_EQ(cfg.tcp_routers.size(), 3U);
   EXPECT_EQ(cfg.http_routers.size(), 2U);
   EXPECT_EQ(cfg.tcp_services.size(), 4U);
 
-  auto toml = load_config({kData + "clean_toml/traefik.toml", {}, {}, {}});
+  auto toml = load_config({kDoctorData + "clean_toml/traefik.toml", {}, {}, {}});
   EXPECT_EQ(toml.dynamic_files.size(), 2U);  // the directory provider, read recursively
   EXPECT_EQ(toml.tcp_routers.size(), 2U);
 }
@@ -143,14 +144,15 @@ TEST(DoctorConfig, MissingProviderFileNamesBothFiles) {
 
 TEST(DoctorChecks, CleanConfigurationsHaveNoFindings) {
   for (const char* f : {"clean/traefik.yml", "clean_toml/traefik.toml"}) {
-    auto cfg = load_config({kData + f, {}, {}, {}});
+    auto cfg = load_config({kDoctorData + f, {}, {}, {}});
     auto fs = check_config(cfg, rule_syntax::v3);
     EXPECT_TRUE(fs.empty()) << f << ": " << (fs.empty() ? "" : fs[0].message);
   }
 }
 
 TEST(DoctorChecks, DockerLabels) {
-  auto cfg = load_config({kData + "docker/traefik.yml", {}, {kData + "docker/inspect.json"}, {}});
+  auto cfg = load_config(
+      {kDoctorData + "docker/traefik.yml", {}, {kDoctorData + "docker/inspect.json"}, {}});
   ASSERT_EQ(cfg.tcp_routers.size(), 2U);
   const auto& pg = cfg.tcp_routers[0];
   EXPECT_EQ(pg.provider, "docker");

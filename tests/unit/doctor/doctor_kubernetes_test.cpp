@@ -1,5 +1,6 @@
 // `linesman doctor --kubernetes`: kubectl's List and `---` streams read into the doctor's model,
 // each finding with its code, object (namespace/name) and line; bad input rejected with file:line.
+#include "tests/unit/test_data.hpp"
 #include "tools/doctor/checks.hpp"
 #include "tools/doctor/config.hpp"
 #include "tools/doctor/kubernetes.hpp"
@@ -13,14 +14,14 @@
 namespace linesman::tools::doctor {
 namespace {
 
-const std::string kData = std::string(LINESMAN_TEST_DATA) + "/doctor/";
-const std::string kStatic = kData + "k8s_static/traefik.yml";
+using linesman::test::kDoctorData;
+const std::string kStatic = kDoctorData + "k8s_static/traefik.yml";
 
 // run: the static fixture plus one Kubernetes fixture, checked as the CLI does.
 std::vector<finding> run(const std::string& case_dir) {
   load_options opts;
   opts.static_file = kStatic;
-  opts.kubernetes_files = {kData + case_dir + "/cluster.yaml"};
+  opts.kubernetes_files = {kDoctorData + case_dir + "/cluster.yaml"};
   const auto cfg = load_config(opts);
   return check_config(cfg, rule_syntax::v3);
 }
@@ -51,7 +52,7 @@ std::string read_error(const std::string& text) {
 TEST(DoctorKubernetes, CleanListWithBothApiGroupsHasNoFindings) {  // and no notes
   load_options opts;
   opts.static_file = kStatic;
-  opts.kubernetes_files = {kData + "k8s_clean/cluster.yaml"};
+  opts.kubernetes_files = {kDoctorData + "k8s_clean/cluster.yaml"};
   const auto cfg = load_config(opts);
   ASSERT_EQ(cfg.tcp_routers.size(), 3u);
   EXPECT_EQ(cfg.tcp_routers[0].name, "db/postgres");
@@ -148,7 +149,7 @@ TEST(DoctorKubernetes, StreamOfDocumentsCountsLinesFromTheTop) {
 
 TEST(DoctorKubernetes, WithoutStaticTheEntrypointsAreNamedAsUnchecked) {
   traefik_config cfg;
-  read_kubernetes(kData + "k8s_f1_entrypoint/cluster.yaml", cfg);
+  read_kubernetes(kDoctorData + "k8s_f1_entrypoint/cluster.yaml", cfg);
   const auto fs = check_config(cfg, rule_syntax::v3);
   ASSERT_EQ(fs.size(), 1u);
   EXPECT_EQ(fs[0].code, "static_missing");
@@ -239,7 +240,7 @@ TEST(DoctorKubernetes, BadInputNamesFileAndLine) {
 
 TEST(DoctorKubernetes, HugeFilesAreRefusedNamingTheFile) {
   try {
-    (void)read_input_file(kData + "k8s_clean/cluster.yaml", 100);
+    (void)read_input_file(kDoctorData + "k8s_clean/cluster.yaml", 100);
     FAIL() << "no error";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("k8s_clean/cluster.yaml: "), std::string::npos);

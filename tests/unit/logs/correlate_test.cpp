@@ -3,6 +3,7 @@
 #include "tools/logs/correlate.hpp"
 
 #include "tests/unit/logs/log_test_util.hpp"
+#include "tests/unit/test_data.hpp"
 #include "tools/logs/reader.hpp"
 
 #include <sstream>
@@ -16,7 +17,7 @@ using test::make_record;
 using test::read_records;
 using test::set_stop;
 
-const std::string kLogs = LINESMAN_TEST_DATA "/logs/";
+using linesman::test::kLogsData;
 constexpr std::int64_t kSecond = 1000000;
 
 // a_record: placement A, client -> linesman -> Traefik.
@@ -219,8 +220,8 @@ TEST(Correlate, EmptySidesAreAllUnpaired) {
 TEST(Correlate, FixtureServiceAddressWithoutPort) {
   log_contents a;
   log_contents b;
-  read_log_file(kLogs + "correlate_a.jsonl", a);
-  read_log_file(kLogs + "correlate_b.jsonl", b);
+  read_log_file(kLogsData + "correlate_a.jsonl", a);
+  read_log_file(kLogsData + "correlate_b.jsonl", b);
   ASSERT_TRUE(a.bad_lines.empty());
   ASSERT_TRUE(b.bad_lines.empty());
   auto r = run_logs(a, b);
@@ -263,8 +264,8 @@ TEST(Correlate, DurationsParse) {
 TEST(Correlate, RenderedFormsCarryPairsAndHints) {
   log_contents a;
   log_contents b;
-  read_log_file(kLogs + "correlate_a.jsonl", a);
-  read_log_file(kLogs + "correlate_b.jsonl", b);
+  read_log_file(kLogsData + "correlate_a.jsonl", a);
+  read_log_file(kLogsData + "correlate_b.jsonl", b);
   const auto c = correlate(a.records, b.records, kSecond);
   const correlate_input in{"correlate_a.jsonl", "correlate_b.jsonl", &a.records, &b.records,
                            kSecond};
@@ -285,7 +286,7 @@ TEST(Correlate, RenderedFormsCarryPairsAndHints) {
   EXPECT_EQ(j["pairs"][2]["how"], "time_sni");
   EXPECT_EQ(j["a_only"][0]["id"], "a-06");
   EXPECT_EQ(j["a_only"][0]["hint"], std::string(kNeverDialedHint));
-  EXPECT_EQ(j["b_only"][1]["at"], kLogs + "correlate_b.jsonl:7");
+  EXPECT_EQ(j["b_only"][1]["at"], kLogsData + "correlate_b.jsonl:7");
   EXPECT_EQ(j["window_ms"], 1000.0);
   EXPECT_FALSE(j["all_paired"]);
 }

@@ -3,6 +3,7 @@
 #include "tools/logs/summary.hpp"
 
 #include "tests/unit/logs/log_test_util.hpp"
+#include "tests/unit/test_data.hpp"
 #include "tools/logs/reader.hpp"
 
 #include <algorithm>
@@ -20,11 +21,11 @@ using test::make_record;
 using test::read_records;
 using test::set_stop;
 
-const std::string kLogs = LINESMAN_TEST_DATA "/logs/";
+using linesman::test::kLogsData;
 
 log_contents read_fixture(const std::string& name) {
   log_contents out;
-  read_log_file(kLogs + name, out);
+  read_log_file(kLogsData + name, out);
   return out;
 }
 
@@ -249,7 +250,7 @@ TEST(LogReader, BadLinesAreReportedWithLineNumbersAndSkipped) {
   std::vector<std::size_t> lines;
   for (const auto& b : logs.bad_lines) {
     lines.push_back(b.line);
-    EXPECT_EQ(b.file, kLogs + "bad_lines.jsonl");
+    EXPECT_EQ(b.file, kLogsData + "bad_lines.jsonl");
   }
   EXPECT_EQ(lines, (std::vector<std::size_t>{2, 4, 6, 7, 8, 9}));
   auto what = [&](std::size_t i) { return logs.bad_lines.at(i).what; };
@@ -259,7 +260,7 @@ TEST(LogReader, BadLinesAreReportedWithLineNumbersAndSkipped) {
   EXPECT_NE(what(3).find("ts"), std::string::npos) << what(3);
   EXPECT_NE(what(4).find("timing_ms.upstream_connected"), std::string::npos) << what(4);
   EXPECT_NE(what(5).find("not JSON"), std::string::npos) << what(5);
-  EXPECT_EQ(format(logs.bad_lines[0]).rfind(kLogs + "bad_lines.jsonl:2: not JSON", 0), 0u)
+  EXPECT_EQ(format(logs.bad_lines[0]).rfind(kLogsData + "bad_lines.jsonl:2: not JSON", 0), 0u)
       << format(logs.bad_lines[0]);
 
   const auto s = summarize(logs);
@@ -269,7 +270,7 @@ TEST(LogReader, BadLinesAreReportedWithLineNumbersAndSkipped) {
 
 TEST(LogReader, EveryTruncationOfARecordIsABadLineNotACrash) {
   // What a reader sees when the proxy is killed mid-write: each proper prefix of a record.
-  std::ifstream in(kLogs + "entry.jsonl");
+  std::ifstream in(kLogsData + "entry.jsonl");
   std::string line;
   ASSERT_TRUE(std::getline(in, line));
   std::string error;
@@ -359,12 +360,12 @@ TEST(LogReader, AddressesAreNormalized) {
 TEST(LogReader, UnreadableFileThrowsNamingIt) {
   log_contents out;
   try {
-    read_log_file(kLogs + "does-not-exist.jsonl", out);
+    read_log_file(kLogsData + "does-not-exist.jsonl", out);
     FAIL() << "no exception";
   } catch (const log_open_error& e) {
     EXPECT_NE(std::string(e.what()).find("does-not-exist.jsonl"), std::string::npos);
   }
-  EXPECT_THROW(read_log_file(kLogs, out), log_open_error);  // a directory
+  EXPECT_THROW(read_log_file(kLogsData, out), log_open_error);  // a directory
 }
 
 // --- the fixture, hand-checked -------------------------------------------------------------------

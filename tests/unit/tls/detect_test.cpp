@@ -2,6 +2,7 @@
 // prefix stability, secrets kept out of summaries, and bounds on random input.
 #include "tls/detect.hpp"
 
+#include "hello_builder.hpp"
 #include "tls/proxy_header.hpp"
 
 #include <algorithm>
@@ -21,7 +22,7 @@ using bytes = std::vector<std::uint8_t>;
 constexpr auto kClient = direction::client_to_server;
 constexpr auto kServer = direction::server_to_client;
 
-bytes text(std::string_view s) { return bytes(s.begin(), s.end()); }
+using testing::text;
 
 bytes operator+(bytes a, const bytes& b) {
   a.insert(a.end(), b.begin(), b.end());

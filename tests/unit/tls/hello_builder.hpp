@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -41,7 +42,7 @@ inline bytes u16s(std::initializer_list<std::uint16_t> values) {
   }
   return b;
 }
-inline bytes text(const std::string& s) { return bytes(s.begin(), s.end()); }
+inline bytes text(std::string_view s) { return bytes(s.begin(), s.end()); }
 
 // Extension bodies.
 inline bytes sni_body(std::initializer_list<std::string> names) {

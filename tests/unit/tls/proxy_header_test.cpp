@@ -1,5 +1,7 @@
 #include "tls/proxy_header.hpp"
 
+#include "hello_builder.hpp"
+
 #include <random>
 #include <string>
 #include <vector>
@@ -11,7 +13,7 @@ namespace {
 
 using bytes = std::vector<std::uint8_t>;
 
-bytes text(std::string_view s) { return bytes(s.begin(), s.end()); }
+using testing::text;
 
 proxy_endpoint v4(std::uint8_t a, std::uint8_t b, std::uint8_t c, std::uint8_t d,
                   std::uint16_t port) {
