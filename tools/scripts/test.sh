@@ -45,7 +45,7 @@ ASAN_OPTIONS="log_path=$PWD/build/asan/reports/asan:detect_leaks=1" \
   UBSAN_OPTIONS="log_path=$PWD/build/asan/reports/ubsan:print_stacktrace=1" \
   LINESMAN_SANITIZED=1 LINESMAN_BIN="$PWD/build/asan/tools/linesman" \
   LINESMAN_TEST_DATA="$PWD/tests/data" PYTHONDONTWRITEBYTECODE=1 \
-  /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration
+  /usr/bin/python3 -m pytest -q -p no:cacheprovider --durations=15 tests/integration
 if compgen -G "build/asan/reports/*" >/dev/null; then
   echo "sanitizer reports:" && cat build/asan/reports/* && exit 1
 fi
