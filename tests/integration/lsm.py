@@ -515,6 +515,11 @@ class Linesman:
         self.log_path = access_log or reg.tmp / f"{name}.jsonl"
         argv = [linesman_bin(), "run", "--listen", listen, "--access-log", str(self.log_path),
                 *args]
+        if "--drain-timeout" not in args and "--config" not in args:
+            # Connections a test leaves open would hold linesman for the whole default drain (10 s)
+            # when the registry stops it, and the registry kills it after 5 s: a second is plenty.
+            # Tests about the drain pass their own.
+            argv += ["--drain-timeout", "1s"]
         if os.environ.get("LINESMAN_THREADS") and "--threads" not in args:
             # LINESMAN_THREADS: worker threads for every linesman (the ThreadSanitizer stage)
             argv += ["--threads", os.environ["LINESMAN_THREADS"]]
