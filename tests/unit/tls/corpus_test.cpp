@@ -1,5 +1,6 @@
 // Every corpus case (tests/data/corpus/cases) against its tshark-derived ground truth, delivered
 // whole, in the case's own TCP chunks, and one byte at a time.
+#include "tests/unit/test_data.hpp"
 #include "tls/client_hello.hpp"
 #include "tls/fingerprint.hpp"
 #include "tls/names.hpp"
@@ -23,7 +24,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-const fs::path kCases = fs::path(LINESMAN_TEST_DATA) / "corpus" / "cases";
+using linesman::test::kCorpusCases;
+using linesman::test::slurp;
 
 // Where the corpus marks strict rejection as acceptable, the status we chose, and why:
 // duplicate extensions are rejected (RFC 8446 4.2; Go's crypto/tls, which Traefik uses, and
@@ -33,11 +35,6 @@ const std::map<std::string, hello_status> kStrictChoices = {
     {"edge_duplicate_sni_extension", hello_status::malformed},
     {"edge_sni_uppercase_trailing_dot", hello_status::complete},
 };
-
-std::vector<std::uint8_t> read_bytes(const fs::path& p) {
-  std::ifstream f(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
 
 std::string hex16(std::uint16_t v) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -119,7 +116,7 @@ struct corpus_case {
 
 std::vector<std::string> case_names() {
   std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(kCases)) {
+  for (const auto& entry : fs::directory_iterator(kCorpusCases)) {
     if (entry.path().extension() == ".json") {
       names.push_back(entry.path().stem().string());
     }
@@ -131,8 +128,8 @@ std::vector<std::string> case_names() {
 corpus_case load(const std::string& name) {
   corpus_case c;
   c.name = name;
-  c.bytes = read_bytes(kCases / (name + ".bin"));
-  std::ifstream f(kCases / (name + ".json"));
+  c.bytes = slurp(kCorpusCases / (name + ".bin"));
+  std::ifstream f(kCorpusCases / (name + ".json"));
   c.meta = json::parse(f);
   return c;
 }
@@ -155,10 +152,10 @@ hello_status expected_status(const corpus_case& c) {
   return hello_status::malformed;
 }
 
-// parse_copy: parse an exact-size heap copy of `bytes`, so a sanitizer build sees any over-read.
-hello_status parse_copy(std::span<const std::uint8_t> bytes, std::vector<std::uint8_t>& holder,
+// parse_copy: parse an exact-size heap copy of `in`, so a sanitizer build sees any over-read.
+hello_status parse_copy(std::span<const std::uint8_t> in, std::vector<std::uint8_t>& holder,
                         std::vector<std::uint8_t>& scratch, client_hello& out) {
-  holder.assign(bytes.begin(), bytes.end());
+  holder.assign(in.begin(), in.end());
   return parse_client_hello(holder, scratch, out);
 }
 

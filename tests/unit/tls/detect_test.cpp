@@ -3,6 +3,7 @@
 #include "tls/detect.hpp"
 
 #include "hello_builder.hpp"
+#include "tests/unit/test_data.hpp"
 #include "tls/proxy_header.hpp"
 
 #include <algorithm>
@@ -56,11 +57,9 @@ bytes mysql_packet(const bytes& payload) {
 }
 
 bytes read_case(const std::string& name) {
-  const std::filesystem::path p =
-      std::filesystem::path(LINESMAN_TEST_DATA) / "corpus" / "cases" / (name + ".bin");
-  std::ifstream f(p, std::ios::binary);
-  EXPECT_TRUE(f.good()) << p;
-  return bytes(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  const std::filesystem::path p = linesman::test::kCorpusCases / (name + ".bin");
+  EXPECT_TRUE(std::ifstream(p, std::ios::binary).good()) << p;
+  return linesman::test::slurp(p);
 }
 
 std::string str(const detection& d) { return std::string(d.summary.view()); }

@@ -2,6 +2,7 @@
 // and without SNI and ALPN, parsed and checked against what was configured and against OpenSSL's
 // own server-side view of the same bytes (its client-hello callback).
 #include "hello_builder.hpp"
+#include "tests/unit/test_data.hpp"
 #include "tls/client_hello.hpp"
 #include "tls/fingerprint.hpp"
 #include "tls/names.hpp"
@@ -219,14 +220,12 @@ TEST(OpensslHello, OpensslServerAgreesOnTheSplitCorpusHello) {
 TEST(OpensslHello, OpensslServerAgreesOnEveryCompleteCorpusHello) {
   namespace fs = std::filesystem;
   int compared = 0;
-  for (const auto& entry :
-       fs::directory_iterator(fs::path(LINESMAN_TEST_DATA) / "corpus" / "cases")) {
+  for (const auto& entry : fs::directory_iterator(linesman::test::kCorpusCases)) {
     if (entry.path().extension() != ".bin") {
       continue;
     }
     SCOPED_TRACE(entry.path().filename().string());
-    std::ifstream f(entry.path(), std::ios::binary);
-    const bytes in{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+    const bytes in = linesman::test::slurp(entry.path());
     bytes scratch(kScratchLen);
     client_hello h;
     if (parse_client_hello(in, scratch, h) != hello_status::complete || h.tls_offset != 0) {
