@@ -1,5 +1,6 @@
 #include "tools/text.hpp"
 
+#include <algorithm>
 #include <cctype>
 
 namespace linesman::tools {
@@ -10,6 +11,13 @@ std::string lower(std::string_view s) {
     c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   }
   return out;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
 }
 
 std::string fit(std::string_view s, std::size_t width) {

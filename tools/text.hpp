@@ -20,4 +20,7 @@ std::string wrap(std::string_view text, std::string_view indent, std::size_t wid
 // lower: `s` with ASCII letters lower-cased (names in configurations compare case-insensitively).
 std::string lower(std::string_view s);
 
+// iequals: `a` and `b` are the same text but for the case of ASCII letters.
+bool iequals(std::string_view a, std::string_view b);
+
 }  // namespace linesman::tools

@@ -1,6 +1,7 @@
 #include "tools/doctor/checks.hpp"
 
 #include "tools/doctor/kubernetes.hpp"
+#include "tools/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -237,11 +238,7 @@ std::vector<finding> check_config(const traefik_config& cfg, rule_syntax fallbac
           std::string near;
           for (const auto& e : cfg.entrypoints) {
             fix += " " + e.name;
-            std::string a = e.name;
-            std::string b = name;
-            std::transform(a.begin(), a.end(), a.begin(), ::tolower);
-            std::transform(b.begin(), b.end(), b.begin(), ::tolower);
-            if (a == b) {
+            if (iequals(e.name, name)) {
               near = e.name;
             }
           }
@@ -366,10 +363,8 @@ std::vector<finding> check_config(const traefik_config& cfg, rule_syntax fallbac
         std::string fix = "define tcp.services." + r.service +
                           " with loadBalancer.servers: [{address: \"host:port\"}]";
         for (const auto& other : cfg.tcp_services) {
-          std::string a = other.name;
-          std::string b = r.service.substr(0, r.service.find('@'));
-          std::transform(a.begin(), a.end(), a.begin(), ::tolower);
-          std::transform(b.begin(), b.end(), b.begin(), ::tolower);
+          const std::string a = lower(other.name);
+          const std::string b = lower(r.service.substr(0, r.service.find('@')));
           if (a == b || (a.find(b) != std::string::npos && !b.empty()) ||
               (b.find(a) != std::string::npos && !a.empty())) {
             fix = "did you mean " + other.name + " (" + other.loc.str() + ")?";

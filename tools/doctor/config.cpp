@@ -35,13 +35,6 @@ std::string source_loc::str() const {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 // kMaxInputBytes: the largest configuration file read (a real one is kilobytes; kubectl output for
 // a large cluster a few megabytes).
 constexpr std::size_t kMaxInputBytes = 64u << 20;

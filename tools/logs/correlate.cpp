@@ -28,10 +28,7 @@ bool same_sni(const std::optional<std::string>& x, const std::optional<std::stri
   if (!x || !y) {
     return !x && !y;
   }
-  return std::equal(x->begin(), x->end(), y->begin(), y->end(), [](char c1, char c2) {
-    return std::tolower(static_cast<unsigned char>(c1)) ==
-           std::tolower(static_cast<unsigned char>(c2));
-  });
+  return iequals(*x, *y);
 }
 
 // reached_upstream: A's record shows a TCP connection to Traefik was made.
