@@ -14,7 +14,6 @@ namespace linesman::proxy {
 namespace {
 
 using detail::errno_of;
-
 using detail::steady;
 
 connect_outcome outcome_of(const std::error_code& ec) {

@@ -21,7 +21,6 @@ namespace linesman::proxy {
 namespace {
 
 using detail::cancelled;
-
 using detail::steady;
 
 // kArrivalPause: after a failed connect, how long a pause in the client's first flight ends the
